@@ -1,0 +1,1 @@
+"""The ``webhooks`` command-line tool and the local runtime (development only)."""

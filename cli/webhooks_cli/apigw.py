@@ -1,0 +1,142 @@
+"""A local HTTP server that speaks to a handler as API Gateway does (REST API, proxy, payload 1.0)."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from .lambdas import Handler, LambdaContext
+
+log = logging.getLogger("webhooks.local")
+
+MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's own payload limit
+TEXT_TYPES = ("application/json", "text/", "application/xml", "application/x-www-form-urlencoded")
+
+
+def to_proxy_event(
+    method: str, raw_path: str, headers: list[tuple[str, str]], body: bytes, source_ip: str, stage: str = "local"
+) -> dict[str, Any]:
+    parts = urlsplit(raw_path)
+    single: dict[str, str] = {}
+    multi: dict[str, list[str]] = {}
+    for name, value in headers:
+        single[name] = value
+        multi.setdefault(name, []).append(value)
+    query_multi = parse_qs(parts.query, keep_blank_values=True) if parts.query else {}
+    query = {k: v[-1] for k, v in query_multi.items()} or None
+    content_type = next((v for k, v in headers if k.lower() == "content-type"), "")
+    is_text = not content_type or content_type.lower().startswith(TEXT_TYPES)
+    text: str | None = None
+    if body and is_text:
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            is_text = False
+    now = time.time()
+    return {
+        "resource": "/{proxy+}",
+        "path": parts.path,
+        "httpMethod": method,
+        "headers": single or None,
+        "multiValueHeaders": multi or None,
+        "queryStringParameters": query,
+        "multiValueQueryStringParameters": query_multi or None,
+        "pathParameters": {"proxy": parts.path.lstrip("/")},
+        "stageVariables": None,
+        "requestContext": {
+            "resourceId": "local",
+            "resourcePath": "/{proxy+}",
+            "httpMethod": method,
+            "extendedRequestId": uuid.uuid4().hex,
+            "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+            "path": f"/{stage}{parts.path}",
+            "accountId": "000000000000",
+            "protocol": "HTTP/1.1",
+            "stage": stage,
+            "domainPrefix": "localhost",
+            "requestTimeEpoch": int(now * 1000),
+            "requestId": str(uuid.uuid4()),
+            "identity": {
+                "sourceIp": source_ip,
+                "userAgent": single.get("User-Agent") or single.get("user-agent"),
+            },
+            "domainName": "localhost",
+            "apiId": "local",
+        },
+        "body": (text if is_text else base64.b64encode(body).decode("ascii")) if body else None,
+        "isBase64Encoded": bool(body) and not is_text,
+    }
+
+
+class ApiServer:
+    """Serves ``handler`` on 127.0.0.1:port until :meth:`stop`."""
+
+    def __init__(self, handler: Handler, port: int, host: str = "127.0.0.1", timeout_seconds: float = 29) -> None:
+        outer = self
+
+        class RequestHandler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            server_version = "webhooks-local"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                log.debug("%s " + format, self.address_string(), *args)
+
+            def _serve(self) -> None:
+                outer._serve(self)
+
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
+
+        self.handler = handler
+        self.timeout_seconds = timeout_seconds
+        self.httpd = ThreadingHTTPServer((host, port), RequestHandler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self._thread = threading.Thread(target=self.httpd.serve_forever, name="api-server", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def _serve(self, request: BaseHTTPRequestHandler) -> None:
+        length = int(request.headers.get("Content-Length") or 0)
+        if length > MAX_REQUEST_BYTES:
+            self._reply(request, 413, {"Content-Type": "application/json"}, b'{"error":"Request too large"}')
+            request.close_connection = True
+            return
+        body = request.rfile.read(length) if length else b""
+        event = to_proxy_event(
+            request.command, request.path, list(request.headers.items()), body, request.client_address[0]
+        )
+        try:
+            result = self.handler(event, LambdaContext("ingest", self.timeout_seconds))
+        except Exception:
+            log.exception("ingest handler raised")
+            # What API Gateway answers when the integration fails.
+            self._reply(request, 502, {"Content-Type": "application/json"}, b'{"message": "Internal server error"}')
+            return
+        headers = dict(result.get("headers") or {})
+        for name, values in (result.get("multiValueHeaders") or {}).items():
+            headers[name] = ", ".join(values)
+        raw = result.get("body") or ""
+        payload = base64.b64decode(raw) if result.get("isBase64Encoded") else raw.encode("utf-8")
+        self._reply(request, int(result.get("statusCode", 200)), headers, payload)
+
+    @staticmethod
+    def _reply(request: BaseHTTPRequestHandler, status: int, headers: dict[str, str], payload: bytes) -> None:
+        request.send_response(status)
+        for name, value in headers.items():
+            if name.lower() not in ("content-length", "connection"):
+                request.send_header(name, value)
+        request.send_header("Content-Length", str(len(payload)))
+        request.end_headers()
+        if request.command != "HEAD":
+            request.wfile.write(payload)

@@ -1,0 +1,249 @@
+"""The ``webhooks`` command: partners, dead letters, and the local runtime.
+
+It talks to whatever MONGO_URI / AWS_ENDPOINT_URL / queue URLs point at; while
+``webhooks local`` runs, it finds that runtime's endpoints in ``.local/state.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+from pymongo.errors import DuplicateKeyError, PyMongoError
+
+from webhooks.config import ConfigError, Settings, load_settings
+from webhooks.models import SubscriptionPattern
+from webhooks.mongo import get_database
+from webhooks.partners import Partner, PartnerNotFound, PartnerStore
+from webhooks.queues import sqs_client
+
+from . import dlq
+from .state import local_dir, read_state
+
+_patterns: TypeAdapter[list[SubscriptionPattern]] = TypeAdapter(list[SubscriptionPattern])
+
+
+class CliError(Exception):
+    pass
+
+
+def settings_for_cli() -> Settings:
+    """Env vars win; what they leave unset comes from a running ``webhooks local``."""
+    state = read_state()
+    if state:
+        for name, value in state.get("env", {}).items():
+            os.environ.setdefault(name, value)
+    return load_settings()
+
+
+def _store(settings: Settings) -> PartnerStore:
+    if not settings.mongo_uri:
+        raise CliError("No MongoDB to talk to: set MONGO_URI, or start `webhooks local` first")
+    store = PartnerStore(get_database(settings), cache_ttl=0)
+    store.ensure_indexes()
+    return store
+
+
+def _events(value: str) -> list[str]:
+    items = [e.strip() for e in value.split(",") if e.strip()]
+    try:
+        return _patterns.validate_python(items)
+    except ValidationError:
+        raise CliError(
+            f"invalid event types {value!r}: use dot-separated lowercase segments, "
+            "'prefix.*' or '*' (e.g. order.created,order.*)"
+        ) from None
+
+
+def _url(value: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise CliError(f"invalid webhook URL {value!r}: expected http(s)://host/...")
+    return value
+
+
+def _print(value: Any, as_json: bool, text: str | None = None) -> None:
+    print(json.dumps(value, indent=2) if as_json or text is None else text)
+
+
+def _partner_view(store: PartnerStore, partner: Partner) -> dict[str, Any]:
+    return {**partner.public(), "events": store.subscriptions_of(partner.id)}
+
+
+def cmd_partners(args: argparse.Namespace) -> int:
+    store = _store(settings_for_cli())
+    action = args.action
+    if action == "create":
+        try:
+            created = store.create(args.name, _url(args.url), _events(args.events))
+        except DuplicateKeyError:
+            raise CliError("that API key is already in use") from None
+        print(
+            json.dumps(
+                {
+                    **created.partner.public(),
+                    "events": created.events,
+                    "apiKey": created.api_key,
+                    "secretKey": created.secret_key,
+                },
+                indent=2,
+            )
+        )
+        print("The API key and secret are shown once: store them now.", file=sys.stderr)
+        return 0
+    if action == "list":
+        partners = [_partner_view(store, p) for p in store.list()]
+        lines = "\n".join(
+            f"{p['partnerId']}  {'active  ' if p['isActive'] else 'inactive'}  {p['name']}  {p['webhookUrl']}  "
+            f"{','.join(p['events'])}"
+            for p in partners
+        )
+        _print(partners, args.json, lines or "(no partners)")
+        return 0
+    partner_id = args.partner_id
+    if action == "show":
+        view = _partner_view(store, store.get(partner_id))
+    elif action in ("deactivate", "activate"):
+        view = _partner_view(store, store.set_active(partner_id, action == "activate"))
+    elif action == "rotate-secret":
+        secret = store.rotate_secret(partner_id, timedelta(hours=args.overlap_hours))
+        view = {"partnerId": partner_id, "secretKey": secret, "previousSecretValidHours": args.overlap_hours}
+    elif action == "subscribe":
+        store.subscribe(partner_id, _events(args.events))
+        view = _partner_view(store, store.get(partner_id))
+    elif action == "unsubscribe":
+        store.unsubscribe(partner_id, _events(args.events))
+        view = _partner_view(store, store.get(partner_id))
+    else:  # pragma: no cover - argparse rejects unknown actions
+        raise CliError(f"unknown action {action}")
+    _print(view, True)
+    return 0
+
+
+def cmd_dlq(args: argparse.Namespace) -> int:
+    settings = settings_for_cli()
+    settings.require("delivery_dlq_url")
+    client = sqs_client(settings)
+    if args.action == "list":
+        letters = dlq.list_dead_letters(client, str(settings.delivery_dlq_url))
+        lines = "\n".join(
+            f"{d['eventId']}  {d['eventType']}  partner={d['partnerId']}  attempts={d['attempts']}  "
+            f"status={d['lastStatus']}  {d['lastError']}"
+            for d in letters
+        )
+        _print(letters, args.json, lines or "(no dead-lettered deliveries)")
+        return 0
+    if not args.all and not args.event_id:
+        raise CliError("say which: --event-id ID or --all")
+    settings.require("delivery_queue_url")
+    moved = dlq.redrive(client, str(settings.delivery_dlq_url), str(settings.delivery_queue_url), args.event_id)
+    _print(moved, args.json, f"redrove {len(moved)} deliveries")
+    return 0
+
+
+def cmd_local(args: argparse.Namespace) -> int:
+    from .demo import curl_command, setup_demo
+    from .runtime import LocalRuntime, RuntimeOptions
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    port = args.port if args.port is not None else int(os.environ.get("PORT", "3000"))
+    options = RuntimeOptions(
+        port=port,
+        partners_file=Path(args.partners) if args.partners else None,
+        data_dir=local_dir(),
+        dispatch_concurrency=args.dispatch_concurrency,
+        deliver_concurrency=args.deliver_concurrency,
+    )
+    runtime = LocalRuntime(options)
+    signal.signal(signal.SIGTERM, lambda *_: runtime.request_stop())
+    signal.signal(signal.SIGINT, lambda *_: runtime.request_stop())
+    api_url = runtime.start()
+    receiver = None
+    try:
+        if args.demo:
+            store = PartnerStore(get_database(load_settings()), cache_ttl=0)
+            receiver, api_key = setup_demo(store, options.data_dir, sys.stdout)
+            print(f"Demo partner '{receiver.url}' subscribed; post the sample events with:\n")
+            print("  " + curl_command(api_url, api_key) + "\n", flush=True)
+        print(f"API listening on {api_url}", flush=True)
+        runtime.wait()
+    finally:
+        print("Stopping...", flush=True)
+        runtime.stop()
+        if receiver:
+            receiver.stop()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="webhooks", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    local = sub.add_parser("local", help="run the whole pipeline on this machine")
+    local.add_argument("--port", type=int, default=None, help="API port (default: $PORT or 3000)")
+    local.add_argument("--partners", help="JSON file of partners to upsert by name at start")
+    local.add_argument("--demo", action="store_true", help="add a demo partner and a receiver that prints webhooks")
+    local.add_argument("--dispatch-concurrency", type=int, default=2)
+    local.add_argument("--deliver-concurrency", type=int, default=4)
+    local.set_defaults(func=cmd_local)
+
+    partners = sub.add_parser("partners", help="manage partners and subscriptions")
+    actions = partners.add_subparsers(dest="action", required=True)
+    create = actions.add_parser("create", help="create a partner; prints its API key and secret once")
+    create.add_argument("--name", required=True)
+    create.add_argument("--url", required=True, help="webhook URL")
+    create.add_argument("--events", required=True, help="comma-separated: order.created,order.*,*")
+    create.add_argument("--json", action="store_true", help="(output is always JSON)")
+    lst = actions.add_parser("list")
+    lst.add_argument("--json", action="store_true")
+    for name in ("show", "deactivate", "activate", "rotate-secret", "subscribe", "unsubscribe"):
+        p = actions.add_parser(name)
+        p.add_argument("partner_id")
+        p.add_argument("--json", action="store_true", help="(output is always JSON)")
+        if name in ("subscribe", "unsubscribe"):
+            p.add_argument("--events", required=True)
+        if name == "rotate-secret":
+            p.add_argument("--overlap-hours", type=float, default=24.0, help="how long the old secret still signs")
+    partners.set_defaults(func=cmd_partners)
+
+    dead = sub.add_parser("dlq", help="dead-lettered deliveries")
+    dead_actions = dead.add_subparsers(dest="action", required=True)
+    dl = dead_actions.add_parser("list")
+    dl.add_argument("--json", action="store_true")
+    rd = dead_actions.add_parser("redrive")
+    which = rd.add_mutually_exclusive_group()
+    which.add_argument("--event-id")
+    which.add_argument("--all", action="store_true")
+    rd.add_argument("--json", action="store_true")
+    dead.set_defaults(func=cmd_dlq)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+        return code
+    except (CliError, ConfigError) as exc:
+        print(f"webhooks: {exc}", file=sys.stderr)
+        return 2
+    except PartnerNotFound as exc:
+        print(f"webhooks: no partner with id {exc}", file=sys.stderr)
+        return 1
+    except PyMongoError as exc:
+        print(f"webhooks: MongoDB is unreachable ({type(exc).__name__})", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,175 @@
+"""``webhooks local``: the whole pipeline on one machine, no Docker, no AWS account.
+
+Starts moto's SQS server and SecantusDB on free loopback ports (unless AWS_ENDPOINT_URL /
+MONGO_URI point elsewhere), creates the queues as the template does, serves the ingest
+handler over HTTP as API Gateway would, and runs one poller per queue that invokes the
+dispatch and deliver handlers as Lambda's SQS event source does.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from webhooks.config import load_settings
+from webhooks.mongo import get_database
+from webhooks.partners import PartnerStore
+from webhooks.queues import sqs_client
+
+from .apigw import ApiServer
+from .lambdas import load_handler
+from .poller import Poller, PollerConfig
+from .servers import ServerProcess, start_mongo, start_sqs
+from .state import clear_state, write_state
+from .topology import FUNCTION_TIMEOUTS, create_queues
+
+log = logging.getLogger("webhooks.local")
+
+# What the template sets for every function, with local-friendly defaults.
+LOCAL_DEFAULTS = {
+    "ALLOW_PRIVATE_DESTINATIONS": "true",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+    "POWERTOOLS_SERVICE_NAME": "webhooks",
+    "POWERTOOLS_LOG_LEVEL": "INFO",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+@dataclass
+class RuntimeOptions:
+    port: int = 3000
+    partners_file: Path | None = None
+    data_dir: Path = field(default_factory=lambda: Path(".local"))
+    dispatch_concurrency: int = 2
+    deliver_concurrency: int = 4
+    batch_size: int = 10
+    max_batching_window: float = 0.0
+
+
+class LocalRuntime:
+    def __init__(self, options: RuntimeOptions) -> None:
+        self.options = options
+        self.servers: list[ServerProcess] = []
+        self.pollers: list[Poller] = []
+        self.api: ApiServer | None = None
+        self.env: dict[str, str] = {}
+        self._stopped = threading.Event()
+
+    def start(self) -> str:
+        """Start everything; return the API's base URL."""
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> str:
+        data_dir = self.options.data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
+        for name, value in LOCAL_DEFAULTS.items():
+            os.environ.setdefault(name, value)
+        if not os.environ.get("AWS_ENDPOINT_URL") and not os.environ.get("LOCALSTACK_HOST"):
+            sqs = start_sqs(log_path=data_dir / "sqs.log")
+            self.servers.append(sqs)
+            os.environ["AWS_ENDPOINT_URL"] = sqs.url
+        if not os.environ.get("MONGO_URI"):
+            mongo = start_mongo(storage=data_dir / "mongo", log_path=data_dir / "mongo.log")
+            self.servers.append(mongo)
+            os.environ["MONGO_URI"] = mongo.url
+
+        settings = load_settings()
+        client = sqs_client(settings)
+        for name, url in create_queues(client).items():
+            os.environ.setdefault(name, url)
+        settings = load_settings()  # again, with the queue URLs
+
+        store = PartnerStore(get_database(settings), settings.cache_ttl_seconds)
+        store.ensure_indexes()
+        if self.options.partners_file:
+            load_partners_file(store, self.options.partners_file)
+
+        ingest = load_handler("ingest")
+        from webhooks.idempotency import IdempotencyStore
+
+        IdempotencyStore(get_database(settings)).ensure_indexes()
+        pollers = [
+            ("dispatch", str(settings.events_queue_url), self.options.dispatch_concurrency),
+            ("deliver", str(settings.delivery_queue_url), self.options.deliver_concurrency),
+        ]
+        for name, url, concurrency in pollers:
+            config = PollerConfig(
+                function_name=name,
+                queue_url=url,
+                batch_size=self.options.batch_size,
+                max_batching_window=self.options.max_batching_window,
+                concurrency=concurrency,
+                timeout_seconds=FUNCTION_TIMEOUTS[name],
+            )
+            self.pollers.append(Poller(client, load_handler(name), config))
+        for poller in self.pollers:
+            poller.start()
+
+        self.api = ApiServer(ingest, self.options.port, timeout_seconds=FUNCTION_TIMEOUTS["ingest"])
+        self.api.start()
+        api_url = f"http://127.0.0.1:{self.api.port}"
+        self.env = {
+            k: os.environ[k]
+            for k in ("AWS_ENDPOINT_URL", "MONGO_URI", "MONGO_DB_NAME", "EVENTS_QUEUE_URL", "EVENTS_DLQ_URL",
+                      "DELIVERY_QUEUE_URL", "DELIVERY_DLQ_URL")
+            if os.environ.get(k)
+        }
+        write_state(data_dir, {"pid": os.getpid(), "apiUrl": api_url, "env": self.env})
+        return api_url
+
+    def wait(self) -> None:
+        self._stopped.wait()
+
+    def request_stop(self) -> None:
+        self._stopped.set()
+
+    def stop(self) -> None:
+        """Stop serving and polling (in-flight invocations finish), then the servers we started."""
+        if self.api:
+            self.api.stop()
+            self.api = None
+        for poller in self.pollers:
+            poller._stopping.set()
+        for poller in self.pollers:
+            poller.stop()
+        self.pollers = []
+        from webhooks.mongo import close_all
+
+        close_all()
+        for server in reversed(self.servers):
+            server.stop()
+        self.servers = []
+        clear_state(self.options.data_dir)
+        self._stopped.set()
+
+
+def load_partners_file(store: PartnerStore, path: Path) -> int:
+    """Upsert each partner of a ``--partners`` JSON file by name (API keys hashed on the way in)."""
+    try:
+        entries: Any = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"--partners {path}: cannot read JSON: {exc}") from None
+    if not isinstance(entries, list):
+        raise SystemExit(f"--partners {path}: expected a JSON array of partners")
+    for n, entry in enumerate(entries):
+        missing = [k for k in ("name", "webhookUrl", "apiKey", "secretKey") if not entry.get(k)]
+        if missing:
+            raise SystemExit(f"--partners {path}: entry [{n}] lacks {', '.join(missing)}")
+        store.upsert_by_name(
+            entry["name"],
+            entry["webhookUrl"],
+            entry.get("events") or [],
+            api_key=entry["apiKey"],
+            secret_key=entry["secretKey"],
+            is_active=bool(entry.get("isActive", True)),
+        )
+    return len(entries)

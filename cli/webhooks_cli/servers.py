@@ -1,0 +1,140 @@
+"""The embedded development servers: moto's SQS server and SecantusDB (MongoDB wire protocol).
+
+Both listen on a free 127.0.0.1 port, are waited for until they answer, and are stopped
+by PID. Used by ``webhooks local`` and by the test fixtures.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+LOOPBACK = "127.0.0.1"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
+
+
+def _script(name: str) -> str:
+    """A console script of this virtual environment (beside the running interpreter)."""
+    beside = Path(sys.executable).with_name(name)
+    if beside.exists():
+        return str(beside)
+    found = shutil.which(name)
+    if not found:
+        raise RuntimeError(f"{name} is not installed: run `make install` (it comes with the dev extras)")
+    return found
+
+
+@dataclass
+class ServerProcess:
+    name: str
+    url: str
+    process: subprocess.Popen[bytes]
+    log: IO[bytes] | None = field(default=None, repr=False)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout)
+        if self.log:
+            self.log.close()
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], name: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with code {process.returncode} during start")
+        try:
+            with socket.create_connection((LOOPBACK, port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    process.kill()
+    raise RuntimeError(f"{name} did not answer on {LOOPBACK}:{port} within {timeout:g}s")
+
+
+def _spawn(name: str, argv: list[str], port: int, log_path: Path | None, timeout: float) -> ServerProcess:
+    log = open(log_path, "ab") if log_path else None  # noqa: SIM115 - closed by stop()
+    process = subprocess.Popen(
+        argv,
+        stdout=log or subprocess.DEVNULL,
+        stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,  # Ctrl-C in a terminal reaches us, and we stop it in order
+    )
+    try:
+        _wait_for_port(port, process, name, timeout)
+    except BaseException:
+        if log:
+            log.close()
+        raise
+    return ServerProcess(name, "", process, log)
+
+
+def start_sqs(log_path: Path | None = None, timeout: float = 20.0) -> ServerProcess:
+    port = free_port()
+    server = _spawn("moto_server", [_script("moto_server"), "-H", LOOPBACK, "-p", str(port)], port, log_path, timeout)
+    server.url = f"http://{LOOPBACK}:{port}"
+    return server
+
+
+def start_mongo(storage: Path | str = ":memory:", log_path: Path | None = None, timeout: float = 20.0) -> ServerProcess:
+    port = free_port()
+    if storage != ":memory:":
+        Path(storage).mkdir(parents=True, exist_ok=True)
+    argv = [_script("secantusd-py"), "--host", LOOPBACK, "--port", str(port), "--storage-path", str(storage)]
+    server = _spawn("secantusd", argv, port, log_path, timeout)
+    server.url = f"mongodb://{LOOPBACK}:{port}/?directConnection=true"
+    _wait_for_ping(server)
+    return server
+
+
+def _wait_for_ping(server: ServerProcess, timeout: float = 10.0) -> None:
+    from pymongo import MongoClient
+    from pymongo.errors import PyMongoError
+
+    deadline = time.monotonic() + timeout
+    client: MongoClient = MongoClient(server.url, serverSelectionTimeoutMS=500)
+    try:
+        while True:
+            try:
+                client.admin.command("ping")
+                return
+            except PyMongoError:
+                if time.monotonic() > deadline:
+                    server.stop()
+                    raise RuntimeError("secantusd did not answer a ping") from None
+                time.sleep(0.1)
+    finally:
+        client.close()
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

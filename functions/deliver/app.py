@@ -1,0 +1,57 @@
+"""Deliver Lambda: delivery queue -> signed POST to the partner, backoff, dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import (
+    AsyncBatchProcessor,
+    EventType,
+    async_process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from webhooks.config import load_settings
+from webhooks.deliver import Attempt, Deliverer
+from webhooks.http_delivery import make_session
+from webhooks.mongo import get_database
+from webhooks.observability import logger, metrics
+from webhooks.partners import PartnerStore
+from webhooks.queues import SqsQueue, sqs_client
+
+settings = load_settings()
+settings.require("mongo_uri", "delivery_queue_url", "delivery_dlq_url")
+_sqs = sqs_client(settings)
+deliverer = Deliverer(
+    settings,
+    PartnerStore(get_database(settings), settings.cache_ttl_seconds),
+    make_session(settings.worker_concurrency, settings.allow_private_destinations),
+    delivery_queue=SqsQueue(_sqs, str(settings.delivery_queue_url)),
+    delivery_dlq=SqsQueue(_sqs, str(settings.delivery_dlq_url)),
+)
+# The POSTs of one batch run side by side: a batch of 10 to a slow endpoint takes
+# about as long as one.
+_workers = ThreadPoolExecutor(max_workers=settings.worker_concurrency, thread_name_prefix="deliver")
+
+
+async def record_handler(record: SQSRecord) -> Attempt:
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(
+        _workers,
+        deliverer.deliver,
+        record.body,
+        int(record.attributes.approximate_receive_count or "1"),
+        record.receipt_handle,
+    )
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    return async_process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

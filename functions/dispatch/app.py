@@ -1,0 +1,55 @@
+"""Dispatch Lambda: events queue -> one delivery message per (event, subscribed partner)."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from webhooks.config import load_settings
+from webhooks.dispatch import Dispatcher, UnreadableEnvelope, parse_envelope
+from webhooks.models import EventEnvelope
+from webhooks.mongo import get_database
+from webhooks.observability import logger, metrics
+from webhooks.partners import PartnerStore
+from webhooks.queues import SqsQueue, sqs_client
+
+settings = load_settings()
+settings.require("mongo_uri", "events_queue_url", "events_dlq_url", "delivery_queue_url")
+_sqs = sqs_client(settings)
+dispatcher = Dispatcher(
+    PartnerStore(get_database(settings), settings.cache_ttl_seconds),
+    delivery_queue=SqsQueue(_sqs, str(settings.delivery_queue_url)),
+    events_queue=SqsQueue(_sqs, str(settings.events_queue_url)),
+    events_dlq=SqsQueue(_sqs, str(settings.events_dlq_url)),
+    executor=ThreadPoolExecutor(max_workers=4, thread_name_prefix="dispatch"),
+)
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    parsed: dict[str, EventEnvelope | UnreadableEnvelope] = {}
+    for raw in event.get("Records", []):
+        try:
+            parsed[raw["messageId"]] = parse_envelope(raw["body"])
+        except UnreadableEnvelope as exc:
+            parsed[raw["messageId"]] = exc
+    # One subscription query for the whole batch (store errors fail the batch: SQS retries it).
+    subscribers = dispatcher.subscribers(e for e in parsed.values() if isinstance(e, EventEnvelope))
+
+    def record_handler(record: SQSRecord) -> None:
+        envelope = parsed[record.message_id]
+        if isinstance(envelope, UnreadableEnvelope):
+            dispatcher.dead_letter(record.body, str(envelope), record.message_id)
+        else:
+            dispatcher.fan_out(envelope, subscribers)
+
+    # A processor per invocation: it holds per-batch state, and the local runtime may run
+    # several invocations at once in one process.
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    return process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

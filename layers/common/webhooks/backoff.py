@@ -1,0 +1,53 @@
+"""The retry schedule: exponential backoff in whole seconds, as SQS visibility timeouts are."""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+from .config import SQS_MAX_VISIBILITY_SECONDS
+
+JITTER = 0.2
+
+
+def retry_delay_seconds(
+    attempt: int,
+    base_delay_ms: int,
+    *,
+    retry_after: float | None = None,
+    retry_after_max: int = 3600,
+    rng: random.Random | None = None,
+) -> int:
+    """Seconds to wait before attempt ``attempt + 1``, after attempt ``attempt`` failed.
+
+    ``base * 2^(attempt-1)`` with up to 20% jitter taken off (never added, so a whole-second
+    schedule stays on its seconds after rounding up), then rounded up to a whole second,
+    at least 1 and at most SQS's 43,200. A receiver's ``Retry-After`` can lengthen the wait,
+    up to ``retry_after_max``, never shorten it.
+    """
+    if attempt < 1:
+        raise ValueError("attempt counts from 1")
+    factor = 1 - JITTER * (rng or random).random()
+    delay_ms = base_delay_ms * (2 ** min(attempt - 1, 32)) * factor
+    seconds = max(1, math.ceil(delay_ms / 1000 - 1e-9))
+    if retry_after is not None and retry_after > 0:
+        seconds = max(seconds, math.ceil(min(retry_after, retry_after_max)))
+    return min(seconds, SQS_MAX_VISIBILITY_SECONDS)
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """``Retry-After`` as seconds from now: delta-seconds or an HTTP date; None if unusable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())

@@ -1,0 +1,97 @@
+"""Configuration: every environment variable read once into a validated, typed object.
+
+Handlers call :func:`load_settings` at import time (a Lambda cold start) and pass the
+result down; nothing else reads ``os.environ``. A bad value raises :class:`ConfigError`
+whose message names the variable, so a misconfigured function fails at start with a
+sentence instead of a traceback in the middle of a request.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SQS_MAX_VISIBILITY_SECONDS = 43_200
+SQS_MAX_MESSAGE_BYTES = 1_048_576
+
+
+class ConfigError(ValueError):
+    """A configuration variable is missing or invalid; the message names it."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        case_sensitive=False, frozen=True, extra="ignore", populate_by_name=True
+    )
+
+    port: int = Field(3000, ge=1, le=65535)
+    mongo_uri: str | None = None
+    mongo_db_name: str = Field("recart_webhook_db", min_length=1)
+    webhook_max_attempts: int = Field(3, ge=1, le=100)
+    webhook_retry_delay: int = Field(2500, ge=0, le=SQS_MAX_VISIBILITY_SECONDS * 1000)
+    webhook_timeout: int = Field(5000, ge=1, le=900_000)
+    worker_concurrency: int = Field(5, ge=1, le=100)
+    batch_size: int = Field(100, ge=1, le=10_000)
+    events_queue_url: str | None = None
+    events_dlq_url: str | None = None
+    delivery_queue_url: str | None = None
+    delivery_dlq_url: str | None = None
+    aws_endpoint_url: str | None = None
+    aws_region: str = Field("us-east-1", validation_alias="AWS_DEFAULT_REGION")
+    allow_private_destinations: bool = False
+    localstack_host: str | None = None
+
+    # Beyond the seed's variables: limits and cache lifetimes, all with safe defaults.
+    cache_ttl_seconds: float = Field(30.0, ge=0, le=3600)
+    max_body_bytes: int = Field(1_048_576, ge=1024, le=10 * 1_048_576)
+    max_message_bytes: int = Field(262_144, ge=1024, le=SQS_MAX_MESSAGE_BYTES)
+    idempotency_ttl_hours: float = Field(24.0, gt=0, le=24 * 30)
+    secret_overlap_hours: float = Field(24.0, ge=0, le=24 * 30)
+    response_body_limit: int = Field(65_536, ge=0, le=10 * 1_048_576)
+    retry_after_max_seconds: int = Field(3600, ge=1, le=SQS_MAX_VISIBILITY_SECONDS)
+
+    @field_validator(
+        "mongo_uri",
+        "events_queue_url",
+        "events_dlq_url",
+        "delivery_queue_url",
+        "delivery_dlq_url",
+        "aws_endpoint_url",
+        "localstack_host",
+        mode="before",
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    def require(self, *names: str) -> None:
+        """Fail fast when a function starts without a variable it needs."""
+        missing = [name.upper() for name in names if not getattr(self, name)]
+        if missing:
+            raise ConfigError(f"Missing required configuration: {', '.join(missing)}")
+
+    @property
+    def timeout_seconds(self) -> float:
+        return self.webhook_timeout / 1000
+
+
+def _env_name(settings_field: str) -> str:
+    field = Settings.model_fields.get(settings_field)
+    alias = field.validation_alias if field else None
+    return alias if isinstance(alias, str) else settings_field.upper()
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read and validate the environment (``overrides`` win, for tests and the CLI)."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = _env_name(str(error["loc"][0])) if error["loc"] else "configuration"
+            value = error.get("input")
+            shown = f" (got {value!r})" if isinstance(value, str | int | float) else ""
+            problems.append(f"{name}: {error['msg']}{shown}")
+        raise ConfigError("Invalid configuration: " + "; ".join(problems)) from None

@@ -1,0 +1,146 @@
+"""The core of the dispatch function: fan an envelope of events out to delivery messages.
+
+One delivery message per (event, partner), so a partner's failures never touch another
+partner's deliveries. If fan-out fails part-way, only the (event, partner) pairs not yet
+sent go back on the events queue as a new envelope and the original is acknowledged, so
+no partner gets a second delivery message for the same event from a retry.
+
+What remains at-least-once (a partner dedupes on ``webhook-id``): a SendMessageBatch
+whose response is lost after SQS stored the messages; a dispatch that crashes (or times
+out) between sending and the deletion of its record; and a record whose re-enqueue also
+fails, which is retried whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import ValidationError
+
+from .models import DeliveryMessage, Event, EventEnvelope, to_json
+from .observability import MetricUnit, logger, metrics
+from .partners import PartnerStore
+from .queues import OutgoingMessage, Queue, batch_groups
+
+SEND_ATTEMPTS = 3
+
+
+class UnreadableEnvelope(ValueError):
+    """A record dispatch cannot understand: it goes to the events DLQ with this reason."""
+
+
+class FanOutIncomplete(RuntimeError):
+    """Some deliveries could not be enqueued, nor re-enqueued: SQS retries the record."""
+
+
+def parse_envelope(body: str) -> EventEnvelope:
+    try:
+        return EventEnvelope.model_validate_json(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        if first["loc"] and first["loc"][0] == "version":
+            raise UnreadableEnvelope(f"unsupported envelope version: {first.get('input')!r}") from None
+        raise UnreadableEnvelope(f"malformed envelope: {where}: {first['msg']}") from None
+
+
+@dataclass
+class FanOutResult:
+    sent: int = 0
+    without_subscribers: list[str] = field(default_factory=list)
+    requeued: int = 0
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        store: PartnerStore,
+        delivery_queue: Queue,
+        events_queue: Queue,
+        events_dlq: Queue,
+        executor: Executor,
+    ) -> None:
+        self.store = store
+        self.delivery_queue = delivery_queue
+        self.events_queue = events_queue
+        self.events_dlq = events_dlq
+        self.executor = executor
+
+    def subscribers(self, envelopes: Iterable[EventEnvelope]) -> dict[str, list[str]]:
+        """Subscribers of every event type in the batch: one store query for all of them."""
+        return self.store.subscribers({e.eventType for env in envelopes for e in env.events})
+
+    def dead_letter(self, body: str, reason: str, message_id: str) -> None:
+        self.events_dlq.send(body, {"reason": reason, "originalMessageId": message_id})
+        metrics.add_metric(name="EnvelopesDeadLettered", unit=MetricUnit.Count, value=1)
+        logger.error("envelope dead-lettered", extra={"reason": reason, "message_id": message_id})
+
+    def fan_out(self, envelope: EventEnvelope, subscribers: dict[str, list[str]]) -> FanOutResult:
+        result = FanOutResult()
+        pairs: list[tuple[Event, str]] = []
+        for event in envelope.events:
+            if envelope.partners is not None:  # a re-enqueued remainder: only those still owed
+                targets = envelope.partners.get(event.eventId, [])
+            else:
+                targets = subscribers.get(event.eventType, [])
+            if not targets:
+                result.without_subscribers.append(event.eventId)
+            pairs.extend((event, partner_id) for partner_id in targets)
+        if result.without_subscribers:
+            metrics.add_metric(
+                name="EventsWithoutSubscribers", unit=MetricUnit.Count, value=len(result.without_subscribers)
+            )
+            logger.info("events without subscribers", extra={"event_ids": result.without_subscribers})
+
+        messages = [
+            OutgoingMessage(
+                id=str(n),
+                body=to_json(DeliveryMessage(partnerId=p, event=e).model_dump()),
+                attributes={"partnerId": p, "eventId": e.eventId, "eventType": e.eventType},
+            )
+            for n, (e, p) in enumerate(pairs)
+        ]
+        unsent = self._send_all(messages)
+        result.sent = len(messages) - len(unsent)
+        metrics.add_metric(name="DeliveriesEnqueued", unit=MetricUnit.Count, value=result.sent)
+        if unsent:
+            self._requeue(envelope, [pairs[int(m)] for m in sorted(unsent, key=int)])
+            result.requeued = len(unsent)
+        return result
+
+    def _send_all(self, messages: list[OutgoingMessage]) -> set[str]:
+        """Send in concurrent SendMessageBatch calls; return the ids still unsent after retries."""
+        unsent = {m.id for m in messages}
+        by_id = {m.id: m for m in messages}
+        for _ in range(SEND_ATTEMPTS):
+            if not unsent:
+                break
+            todo = [by_id[i] for i in sorted(unsent, key=int)]
+            groups = [[todo[i] for i in g] for g in batch_groups([len(m.body) + 200 for m in todo])]
+            for group, rejected in zip(groups, self.executor.map(self._send_group, groups), strict=True):
+                unsent -= {m.id for m in group} - rejected
+        return unsent
+
+    def _send_group(self, group: list[OutgoingMessage]) -> set[str]:
+        try:
+            return set(self.delivery_queue.send_batch(group))
+        except (BotoCoreError, ClientError) as exc:
+            logger.warning("delivery queue send failed", extra={"error": type(exc).__name__})
+            return {m.id for m in group}
+
+    def _requeue(self, envelope: EventEnvelope, pending: list[tuple[Event, str]]) -> None:
+        partners: dict[str, list[str]] = {}
+        events: dict[str, Event] = {}
+        for event, partner_id in pending:
+            partners.setdefault(event.eventId, []).append(partner_id)
+            events[event.eventId] = event
+        rest = EventEnvelope(source=envelope.source, events=list(events.values()), partners=partners)
+        try:
+            self.events_queue.send(to_json(rest.model_dump(exclude_none=True)))
+        except (BotoCoreError, ClientError) as exc:
+            raise FanOutIncomplete(f"{len(pending)} deliveries unsent and not re-enqueued") from exc
+        metrics.add_metric(name="DeliveriesRequeued", unit=MetricUnit.Count, value=len(pending))
+        logger.warning("fan-out incomplete, remainder re-enqueued", extra={"pending": len(pending)})

@@ -1,0 +1,166 @@
+"""The events API behind the ingest handler: size limit, auth, validation, idempotency, enqueue.
+
+Checks run in the order a caller should hear about them: body too large (413), no or bad
+API key (401), invalid body (400), idempotency conflict (409/422), then the enqueue
+(202/207/503). Nothing is enqueued unless every event is valid.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+from pymongo.errors import PyMongoError
+
+from .config import Settings
+from .idempotency import IdempotencyConflict, IdempotencyStore, request_fingerprint
+from .ingest import EventTooLarge, Ingestor, accept_events
+from .models import EventIn
+from .observability import MetricUnit, logger, metrics
+from .partners import PartnerStore
+
+MAX_LISTED_ERRORS = 20
+_events_adapter: TypeAdapter[list[EventIn]] = TypeAdapter(list[EventIn])
+
+
+@dataclass(frozen=True)
+class Reply:
+    status_code: int
+    body: dict[str, Any]
+
+
+class BodyError(ValueError):
+    pass
+
+
+def _error(status: int, message: str, reason: str) -> Reply:
+    metrics.add_metric(name="EventsRejected", unit=MetricUnit.Count, value=1)
+    logger.info("request rejected", extra={"status": status, "reason": reason})
+    return Reply(status, {"error": message})
+
+
+def _reject_constant(name: str) -> Any:
+    raise BodyError(f"{name} is not valid JSON")
+
+
+def parse_json(body: str) -> Any:
+    try:
+        return json.loads(body, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise BodyError(f"Malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except RecursionError:
+        raise BodyError("JSON is nested too deeply") from None
+
+
+def _path(loc: tuple[Any, ...]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "body"
+
+
+def format_errors(exc: ValidationError) -> str:
+    lines = list(dict.fromkeys(f"{_path(tuple(e['loc']))}: {e['msg']}" for e in exc.errors()))
+    shown = lines[:MAX_LISTED_ERRORS]
+    if len(lines) > len(shown):
+        shown.append(f"... and {len(lines) - len(shown)} more")
+    return "; ".join(shown)
+
+
+def invalid_body(detail: str) -> Reply:
+    return _error(400, f"Invalid request body. Errors: {detail}", "invalid_body")
+
+
+class EventsApi:
+    def __init__(
+        self,
+        settings: Settings,
+        store: PartnerStore,
+        ingestor: Ingestor,
+        idempotency: IdempotencyStore,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.ingestor = ingestor
+        self.idempotency = idempotency
+
+    def post_events(self, body: str | None, api_key: str | None, idempotency_key: str | None) -> Reply:
+        body = body or ""
+        if len(body.encode("utf-8", "surrogatepass")) > self.settings.max_body_bytes:
+            return _error(
+                413,
+                f"Request body too large: the limit is {self.settings.max_body_bytes} bytes",
+                "body_too_large",
+            )
+        if not api_key:
+            return _error(401, "API key is required", "missing_api_key")
+        try:
+            partner = self.store.find_by_api_key(api_key)
+        except PyMongoError as exc:
+            logger.warning("partner store unavailable", extra={"error": type(exc).__name__})
+            return Reply(503, {"error": "Service temporarily unavailable, please retry"})
+        if partner is None:
+            return _error(401, "Invalid API key or inactive partner", "invalid_api_key")
+
+        try:
+            raw = parse_json(body)
+        except BodyError as exc:
+            return invalid_body(f"body: {exc}")
+        try:
+            events = _events_adapter.validate_python(raw)
+        except ValidationError as exc:
+            return invalid_body(format_errors(exc))
+        if not events:
+            return invalid_body("body: must contain at least 1 event")
+        if len(events) > self.settings.batch_size:
+            return invalid_body(
+                f"body: must contain at most {self.settings.batch_size} events (got {len(events)})"
+            )
+
+        if idempotency_key is None:
+            return self._enqueue(events, partner.id)
+        if not 1 <= len(idempotency_key) <= 255:
+            return _error(400, "Idempotency-Key must be 1 to 255 characters", "bad_idempotency_key")
+        try:
+            stored = self.idempotency.begin(partner.id, idempotency_key, request_fingerprint(body))
+        except IdempotencyConflict as exc:
+            return _error(exc.status_code, exc.message, "idempotency_conflict")
+        except PyMongoError as exc:
+            logger.warning("idempotency store unavailable", extra={"error": type(exc).__name__})
+            return Reply(503, {"error": "Service temporarily unavailable, please retry"})
+        if stored is not None:
+            logger.info("idempotent replay", extra={"partner_id": partner.id})
+            return Reply(stored.status_code, stored.body)
+        reply = self._enqueue(events, partner.id)
+        try:
+            if reply.status_code in (202, 207):
+                self.idempotency.complete(partner.id, idempotency_key, reply.status_code, reply.body)
+            else:
+                self.idempotency.release(partner.id, idempotency_key)
+        except PyMongoError as exc:
+            # The events are enqueued; only the replay record is missing.
+            logger.warning("idempotency record not saved", extra={"error": type(exc).__name__})
+        return reply
+
+    def _enqueue(self, events: list[EventIn], partner_id: str) -> Reply:
+        accepted = accept_events(events)
+        try:
+            outcome = self.ingestor.enqueue(accepted, partner_id)
+        except EventTooLarge as exc:
+            return _error(413, str(exc), "event_too_large")
+        failed = sum(r.status == "failed" for r in outcome.response.results)
+        metrics.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=len(events) - failed)
+        if failed:
+            metrics.add_metric(name="EnqueueFailures", unit=MetricUnit.Count, value=failed)
+        logger.info(
+            "events enqueued" if not failed else "events partly enqueued",
+            extra={
+                "partner_id": partner_id,
+                "event_count": len(events),
+                "failed_count": failed,
+                "status": outcome.status_code,
+            },
+        )
+        return Reply(outcome.status_code, outcome.response.model_dump(exclude_none=True))

@@ -1,0 +1,219 @@
+"""The HTTP client that POSTs webhooks: pooled, time-boxed, no redirects, SSRF-guarded.
+
+The guard lives in the connection itself: every new connection resolves the host,
+drops addresses that are not public, and connects to an address it just checked, so a
+DNS answer cannot change between the check and the connect (no rebinding window).
+TLS still verifies the certificate against the host name.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.util import connection as urllib3_connection
+
+USER_AGENT = "recart-webhooks/1.0"
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+class DestinationRefused(Exception):
+    """The webhook URL is not a public http(s) destination."""
+
+
+def is_public_address(address: str) -> bool:
+    """False for loopback, private, link-local (cloud metadata), multicast, reserved, etc."""
+    try:
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if embedded is None and ip in _NAT64:
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if embedded is not None and not is_public_address(str(embedded)):
+            return False
+    return ip.is_global and not ip.is_multicast
+
+
+def check_url(url: str) -> None:
+    """Refuse what no webhook URL may be, whatever the guard: non-http(s), no host, credentials."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise DestinationRefused(f"scheme {parts.scheme or '(none)'!r} is not http or https")
+    if not parts.hostname:
+        raise DestinationRefused("URL has no host")
+
+
+class _GuardedConnectionMixin:
+    host: str
+    port: int
+    timeout: Any
+    source_address: Any
+    socket_options: Any
+
+    def _new_conn(self) -> socket.socket:
+        host = self.host.strip("[]")
+        try:
+            infos = socket.getaddrinfo(host, self.port, type=socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            raise DestinationRefused(f"cannot resolve {host}: {exc.strerror}") from None
+        allowed = [info[4][0] for info in infos if is_public_address(str(info[4][0]))]
+        if not allowed:
+            raise DestinationRefused(f"{host} resolves to a non-public address")
+        last_error: OSError | None = None
+        for address in dict.fromkeys(allowed):
+            try:
+                return urllib3_connection.create_connection(
+                    (str(address), self.port),
+                    self.timeout,
+                    source_address=self.source_address,
+                    socket_options=self.socket_options,
+                )
+            except OSError as exc:
+                last_error = exc
+        assert last_error is not None
+        raise last_error
+
+
+class _GuardedHTTPConnection(_GuardedConnectionMixin, HTTPConnection):
+    pass
+
+
+class _GuardedHTTPSConnection(_GuardedConnectionMixin, HTTPSConnection):
+    pass
+
+
+class _GuardedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _GuardedHTTPConnection
+
+
+class _GuardedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _GuardedHTTPSConnection
+
+
+class _GuardedAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _GuardedHTTPPool, "https": _GuardedHTTPSPool}
+
+
+def make_session(pool_size: int, allow_private: bool) -> requests.Session:
+    """A session for one process: pooled keep-alive connections, no proxies from the env."""
+    session = requests.Session()
+    session.trust_env = False  # an HTTP(S)_PROXY in the environment must not see webhooks
+    adapter_cls = HTTPAdapter if allow_private else _GuardedAdapter
+    adapter = adapter_cls(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.headers["User-Agent"] = USER_AGENT
+    return session
+
+
+@dataclass(frozen=True)
+class HttpResult:
+    status: int | None
+    latency_ms: float
+    error: str | None = None
+    error_class: str | None = None
+    retry_after: str | None = None
+    body_excerpt: bytes = b""
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+
+def post(
+    session: requests.Session,
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    timeout_seconds: float,
+    body_limit: int,
+) -> HttpResult:
+    """POST once; never raises for network trouble, returns what happened instead."""
+    started = time.perf_counter()
+    deadline = started + timeout_seconds
+
+    def elapsed() -> float:
+        return (time.perf_counter() - started) * 1000
+
+    try:
+        check_url(url)
+        response = session.post(
+            url,
+            data=body,
+            headers=headers,
+            timeout=(timeout_seconds, timeout_seconds),
+            allow_redirects=False,
+            stream=True,
+        )
+    except DestinationRefused as exc:
+        return HttpResult(None, elapsed(), f"destination refused: {exc}", "DestinationRefused")
+    except requests.Timeout:
+        return HttpResult(None, elapsed(), f"timed out after {timeout_seconds:g}s", "Timeout")
+    except requests.RequestException as exc:
+        refused = _find_cause(exc, DestinationRefused)
+        if refused is not None:
+            return HttpResult(None, elapsed(), f"destination refused: {refused}", "DestinationRefused")
+        return HttpResult(None, elapsed(), _short(exc), type(exc).__name__)
+    with response:
+        excerpt, complete = _read_capped(response, body_limit, deadline)
+        if complete:
+            response.raw.release_conn()  # keep the connection for the next delivery
+        else:
+            response.raw.close()  # unread body left on the socket: do not reuse it
+    return HttpResult(
+        response.status_code,
+        elapsed(),
+        None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}",
+        None,
+        response.headers.get("Retry-After"),
+        excerpt,
+    )
+
+
+def _read_capped(response: requests.Response, limit: int, deadline: float) -> tuple[bytes, bool]:
+    """Read at most ``limit`` bytes before ``deadline``; say whether the body ended."""
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while time.perf_counter() < deadline:
+            chunk = response.raw.read(min(16_384, limit - size + 1), decode_content=False)
+            if not chunk:
+                return b"".join(chunks), True
+            size += len(chunk)
+            if size > limit:
+                return b"".join(chunks)[:limit], False
+            chunks.append(chunk)
+    except Exception:  # noqa: BLE001 - a broken body does not change the status we already have
+        pass
+    return b"".join(chunks), False
+
+
+def _find_cause(exc: BaseException, kind: type[Exception]) -> BaseException | None:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind):
+            return current
+        seen.add(id(current))
+        reason = getattr(current, "reason", None)
+        current = reason if isinstance(reason, BaseException) else (current.__cause__ or current.__context__)
+        if current is None and exc.args and isinstance(exc.args[0], BaseException):
+            current = exc.args[0]
+    return None
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= 300 else text[:297] + "..."

@@ -1,0 +1,114 @@
+"""Idempotency-Key support for the events API, stored in MongoDB with a TTL index.
+
+Powertools' idempotency utility persists only to DynamoDB or Redis, so this is the
+small MongoDB equivalent: the first request with a key records an in-progress marker,
+then its response; a retry with the same key (same caller) gets that response back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
+
+IN_PROGRESS_STALE_AFTER = timedelta(seconds=60)
+
+
+class IdempotencyConflict(Exception):
+    """The key is in use by a request still being processed, or by a different body."""
+
+    def __init__(self, status_code: int, message: str) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    status_code: int
+    body: dict[str, Any]
+
+
+def request_fingerprint(body: str | bytes) -> str:
+    raw = body.encode("utf-8") if isinstance(body, str) else body
+    return hashlib.sha256(raw).hexdigest()
+
+
+class IdempotencyStore:
+    def __init__(
+        self,
+        db: Database,
+        ttl: timedelta = timedelta(hours=24),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.collection = db["idempotencyKeys"]
+        self.ttl = ttl
+        self._clock = clock
+
+    def ensure_indexes(self) -> None:
+        self.collection.create_index("expiresAt", expireAfterSeconds=0)
+
+    @staticmethod
+    def _id(partner_id: str, key: str) -> str:
+        return hashlib.sha256(f"{partner_id}\x00{key}".encode()).hexdigest()
+
+    def begin(self, partner_id: str, key: str, fingerprint: str) -> StoredResponse | None:
+        """None: go ahead (the key is now held). A response: replay it. Raises on conflict."""
+        now = self._clock()
+        doc_id = self._id(partner_id, key)
+        try:
+            self.collection.insert_one(
+                {
+                    "_id": doc_id,
+                    "fingerprint": fingerprint,
+                    "status": "in_progress",
+                    "createdAt": now,
+                    "expiresAt": now + self.ttl,
+                }
+            )
+            return None
+        except DuplicateKeyError:
+            pass
+        doc = self.collection.find_one({"_id": doc_id})
+        if doc is None or _expired(doc, now):
+            self.collection.delete_one({"_id": doc_id})
+            return self.begin(partner_id, key, fingerprint)
+        if doc["fingerprint"] != fingerprint:
+            raise IdempotencyConflict(
+                422, "Idempotency-Key was already used with a different request body"
+            )
+        if doc["status"] == "completed":
+            return StoredResponse(doc["response"]["statusCode"], doc["response"]["body"])
+        started = _aware(doc["createdAt"])
+        if now - started > IN_PROGRESS_STALE_AFTER:
+            # The first request died mid-way; let this one take the key over.
+            taken = self.collection.find_one_and_update(
+                {"_id": doc_id, "status": "in_progress", "createdAt": doc["createdAt"]},
+                {"$set": {"createdAt": now}},
+            )
+            if taken is not None:
+                return None
+        raise IdempotencyConflict(409, "A request with this Idempotency-Key is still in progress")
+
+    def complete(self, partner_id: str, key: str, status_code: int, body: dict[str, Any]) -> None:
+        self.collection.update_one(
+            {"_id": self._id(partner_id, key)},
+            {"$set": {"status": "completed", "response": {"statusCode": status_code, "body": body}}},
+        )
+
+    def release(self, partner_id: str, key: str) -> None:
+        """Forget the key (the request enqueued nothing), so a retry can do the work."""
+        self.collection.delete_one({"_id": self._id(partner_id, key), "status": "in_progress"})
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _expired(doc: dict[str, Any], now: datetime) -> bool:
+    return _aware(doc["expiresAt"]) <= now

@@ -1,0 +1,150 @@
+"""The core of the events API: accept a validated batch and enqueue it atomically.
+
+A request's events travel as one envelope message (one SQS request per API request).
+Only a batch larger than one message is split, into as few envelopes as the size limit
+allows, sent together with SendMessageBatch. The response never calls an event
+enqueued unless SQS accepted the message that holds it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .models import Event, EventIn, IngestResponse, IngestResult, new_event_id, to_json, utc_timestamp
+from .queues import OutgoingMessage, Queue, batch_groups
+
+logger = logging.getLogger(__name__)
+
+SEND_ATTEMPTS = 3
+# Room kept per event so its delivery message (event + partner id + attributes) fits too.
+DELIVERY_OVERHEAD_BYTES = 512
+
+
+class EventTooLarge(ValueError):
+    def __init__(self, index: int, size: int, limit: int) -> None:
+        super().__init__(
+            f"Event [{index}] is {size} bytes once enqueued; the queue accepts at most {limit} bytes per message"
+        )
+        self.index = index
+
+
+@dataclass
+class Envelope:
+    """Events packed into one events-queue message; ``body`` is what SQS receives."""
+
+    indexes: list[int] = field(default_factory=list)
+    body: str = ""
+
+
+def accept_events(events: Sequence[EventIn]) -> list[Event]:
+    """Give each event its id and the acceptance timestamp."""
+    now = utc_timestamp()
+    return [
+        Event(eventId=new_event_id(), eventType=e.eventType, timestamp=now, data=e.data) for e in events
+    ]
+
+
+def pack_envelopes(events: Sequence[Event], source: str | None, limit: int) -> list[Envelope]:
+    """Pack events, in order, into as few messages of at most ``limit`` bytes as possible."""
+    head = '{"version":1,' + (f'"source":{to_json(source)},' if source else "") + '"events":['
+    tail = "]}"
+    envelopes: list[Envelope] = []
+    parts: list[str] = []
+    current = Envelope()
+    size = len(head) + len(tail)
+    for index, event in enumerate(events):
+        part = to_json(event.model_dump())
+        alone = len(head) + len(part) + len(tail)
+        if alone + DELIVERY_OVERHEAD_BYTES > limit:
+            raise EventTooLarge(index, alone + DELIVERY_OVERHEAD_BYTES, limit)
+        if parts and size + 1 + len(part) > limit:
+            current.body = head + ",".join(parts) + tail
+            envelopes.append(current)
+            current, parts, size = Envelope(), [], len(head) + len(tail)
+        size += len(part) + (1 if parts else 0)
+        parts.append(part)
+        current.indexes.append(index)
+    if parts:
+        current.body = head + ",".join(parts) + tail
+        envelopes.append(current)
+    return envelopes
+
+
+@dataclass(frozen=True)
+class IngestOutcome:
+    status_code: int
+    response: IngestResponse
+
+
+class Ingestor:
+    def __init__(self, queue: Queue, max_message_bytes: int) -> None:
+        self.queue = queue
+        self.max_message_bytes = max_message_bytes
+
+    def enqueue(self, events: Sequence[Event], source: str | None) -> IngestOutcome:
+        """Raises :class:`EventTooLarge` before sending anything if one event cannot fit."""
+        envelopes = pack_envelopes(events, source, self.max_message_bytes)
+        if len(envelopes) == 1:
+            failed, reason = self._send_one(envelopes[0])
+        else:
+            failed, reason = self._send_many(envelopes)
+        failed_indexes = {i for n in failed for i in envelopes[n].indexes}
+        return _outcome(events, failed_indexes, reason)
+
+    def _send_one(self, envelope: Envelope) -> tuple[set[int], str]:
+        try:
+            self.queue.send(envelope.body)
+            return set(), ""
+        except (BotoCoreError, ClientError) as exc:
+            logger.warning("events queue send failed", extra={"error": _describe(exc)})
+            return {0}, "the events queue is unavailable"
+
+    def _send_many(self, envelopes: list[Envelope]) -> tuple[set[int], str]:
+        pending = set(range(len(envelopes)))
+        reason = ""
+        for _ in range(SEND_ATTEMPTS):
+            if not pending:
+                break
+            order = sorted(pending)
+            for group in batch_groups([len(envelopes[n].body) for n in order]):
+                messages = [OutgoingMessage(str(order[g]), envelopes[order[g]].body) for g in group]
+                try:
+                    rejected = self.queue.send_batch(messages)
+                except (BotoCoreError, ClientError) as exc:
+                    logger.warning("events queue batch send failed", extra={"error": _describe(exc)})
+                    reason = "the events queue is unavailable"
+                    continue
+                if rejected:
+                    reason = "the events queue rejected part of the batch"
+                pending -= {order[g] for g in group} - {int(r) for r in rejected}
+        return pending, reason
+
+
+def _outcome(events: Sequence[Event], failed: set[int], reason: str) -> IngestOutcome:
+    results = [
+        IngestResult(
+            eventId=e.eventId,
+            eventType=e.eventType,
+            status="failed" if i in failed else "success",
+            error=f"Failed to enqueue: {reason}" if i in failed else None,
+        )
+        for i, e in enumerate(events)
+    ]
+    if not failed:
+        message = f"All {len(events)} events successfully enqueued"
+        return IngestOutcome(202, IngestResponse(message=message, results=results))
+    if len(failed) == len(events):
+        message = f"No events were enqueued: {reason}"
+        return IngestOutcome(503, IngestResponse(message=message, results=results))
+    message = f"Some events failed to enqueue: {reason}"
+    return IngestOutcome(207, IngestResponse(message=message, results=results))
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", "ClientError"))
+    return type(exc).__name__

@@ -1,0 +1,114 @@
+"""Pydantic models at the system's boundaries: the API input, queue messages, the webhook body.
+
+Queue messages carry a ``version`` so a consumer refuses a format it does not know
+instead of misreading it.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+EVENT_TYPE_PATTERN = r"^[a-z0-9_-]+(\.[a-z0-9_-]+)*$"
+SUBSCRIPTION_PATTERN = r"^(\*|[a-z0-9_-]+(\.[a-z0-9_-]+)*(\.\*)?)$"
+
+EventType = Annotated[
+    str, StringConstraints(strict=True, min_length=1, max_length=200, pattern=EVENT_TYPE_PATTERN)
+]
+SubscriptionPattern = Annotated[
+    str, StringConstraints(strict=True, min_length=1, max_length=200, pattern=SUBSCRIPTION_PATTERN)
+]
+
+
+class EventIn(BaseModel):
+    """One event as a producer posts it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    eventType: EventType = Field(examples=["order.created"])
+    data: dict[str, Any] = Field(strict=True, examples=[{"orderId": "1234", "total": 99.9}])
+
+
+class Event(BaseModel):
+    """An accepted event: what dispatch fans out and partners receive."""
+
+    eventId: str
+    eventType: str
+    timestamp: str
+    data: dict[str, Any]
+
+
+def new_event_id() -> str:
+    return "event_" + secrets.token_hex(12)
+
+
+def utc_timestamp(moment: datetime | None = None) -> str:
+    """ISO-8601 UTC with milliseconds and a ``Z``, as JavaScript's ``toISOString`` writes it."""
+    moment = moment or datetime.now(UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+class EventEnvelope(BaseModel):
+    """Events queue message: one API request's events, enqueued together.
+
+    ``partners`` restricts fan-out of an event to the listed partner ids; dispatch sets it
+    when it re-enqueues the part of an envelope it could not finish, so partners that
+    already have their delivery message do not get a second one.
+    """
+
+    version: Literal[1] = 1
+    source: str | None = None
+    events: list[Event] = Field(min_length=1)
+    partners: dict[str, list[str]] | None = None
+
+
+class DeliveryMessage(BaseModel):
+    """Delivery queue message: one event for one partner. Never carries the secret."""
+
+    version: Literal[1] = 1
+    partnerId: str
+    event: Event
+
+
+class IngestResult(BaseModel):
+    eventId: str | None = None
+    eventType: str
+    status: Literal["success", "failed"]
+    error: str | None = None
+
+
+class IngestResponse(BaseModel):
+    message: str
+    results: list[IngestResult]
+
+
+class ErrorResponse(BaseModel):
+    error: str
+
+
+def to_json(value: Any) -> str:
+    """Compact JSON for queue messages (ASCII-only, so any byte sequence SQS accepts)."""
+    return json.dumps(value, separators=(",", ":"))
+
+
+def webhook_body(event: Event) -> bytes:
+    """The exact bytes a partner receives and every signature covers.
+
+    Keys in the order ``eventId, eventType, timestamp, data``; non-ASCII characters
+    written as-is, like ``JSON.stringify``. A string that cannot be UTF-8 encoded (a lone
+    surrogate) falls back to ``\\u`` escapes so the body is still valid JSON.
+    """
+    payload = {
+        "eventId": event.eventId,
+        "eventType": event.eventType,
+        "timestamp": event.timestamp,
+        "data": event.data,
+    }
+    try:
+        return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(payload, separators=(",", ":")).encode("utf-8")

@@ -1,0 +1,340 @@
+"""The partner store: partners and their subscriptions in MongoDB.
+
+Collections are the original service's (``partners``, ``subscriptions``), extended:
+the API key is stored only as ``apiKeyHash``; rotated secrets stay valid in
+``previousSecrets`` until they expire. Lookups that every invocation repeats (API key,
+partner by id, subscribers of an event type) go through a short in-process TTL cache.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bson import ObjectId
+from bson.errors import InvalidId
+from cachetools import TTLCache
+from pymongo import ASCENDING, ReturnDocument
+from pymongo.database import Database
+
+from .signing import generate_api_key, generate_secret, hash_api_key
+
+
+class PartnerNotFound(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class Partner:
+    id: str
+    name: str
+    webhook_url: str
+    is_active: bool
+    secret_key: str
+    previous_secrets: tuple[tuple[str, datetime], ...] = ()
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+    def signing_secrets(self, now: datetime | None = None) -> list[str]:
+        """The current secret first, then rotated-out secrets that have not expired."""
+        now = now or datetime.now(UTC)
+        return [self.secret_key] + [s for s, expires in self.previous_secrets if expires > now]
+
+    def public(self) -> dict[str, Any]:
+        """What the CLI prints: never the secret or the API key hash."""
+        return {
+            "partnerId": self.id,
+            "name": self.name,
+            "webhookUrl": self.webhook_url,
+            "isActive": self.is_active,
+            "createdAt": self.created_at.isoformat() if self.created_at else None,
+            "updatedAt": self.updated_at.isoformat() if self.updated_at else None,
+        }
+
+
+@dataclass(frozen=True)
+class NewPartner:
+    """A created partner with its credentials: the only time they are shown."""
+
+    partner: Partner
+    api_key: str
+    secret_key: str
+    events: list[str] = field(default_factory=list)
+
+
+def _candidates(event_type: str) -> list[str]:
+    """Subscription patterns that match ``event_type``: itself, each ``prefix.*``, and ``*``."""
+    parts = event_type.split(".")
+    return [event_type] + [".".join(parts[:i]) + ".*" for i in range(len(parts) - 1, 0, -1)] + ["*"]
+
+
+def _object_id(partner_id: str) -> ObjectId:
+    try:
+        return ObjectId(partner_id)
+    except (InvalidId, TypeError):
+        raise PartnerNotFound(partner_id) from None
+
+
+def _to_partner(doc: dict[str, Any]) -> Partner:
+    previous = tuple(
+        (p["secretKey"], p["expiresAt"].replace(tzinfo=p["expiresAt"].tzinfo or UTC))
+        for p in doc.get("previousSecrets") or []
+    )
+    return Partner(
+        id=str(doc["_id"]),
+        name=doc.get("name", ""),
+        webhook_url=doc.get("webhookUrl", ""),
+        is_active=bool(doc.get("isActive", False)),
+        secret_key=doc.get("secretKey", ""),
+        previous_secrets=previous,
+        created_at=doc.get("createdAt"),
+        updated_at=doc.get("updatedAt"),
+    )
+
+
+class PartnerStore:
+    def __init__(
+        self,
+        db: Database,
+        cache_ttl: float = 30.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.partners = db["partners"]
+        self.subscriptions = db["subscriptions"]
+        self._clock = clock
+        self._lock = threading.Lock()
+        size = 10_000
+        ttl = max(cache_ttl, 1e-9)
+        self._by_key: TTLCache[str, Partner | None] = TTLCache(size, ttl)
+        self._by_id: TTLCache[str, Partner | None] = TTLCache(size, ttl)
+        self._subscribers: TTLCache[str, list[str]] = TTLCache(size, ttl)
+        self._cache_enabled = cache_ttl > 0
+
+    def ensure_indexes(self) -> None:
+        """Idempotent: creating an index that exists is a no-op."""
+        self.partners.create_index("apiKeyHash", unique=True, sparse=True)
+        self.partners.create_index("name")
+        self.subscriptions.create_index([("eventType", ASCENDING), ("isActive", ASCENDING)])
+        self.subscriptions.create_index([("partnerId", ASCENDING), ("eventType", ASCENDING)])
+
+    def clear_cache(self) -> None:
+        with self._lock:
+            self._by_key.clear()
+            self._by_id.clear()
+            self._subscribers.clear()
+
+    # --- writes -----------------------------------------------------------------
+
+    def create(
+        self,
+        name: str,
+        webhook_url: str,
+        events: Iterable[str] = (),
+        *,
+        api_key: str | None = None,
+        secret_key: str | None = None,
+        is_active: bool = True,
+    ) -> NewPartner:
+        api_key = api_key or generate_api_key()
+        secret_key = secret_key or generate_secret()
+        now = self._clock()
+        doc = {
+            "name": name,
+            "webhookUrl": webhook_url,
+            "apiKeyHash": hash_api_key(api_key),
+            "secretKey": secret_key,
+            "previousSecrets": [],
+            "isActive": is_active,
+            "createdAt": now,
+            "updatedAt": now,
+        }
+        result = self.partners.insert_one(doc)  # DuplicateKeyError if the key is in use
+        doc["_id"] = result.inserted_id
+        events = list(dict.fromkeys(events))
+        self.subscribe(str(result.inserted_id), events)
+        return NewPartner(_to_partner(doc), api_key, secret_key, events)
+
+    def upsert_by_name(
+        self,
+        name: str,
+        webhook_url: str,
+        events: Iterable[str],
+        *,
+        api_key: str,
+        secret_key: str,
+        is_active: bool = True,
+    ) -> Partner:
+        """Create or update the partner called ``name``; its subscriptions become ``events``."""
+        now = self._clock()
+        doc = self.partners.find_one_and_update(
+            {"name": name},
+            {
+                "$set": {
+                    "webhookUrl": webhook_url,
+                    "apiKeyHash": hash_api_key(api_key),
+                    "secretKey": secret_key,
+                    "isActive": is_active,
+                    "updatedAt": now,
+                },
+                "$setOnInsert": {"createdAt": now, "previousSecrets": []},
+            },
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+        partner = _to_partner(doc)
+        wanted = list(dict.fromkeys(events))
+        stale = [e for e in self.subscriptions_of(partner.id) if e not in wanted]
+        self.unsubscribe(partner.id, stale)
+        self.subscribe(partner.id, wanted)
+        return partner
+
+    def set_active(self, partner_id: str, active: bool) -> Partner:
+        return self._update(partner_id, {"$set": {"isActive": active}})
+
+    def set_webhook_url(self, partner_id: str, webhook_url: str) -> Partner:
+        return self._update(partner_id, {"$set": {"webhookUrl": webhook_url}})
+
+    def rotate_secret(self, partner_id: str, overlap: timedelta = timedelta(hours=24)) -> str:
+        """Make a new current secret; the old one keeps signing for ``overlap``."""
+        current = self.get(partner_id)
+        new_secret = generate_secret()
+        now = self._clock()
+        kept = [
+            {"secretKey": s, "expiresAt": exp} for s, exp in current.previous_secrets if exp > now
+        ]
+        if overlap.total_seconds() > 0:
+            kept.insert(0, {"secretKey": current.secret_key, "expiresAt": now + overlap})
+        self._update(partner_id, {"$set": {"secretKey": new_secret, "previousSecrets": kept}})
+        return new_secret
+
+    def subscribe(self, partner_id: str, events: Iterable[str]) -> None:
+        oid = _object_id(partner_id)
+        for event_type in events:
+            self.subscriptions.update_one(
+                {"partnerId": oid, "eventType": event_type},
+                {"$set": {"isActive": True}},
+                upsert=True,
+            )
+        self.clear_cache()
+
+    def unsubscribe(self, partner_id: str, events: Iterable[str]) -> None:
+        oid = _object_id(partner_id)
+        events = list(events)
+        if events:
+            self.subscriptions.delete_many({"partnerId": oid, "eventType": {"$in": events}})
+        self.clear_cache()
+
+    def _update(self, partner_id: str, update: dict[str, Any]) -> Partner:
+        update.setdefault("$set", {})["updatedAt"] = self._clock()
+        doc = self.partners.find_one_and_update(
+            {"_id": _object_id(partner_id)}, update, return_document=ReturnDocument.AFTER
+        )
+        if doc is None:
+            raise PartnerNotFound(partner_id)
+        self.clear_cache()
+        return _to_partner(doc)
+
+    # --- reads ------------------------------------------------------------------
+
+    def get(self, partner_id: str) -> Partner:
+        doc = self.partners.find_one({"_id": _object_id(partner_id)})
+        if doc is None:
+            raise PartnerNotFound(partner_id)
+        return _to_partner(doc)
+
+    def get_cached(self, partner_id: str) -> Partner | None:
+        """The partner (active or not) or None if it does not exist; cached briefly."""
+        return self._cached(self._by_id, partner_id, self._load_by_id)
+
+    def find_by_api_key(self, api_key: str) -> Partner | None:
+        """The active partner holding ``api_key``, or None; cached briefly (by hash)."""
+        if not api_key:
+            return None
+        key_hash = hash_api_key(api_key)
+        return self._cached(self._by_key, key_hash, self._load_by_key_hash)
+
+    def list(self) -> list[Partner]:
+        return [_to_partner(d) for d in self.partners.find().sort("createdAt", ASCENDING)]
+
+    def subscriptions_of(self, partner_id: str) -> list[str]:
+        cursor = self.subscriptions.find(
+            {"partnerId": _object_id(partner_id), "isActive": True}, {"eventType": 1}
+        )
+        return sorted(d["eventType"] for d in cursor)
+
+    def subscribers(self, event_types: Iterable[str]) -> dict[str, list[str]]:
+        """Active partner ids with an active matching subscription, per event type.
+
+        Event types not in the cache are resolved together in one aggregation, so a batch
+        costs at most one query however many types it has.
+        """
+        wanted = set(event_types)
+        result: dict[str, list[str]] = {}
+        with self._lock:
+            for event_type in wanted:
+                hit = self._subscribers.get(event_type) if self._cache_enabled else None
+                if hit is not None:
+                    result[event_type] = hit
+        missing = wanted - result.keys()
+        if missing:
+            fresh = self._load_subscribers(missing)
+            with self._lock:
+                self._subscribers.update(fresh)
+            result.update(fresh)
+        return result
+
+    def _load_subscribers(self, event_types: set[str]) -> dict[str, list[str]]:
+        candidates = {t: _candidates(t) for t in event_types}
+        patterns = sorted({p for c in candidates.values() for p in c})
+        rows = self.subscriptions.aggregate(
+            [
+                {"$match": {"eventType": {"$in": patterns}, "isActive": True}},
+                {
+                    "$lookup": {
+                        "from": "partners",
+                        "localField": "partnerId",
+                        "foreignField": "_id",
+                        "as": "partner",
+                    }
+                },
+                {"$unwind": "$partner"},
+                {"$match": {"partner.isActive": True}},
+                {"$project": {"_id": 0, "eventType": 1, "partnerId": 1}},
+            ]
+        )
+        by_pattern: dict[str, set[str]] = {}
+        for row in rows:
+            by_pattern.setdefault(row["eventType"], set()).add(str(row["partnerId"]))
+        return {
+            t: sorted(set().union(*(by_pattern.get(p, set()) for p in pats)))
+            for t, pats in candidates.items()
+        }
+
+    def _load_by_id(self, partner_id: str) -> Partner | None:
+        try:
+            return self.get(partner_id)
+        except PartnerNotFound:
+            return None
+
+    def _load_by_key_hash(self, key_hash: str) -> Partner | None:
+        doc = self.partners.find_one({"apiKeyHash": key_hash, "isActive": True})
+        return _to_partner(doc) if doc else None
+
+    def _cached(
+        self,
+        cache: TTLCache[str, Partner | None],
+        key: str,
+        load: Callable[[str], Partner | None],
+    ) -> Partner | None:
+        if self._cache_enabled:
+            with self._lock:
+                if key in cache:
+                    return cache[key]
+        value = load(key)
+        if self._cache_enabled:
+            with self._lock:
+                cache[key] = value
+        return value

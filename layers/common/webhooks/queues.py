@@ -1,0 +1,124 @@
+"""SQS access: the client factory and the small queue interface the core depends on.
+
+The core (ingest, dispatch, deliver) only sees :class:`Queue`, so unit tests can hand it
+an in-memory fake and integration tests the real client against moto's server.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import boto3
+from botocore.config import Config
+
+from .config import Settings
+
+MAX_BATCH_ENTRIES = 10
+MAX_BATCH_BYTES = 1_048_576  # SendMessageBatch: sum of all bodies
+
+_clients: dict[tuple[str | None, str, str | None], Any] = {}
+_lock = threading.Lock()
+
+
+def sqs_client(settings: Settings) -> Any:
+    """One boto3 SQS client per endpoint per process (clients are thread-safe)."""
+    key = (settings.aws_endpoint_url, settings.aws_region, settings.localstack_host)
+    with _lock:
+        client = _clients.get(key)
+        if client is None:
+            client = _make_client(settings)
+            _clients[key] = client
+    return client
+
+
+def _make_client(settings: Settings) -> Any:
+    config = Config(
+        retries={"mode": "standard", "max_attempts": 3},
+        connect_timeout=2,
+        read_timeout=25,
+        max_pool_connections=max(10, settings.worker_concurrency * 2),
+    )
+    if settings.localstack_host:
+        import localstack_client.session  # development-only dependency
+
+        session = localstack_client.session.Session(region_name=settings.aws_region)
+        return session.client("sqs", config=config)
+    kwargs: dict[str, Any] = {"region_name": settings.aws_region, "config": config}
+    if settings.aws_endpoint_url:
+        kwargs["endpoint_url"] = settings.aws_endpoint_url
+        # Emulators accept any credentials; real AWS gets the default chain.
+        session = boto3.session.Session()
+        if session.get_credentials() is None:
+            kwargs.update(aws_access_key_id="testing", aws_secret_access_key="testing")
+    return boto3.client("sqs", **kwargs)
+
+
+def string_attributes(values: Mapping[str, object]) -> dict[str, dict[str, str]]:
+    """SQS message attributes from plain values (None values are left out)."""
+    return {
+        k: {"DataType": "String", "StringValue": str(v)}
+        for k, v in values.items()
+        if v is not None and str(v) != ""
+    }
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    id: str
+    body: str
+    attributes: Mapping[str, object] | None = None
+
+
+class Queue(Protocol):
+    def send(self, body: str, attributes: Mapping[str, object] | None = None) -> str: ...
+
+    def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[str]:
+        """Send up to 10 messages; return the ids of those SQS did not accept."""
+        ...
+
+    def change_visibility(self, receipt_handle: str, seconds: int) -> None: ...
+
+
+class SqsQueue:
+    def __init__(self, client: Any, url: str) -> None:
+        self.client = client
+        self.url = url
+
+    def send(self, body: str, attributes: Mapping[str, object] | None = None) -> str:
+        kwargs: dict[str, Any] = {"QueueUrl": self.url, "MessageBody": body}
+        if attributes:
+            kwargs["MessageAttributes"] = string_attributes(attributes)
+        return str(self.client.send_message(**kwargs)["MessageId"])
+
+    def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[str]:
+        if not messages:
+            return []
+        entries = []
+        for m in messages:
+            entry: dict[str, Any] = {"Id": m.id, "MessageBody": m.body}
+            if m.attributes:
+                entry["MessageAttributes"] = string_attributes(m.attributes)
+            entries.append(entry)
+        response = self.client.send_message_batch(QueueUrl=self.url, Entries=entries)
+        return [f["Id"] for f in response.get("Failed", [])]
+
+    def change_visibility(self, receipt_handle: str, seconds: int) -> None:
+        self.client.change_message_visibility(
+            QueueUrl=self.url, ReceiptHandle=receipt_handle, VisibilityTimeout=seconds
+        )
+
+
+def batch_groups(sizes: Sequence[int]) -> list[list[int]]:
+    """Indexes grouped into SendMessageBatch calls: at most 10 entries and 1 MiB each, in order."""
+    groups: list[list[int]] = []
+    total = 0
+    for index, size in enumerate(sizes):
+        if not groups or len(groups[-1]) == MAX_BATCH_ENTRIES or total + size > MAX_BATCH_BYTES:
+            groups.append([])
+            total = 0
+        groups[-1].append(index)
+        total += size
+    return groups
