@@ -20,7 +20,12 @@ TEXT_TYPES = ("application/json", "text/", "application/xml", "application/x-www
 
 
 def to_proxy_event(
-    method: str, raw_path: str, headers: list[tuple[str, str]], body: bytes, source_ip: str, stage: str = "local"
+    method: str,
+    raw_path: str,
+    headers: list[tuple[str, str]],
+    body: bytes,
+    source_ip: str,
+    stage: str = "local",
 ) -> dict[str, Any]:
     parts = urlsplit(raw_path)
     single: dict[str, str] = {}
@@ -77,7 +82,9 @@ def to_proxy_event(
 class ApiServer:
     """Serves ``handler`` on 127.0.0.1:port until :meth:`stop`."""
 
-    def __init__(self, handler: Handler, port: int, host: str = "127.0.0.1", timeout_seconds: float = 29) -> None:
+    def __init__(
+        self, handler: Handler, port: int, host: str = "127.0.0.1", timeout_seconds: float = 29
+    ) -> None:
         outer = self
 
         class RequestHandler(BaseHTTPRequestHandler):
@@ -121,7 +128,9 @@ class ApiServer:
         except Exception:
             log.exception("ingest handler raised")
             # What API Gateway answers when the integration fails.
-            self._reply(request, 502, {"Content-Type": "application/json"}, b'{"message": "Internal server error"}')
+            self._reply(
+                request, 502, {"Content-Type": "application/json"}, b'{"message": "Internal server error"}'
+            )
             return
         headers = dict(result.get("headers") or {})
         for name, values in (result.get("multiValueHeaders") or {}).items():

@@ -57,7 +57,10 @@ def _release(client: Any, dlq_url: str, letters: list[DeadLetter]) -> None:
         chunk = letters[start : start + 10]
         client.change_message_visibility_batch(
             QueueUrl=dlq_url,
-            Entries=[{"Id": str(i), "ReceiptHandle": d.receipt_handle, "VisibilityTimeout": 0} for i, d in enumerate(chunk)],
+            Entries=[
+                {"Id": str(i), "ReceiptHandle": d.receipt_handle, "VisibilityTimeout": 0}
+                for i, d in enumerate(chunk)
+            ],
         )
 
 
@@ -78,7 +81,9 @@ def redrive(client: Any, dlq_url: str, queue_url: str, event_id: str | None = No
     _release(client, dlq_url, [d for d in letters if d not in chosen])
     moved = []
     for letter in chosen:
-        keep = {k: letter.attributes[k] for k in ("partnerId", "eventId", "eventType") if letter.attributes.get(k)}
+        keep = {
+            k: letter.attributes[k] for k in ("partnerId", "eventId", "eventType") if letter.attributes.get(k)
+        }
         client.send_message(
             QueueUrl=queue_url,
             MessageBody=letter.body,

@@ -102,10 +102,10 @@ def cmd_partners(args: argparse.Namespace) -> int:
         print("The API key and secret are shown once: store them now.", file=sys.stderr)
         return 0
     if action == "list":
-        partners = [_partner_view(store, p) for p in store.list()]
+        partners = [_partner_view(store, p) for p in store.all()]
         lines = "\n".join(
-            f"{p['partnerId']}  {'active  ' if p['isActive'] else 'inactive'}  {p['name']}  {p['webhookUrl']}  "
-            f"{','.join(p['events'])}"
+            f"{p['partnerId']}  {'active  ' if p['isActive'] else 'inactive'}  {p['name']}  "
+            f"{p['webhookUrl']}  {','.join(p['events'])}"
             for p in partners
         )
         _print(partners, args.json, lines or "(no partners)")
@@ -146,7 +146,9 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     if not args.all and not args.event_id:
         raise CliError("say which: --event-id ID or --all")
     settings.require("delivery_queue_url")
-    moved = dlq.redrive(client, str(settings.delivery_dlq_url), str(settings.delivery_queue_url), args.event_id)
+    moved = dlq.redrive(
+        client, str(settings.delivery_dlq_url), str(settings.delivery_queue_url), args.event_id
+    )
     _print(moved, args.json, f"redrove {len(moved)} deliveries")
     return 0
 
@@ -192,7 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
     local = sub.add_parser("local", help="run the whole pipeline on this machine")
     local.add_argument("--port", type=int, default=None, help="API port (default: $PORT or 3000)")
     local.add_argument("--partners", help="JSON file of partners to upsert by name at start")
-    local.add_argument("--demo", action="store_true", help="add a demo partner and a receiver that prints webhooks")
+    local.add_argument(
+        "--demo", action="store_true", help="add a demo partner and a receiver that prints webhooks"
+    )
     local.add_argument("--dispatch-concurrency", type=int, default=2)
     local.add_argument("--deliver-concurrency", type=int, default=4)
     local.set_defaults(func=cmd_local)
@@ -213,7 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
         if name in ("subscribe", "unsubscribe"):
             p.add_argument("--events", required=True)
         if name == "rotate-secret":
-            p.add_argument("--overlap-hours", type=float, default=24.0, help="how long the old secret still signs")
+            p.add_argument(
+                "--overlap-hours", type=float, default=24.0, help="how long the old secret still signs"
+            )
     partners.set_defaults(func=cmd_partners)
 
     dead = sub.add_parser("dlq", help="dead-lettered deliveries")

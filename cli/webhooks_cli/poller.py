@@ -59,7 +59,7 @@ def to_lambda_record(message: dict[str, Any], queue_url: str) -> dict[str, Any]:
         "body": message["Body"],
         "attributes": attributes,
         "messageAttributes": message_attributes,
-        "md5OfBody": message.get("MD5OfBody") or hashlib.md5(message["Body"].encode()).hexdigest(),  # noqa: S324
+        "md5OfBody": message.get("MD5OfBody") or hashlib.md5(message["Body"].encode()).hexdigest(),
         "eventSource": "aws:sqs",
         "eventSourceARN": _arn(queue_url),
         "awsRegion": "us-east-1",
@@ -103,7 +103,9 @@ class Poller:
                 messages = self._receive_batch()
                 backoff = 0.25
             except (BotoCoreError, ClientError) as exc:
-                log.warning("%s: receive failed (%s), retrying in %.2fs", self.config.function_name, exc, backoff)
+                log.warning(
+                    "%s: receive failed (%s), retrying in %.2fs", self.config.function_name, exc, backoff
+                )
                 self._stopping.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
@@ -159,7 +161,9 @@ class Poller:
             entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)]
             for attempt in range(3):
                 try:
-                    response = self.client.delete_message_batch(QueueUrl=self.config.queue_url, Entries=entries)
+                    response = self.client.delete_message_batch(
+                        QueueUrl=self.config.queue_url, Entries=entries
+                    )
                     deleted += len(response.get("Successful", []))
                     break
                 except (BotoCoreError, ClientError) as exc:

@@ -119,8 +119,15 @@ class LocalRuntime:
         api_url = f"http://127.0.0.1:{self.api.port}"
         self.env = {
             k: os.environ[k]
-            for k in ("AWS_ENDPOINT_URL", "MONGO_URI", "MONGO_DB_NAME", "EVENTS_QUEUE_URL", "EVENTS_DLQ_URL",
-                      "DELIVERY_QUEUE_URL", "DELIVERY_DLQ_URL")
+            for k in (
+                "AWS_ENDPOINT_URL",
+                "MONGO_URI",
+                "MONGO_DB_NAME",
+                "EVENTS_QUEUE_URL",
+                "EVENTS_DLQ_URL",
+                "DELIVERY_QUEUE_URL",
+                "DELIVERY_DLQ_URL",
+            )
             if os.environ.get(k)
         }
         write_state(data_dir, {"pid": os.getpid(), "apiUrl": api_url, "env": self.env})

@@ -94,12 +94,16 @@ def _spawn(name: str, argv: list[str], port: int, log_path: Path | None, timeout
 
 def start_sqs(log_path: Path | None = None, timeout: float = 20.0) -> ServerProcess:
     port = free_port()
-    server = _spawn("moto_server", [_script("moto_server"), "-H", LOOPBACK, "-p", str(port)], port, log_path, timeout)
+    server = _spawn(
+        "moto_server", [_script("moto_server"), "-H", LOOPBACK, "-p", str(port)], port, log_path, timeout
+    )
     server.url = f"http://{LOOPBACK}:{port}"
     return server
 
 
-def start_mongo(storage: Path | str = ":memory:", log_path: Path | None = None, timeout: float = 20.0) -> ServerProcess:
+def start_mongo(
+    storage: Path | str = ":memory:", log_path: Path | None = None, timeout: float = 20.0
+) -> ServerProcess:
     port = free_port()
     if storage != ":memory:":
         Path(storage).mkdir(parents=True, exist_ok=True)

@@ -70,7 +70,9 @@ def create_queues(client: Any, prefix: str = "") -> dict[str, str]:
     arns: dict[str, str] = {}
     for spec in QUEUES:
         dlq_arn = arns.get(spec.dlq_key) if spec.dlq_key else None
-        url = client.create_queue(QueueName=prefix + spec.name, Attributes=spec.attributes(dlq_arn))["QueueUrl"]
+        url = client.create_queue(QueueName=prefix + spec.name, Attributes=spec.attributes(dlq_arn))[
+            "QueueUrl"
+        ]
         urls[spec.key] = url
         arn = client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         arns[spec.key] = arn

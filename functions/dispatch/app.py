@@ -28,6 +28,7 @@ dispatcher = Dispatcher(
     executor=ThreadPoolExecutor(max_workers=4, thread_name_prefix="dispatch"),
 )
 
+
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

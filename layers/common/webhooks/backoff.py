@@ -34,7 +34,7 @@ def retry_delay_seconds(
     seconds = max(1, math.ceil(delay_ms / 1000 - 1e-9))
     if retry_after is not None and retry_after > 0:
         seconds = max(seconds, math.ceil(min(retry_after, retry_after_max)))
-    return min(seconds, SQS_MAX_VISIBILITY_SECONDS)
+    return int(min(seconds, SQS_MAX_VISIBILITY_SECONDS))
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:

@@ -120,7 +120,9 @@ class Deliverer:
                     "lastError": (result.error or "")[:1000],
                 },
             )
-            logger.error("delivery dead-lettered", extra={**context, "status": result.status, "error": result.error})
+            logger.error(
+                "delivery dead-lettered", extra={**context, "status": result.status, "error": result.error}
+            )
             return attempt
         assert attempt.delay_seconds is not None
         try:
@@ -135,9 +137,7 @@ class Deliverer:
             return Attempt("delivered", receive_count, result.status)
         if result.status == 410 or receive_count >= self.settings.webhook_max_attempts:
             return Attempt("dead_lettered", receive_count, result.status, result.error)
-        retry_after = (
-            parse_retry_after(result.retry_after) if result.status in RETRY_AFTER_STATUSES else None
-        )
+        retry_after = parse_retry_after(result.retry_after) if result.status in RETRY_AFTER_STATUSES else None
         delay = retry_delay_seconds(
             receive_count,
             self.settings.webhook_retry_delay,

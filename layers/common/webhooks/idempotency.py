@@ -42,7 +42,7 @@ def request_fingerprint(body: str | bytes) -> str:
 class IdempotencyStore:
     def __init__(
         self,
-        db: Database,
+        db: Database[Any],
         ttl: timedelta = timedelta(hours=24),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -79,9 +79,7 @@ class IdempotencyStore:
             self.collection.delete_one({"_id": doc_id})
             return self.begin(partner_id, key, fingerprint)
         if doc["fingerprint"] != fingerprint:
-            raise IdempotencyConflict(
-                422, "Idempotency-Key was already used with a different request body"
-            )
+            raise IdempotencyConflict(422, "Idempotency-Key was already used with a different request body")
         if doc["status"] == "completed":
             return StoredResponse(doc["response"]["statusCode"], doc["response"]["body"])
         started = _aware(doc["createdAt"])

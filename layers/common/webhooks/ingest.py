@@ -27,7 +27,8 @@ DELIVERY_OVERHEAD_BYTES = 512
 class EventTooLarge(ValueError):
     def __init__(self, index: int, size: int, limit: int) -> None:
         super().__init__(
-            f"Event [{index}] is {size} bytes once enqueued; the queue accepts at most {limit} bytes per message"
+            f"Event [{index}] is {size} bytes once enqueued; "
+            f"the queue accepts at most {limit} bytes per message"
         )
         self.index = index
 
@@ -43,9 +44,7 @@ class Envelope:
 def accept_events(events: Sequence[EventIn]) -> list[Event]:
     """Give each event its id and the acceptance timestamp."""
     now = utc_timestamp()
-    return [
-        Event(eventId=new_event_id(), eventType=e.eventType, timestamp=now, data=e.data) for e in events
-    ]
+    return [Event(eventId=new_event_id(), eventType=e.eventType, timestamp=now, data=e.data) for e in events]
 
 
 def pack_envelopes(events: Sequence[Event], source: str | None, limit: int) -> list[Envelope]:

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 from pymongo import MongoClient
 from pymongo.database import Database
 
 from .config import ConfigError, Settings
 
-_clients: dict[str, MongoClient] = {}
+_clients: dict[str, MongoClient[Any]] = {}
 _lock = threading.Lock()
 
 
-def get_database(settings: Settings) -> Database:
+def get_database(settings: Settings) -> Database[Any]:
     if not settings.mongo_uri:
         raise ConfigError("Missing required configuration: MONGO_URI")
     with _lock:

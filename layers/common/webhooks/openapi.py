@@ -70,7 +70,9 @@ def openapi_document() -> dict[str, Any]:
                     },
                     "responses": {
                         "202": _json_response("All events enqueued", "IngestResponse"),
-                        "207": _json_response("Some events enqueued; each result says which", "IngestResponse"),
+                        "207": _json_response(
+                            "Some events enqueued; each result says which", "IngestResponse"
+                        ),
                         "400": _json_response("Invalid request body; nothing enqueued", error),
                         "401": _json_response("Missing or invalid API key", error),
                         "409": _json_response("Idempotency-Key in use by a request in progress", error),

@@ -98,7 +98,7 @@ def _to_partner(doc: dict[str, Any]) -> Partner:
 class PartnerStore:
     def __init__(
         self,
-        db: Database,
+        db: Database[Any],
         cache_ttl: float = 30.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -184,6 +184,7 @@ class PartnerStore:
             upsert=True,
             return_document=ReturnDocument.AFTER,
         )
+        assert doc is not None  # upsert=True always returns the document
         partner = _to_partner(doc)
         wanted = list(dict.fromkeys(events))
         stale = [e for e in self.subscriptions_of(partner.id) if e not in wanted]
@@ -202,9 +203,7 @@ class PartnerStore:
         current = self.get(partner_id)
         new_secret = generate_secret()
         now = self._clock()
-        kept = [
-            {"secretKey": s, "expiresAt": exp} for s, exp in current.previous_secrets if exp > now
-        ]
+        kept = [{"secretKey": s, "expiresAt": exp} for s, exp in current.previous_secrets if exp > now]
         if overlap.total_seconds() > 0:
             kept.insert(0, {"secretKey": current.secret_key, "expiresAt": now + overlap})
         self._update(partner_id, {"$set": {"secretKey": new_secret, "previousSecrets": kept}})
@@ -256,7 +255,7 @@ class PartnerStore:
         key_hash = hash_api_key(api_key)
         return self._cached(self._by_key, key_hash, self._load_by_key_hash)
 
-    def list(self) -> list[Partner]:
+    def all(self) -> list[Partner]:
         return [_to_partner(d) for d in self.partners.find().sort("createdAt", ASCENDING)]
 
     def subscriptions_of(self, partner_id: str) -> list[str]:

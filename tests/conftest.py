@@ -1,0 +1,153 @@
+"""Shared fixtures: real servers for the whole session, a fresh namespace per test.
+
+moto's SQS server and SecantusDB are started once on free 127.0.0.1 ports and stopped
+at the end. AWS_ENDPOINT_URL / MONGO_URI already set in the environment win, so the same
+tests run against LocalStack or a real MongoDB.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from pymongo import MongoClient
+
+from webhooks.config import Settings, load_settings
+from webhooks.partners import PartnerStore
+from webhooks_cli.lambdas import load_handler
+from webhooks_cli.servers import start_mongo, start_sqs
+from webhooks_cli.topology import create_queues
+
+from support import Receiver
+
+
+@pytest.fixture(scope="session")
+def sqs_endpoint() -> Iterator[str]:
+    if os.environ.get("AWS_ENDPOINT_URL"):
+        yield os.environ["AWS_ENDPOINT_URL"]
+        return
+    server = start_sqs()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def mongo_uri() -> Iterator[str]:
+    if os.environ.get("MONGO_URI"):
+        yield os.environ["MONGO_URI"]
+        return
+    server = start_mongo()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def sqs(sqs_endpoint: str) -> Any:
+    return boto3.client(
+        "sqs",
+        endpoint_url=sqs_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+@pytest.fixture(scope="session")
+def mongo_client(mongo_uri: str) -> Iterator[MongoClient[Any]]:
+    client: MongoClient[Any] = MongoClient(mongo_uri, tz_aware=True)
+    yield client
+    client.close()
+
+
+@dataclass
+class Stack:
+    """One test's own database and queues, and the environment pointing at them."""
+
+    env: dict[str, str]
+    sqs: Any
+    db_name: str
+    mongo_client: MongoClient[Any]
+
+    @property
+    def settings(self) -> Settings:
+        return load_settings()
+
+    @property
+    def db(self) -> Any:
+        return self.mongo_client[self.db_name]
+
+    def store(self) -> PartnerStore:
+        store = PartnerStore(self.db, cache_ttl=0)
+        store.ensure_indexes()
+        return store
+
+    def url(self, name: str) -> str:
+        return self.env[name]
+
+
+@pytest.fixture
+def stack(
+    sqs: Any, sqs_endpoint: str, mongo_uri: str, mongo_client: MongoClient[Any], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Stack]:
+    prefix = f"t{uuid.uuid4().hex[:10]}-"
+    urls = create_queues(sqs, prefix)
+    db_name = f"test_{uuid.uuid4().hex[:12]}"
+    env = {
+        "AWS_ENDPOINT_URL": sqs_endpoint,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "MONGO_URI": mongo_uri,
+        "MONGO_DB_NAME": db_name,
+        "ALLOW_PRIVATE_DESTINATIONS": "true",
+        "CACHE_TTL_SECONDS": "0",
+        "WEBHOOK_RETRY_DELAY": "1000",
+        "WEBHOOK_TIMEOUT": "2000",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        "POWERTOOLS_SERVICE_NAME": "webhooks-test",
+        **urls,
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    yield Stack(env, sqs, db_name, mongo_client)
+    for url in urls.values():
+        try:
+            sqs.delete_queue(QueueUrl=url)
+        except Exception:  # noqa: BLE001 - a test may have deleted it on purpose
+            pass
+    mongo_client.drop_database(db_name)
+
+
+@pytest.fixture
+def function(stack: Stack) -> Callable[[str], Callable[[dict[str, Any], Any], Any]]:
+    """Import a function's handler fresh, with this test's environment (a cold start)."""
+
+    def load(name: str) -> Callable[[dict[str, Any], Any], Any]:
+        sys.modules.pop(f"webhooks_function_{name}", None)
+        return load_handler(name)
+
+    return load
+
+
+@pytest.fixture
+def receiver_factory() -> Iterator[Callable[..., Receiver]]:
+    made: list[Receiver] = []
+
+    def make(*args: Any, **kwargs: Any) -> Receiver:
+        receiver = Receiver(*args, **kwargs)
+        made.append(receiver)
+        return receiver
+
+    yield make
+    for receiver in made:
+        receiver.close()

@@ -1,0 +1,179 @@
+"""Test helpers: a programmable webhook receiver, queue readers, API Gateway and SQS events."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+EVENTS_DIR = Path(__file__).resolve().parents[1] / "events"
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    at: float
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    delay: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+
+class Receiver:
+    """A real HTTP server on 127.0.0.1 that records every request.
+
+    ``script`` is the sequence of replies for successive requests (the last repeats).
+    """
+
+    def __init__(self, script: list[Reply] | None = None) -> None:
+        self.script = script or [Reply()]
+        self.requests: list[Received] = []
+        self._lock = threading.Lock()
+        self._arrived = threading.Condition(self._lock)
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                reply = receiver._record(Received(self.path, dict(self.headers.items()), body, time.time()))
+                if reply.delay:
+                    time.sleep(reply.delay)
+                try:
+                    self.send_response(reply.status)
+                    for k, v in reply.headers.items():
+                        self.send_header(k, v)
+                    self.send_header("Content-Length", str(len(reply.body)))
+                    self.end_headers()
+                    self.wfile.write(reply.body)
+                except OSError:
+                    pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}/hook"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def _record(self, received: Received) -> Reply:
+        with self._arrived:
+            index = len(self.requests)
+            self.requests.append(received)
+            self._arrived.notify_all()
+        return self.script[min(index, len(self.script) - 1)]
+
+    def wait_for(self, count: int, timeout: float = 10.0) -> list[Received]:
+        deadline = time.monotonic() + timeout
+        with self._arrived:
+            while len(self.requests) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"expected {count} requests, got {len(self.requests)} in {timeout}s")
+                self._arrived.wait(left)
+            return list(self.requests)
+
+    def event_ids(self) -> list[str]:
+        with self._lock:
+            return [r.headers["X-Recart-Event-Id"] for r in self.requests]
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def api_event(
+    body: str | None,
+    api_key: str | None = None,
+    method: str = "POST",
+    path: str = "/api/v1/events",
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """An API Gateway REST proxy event (payload 1.0), from events/api-post-events.json."""
+    event: dict[str, Any] = json.loads((EVENTS_DIR / "api-post-events.json").read_text())
+    all_headers = {"Content-Type": "application/json", **(headers or {})}
+    if api_key is not None:
+        all_headers["X-API-Key"] = api_key
+    event.update(
+        httpMethod=method,
+        path=path,
+        body=body,
+        headers=all_headers,
+        multiValueHeaders={k: [v] for k, v in all_headers.items()},
+        pathParameters={"proxy": path.lstrip("/")},
+    )
+    event["requestContext"] = {**event["requestContext"], "httpMethod": method, "requestId": str(uuid.uuid4())}
+    return event
+
+
+def drain(client: Any, queue_url: str, wait: int = 0, max_messages: int = 1000) -> list[dict[str, Any]]:
+    """Receive (and delete) every visible message of a queue."""
+    found: list[dict[str, Any]] = []
+    while len(found) < max_messages:
+        response = client.receive_message(
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=wait,
+            MessageSystemAttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
+        batch = response.get("Messages", [])
+        if not batch:
+            return found
+        found.extend(batch)
+        client.delete_message_batch(
+            QueueUrl=queue_url,
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)],
+        )
+    return found
+
+
+def sqs_event(messages: list[dict[str, Any]], queue_url: str) -> dict[str, Any]:
+    from webhooks_cli.poller import to_lambda_record
+
+    return {"Records": [to_lambda_record(m, queue_url) for m in messages]}
+
+
+def receive(client: Any, queue_url: str, count: int, timeout: float = 5.0) -> list[dict[str, Any]]:
+    """Receive (without deleting) ``count`` messages, waiting for them up to ``timeout``."""
+    found: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    while len(found) < count and time.monotonic() < deadline:
+        response = client.receive_message(
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=min(10, count - len(found)),
+            WaitTimeSeconds=1,
+            MessageSystemAttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
+        found.extend(response.get("Messages", []))
+    return found
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.05) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(interval)
