@@ -20,7 +20,7 @@ from pymongo import MongoClient
 
 from webhooks.config import Settings, load_settings
 from webhooks.partners import PartnerStore
-from webhooks_cli.lambdas import load_handler
+from webhooks_cli.lambdas import LambdaContext, load_handler
 from webhooks_cli.servers import start_mongo, start_sqs
 from webhooks_cli.topology import create_queues
 
@@ -97,7 +97,11 @@ class Stack:
 
 @pytest.fixture
 def stack(
-    sqs: Any, sqs_endpoint: str, mongo_uri: str, mongo_client: MongoClient[Any], monkeypatch: pytest.MonkeyPatch
+    sqs: Any,
+    sqs_endpoint: str,
+    mongo_uri: str,
+    mongo_client: MongoClient[Any],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Stack]:
     prefix = f"t{uuid.uuid4().hex[:10]}-"
     urls = create_queues(sqs, prefix)
@@ -134,7 +138,12 @@ def function(stack: Stack) -> Callable[[str], Callable[[dict[str, Any], Any], An
 
     def load(name: str) -> Callable[[dict[str, Any], Any], Any]:
         sys.modules.pop(f"webhooks_function_{name}", None)
-        return load_handler(name)
+        handler = load_handler(name)
+
+        def invoke(event: dict[str, Any], context: Any = None) -> Any:
+            return handler(event, context or LambdaContext(name, 30))
+
+        return invoke
 
     return load
 

@@ -120,7 +120,11 @@ def api_event(
         multiValueHeaders={k: [v] for k, v in all_headers.items()},
         pathParameters={"proxy": path.lstrip("/")},
     )
-    event["requestContext"] = {**event["requestContext"], "httpMethod": method, "requestId": str(uuid.uuid4())}
+    event["requestContext"] = {
+        **event["requestContext"],
+        "httpMethod": method,
+        "requestId": str(uuid.uuid4()),
+    }
     return event
 
 

@@ -42,8 +42,8 @@ def post_events() -> Response:
     event = app.current_event
     reply = api.post_events(
         event.decoded_body,
-        event.get_header_value("x-api-key"),
-        event.get_header_value("idempotency-key"),
+        event.headers.get("x-api-key"),
+        event.headers.get("idempotency-key"),
     )
     return _json(reply.status_code, reply.body)
 

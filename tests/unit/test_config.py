@@ -4,11 +4,23 @@ from webhooks.config import ConfigError, load_settings
 
 
 def test_defaults_match_the_seed(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("WEBHOOK_MAX_ATTEMPTS", "WEBHOOK_RETRY_DELAY", "WEBHOOK_TIMEOUT", "WORKER_CONCURRENCY",
-                 "BATCH_SIZE", "PORT", "MONGO_DB_NAME", "ALLOW_PRIVATE_DESTINATIONS"):
+    for name in (
+        "WEBHOOK_MAX_ATTEMPTS",
+        "WEBHOOK_RETRY_DELAY",
+        "WEBHOOK_TIMEOUT",
+        "WORKER_CONCURRENCY",
+        "BATCH_SIZE",
+        "PORT",
+        "MONGO_DB_NAME",
+        "ALLOW_PRIVATE_DESTINATIONS",
+    ):
         monkeypatch.delenv(name, raising=False)
     settings = load_settings()
-    assert (settings.webhook_max_attempts, settings.webhook_retry_delay, settings.webhook_timeout) == (3, 2500, 5000)
+    assert (settings.webhook_max_attempts, settings.webhook_retry_delay, settings.webhook_timeout) == (
+        3,
+        2500,
+        5000,
+    )
     assert (settings.worker_concurrency, settings.batch_size, settings.port) == (5, 100, 3000)
     assert settings.mongo_db_name == "recart_webhook_db"
     assert settings.allow_private_destinations is False

@@ -14,7 +14,9 @@ def errors_for(value: object) -> str:
 
 def test_errors_name_the_index_and_field() -> None:
     text = errors_for([{"eventType": "a.b", "data": {}}, {"eventType": 5, "data": []}])
-    assert text == "[1].eventType: Input should be a valid string; [1].data: Input should be a valid dictionary"
+    assert (
+        text == "[1].eventType: Input should be a valid string; [1].data: Input should be a valid dictionary"
+    )
 
 
 def test_non_array_body() -> None:

@@ -18,13 +18,20 @@ def test_timestamps_are_iso_utc_with_milliseconds_like_javascript() -> None:
 
 
 def test_webhook_body_is_compact_with_the_contract_key_order() -> None:
-    event = Event(eventId="event_1", eventType="order.created", timestamp="2026-01-01T00:00:00.000Z",
-                  data={"z": 1, "a": "é"})
+    event = Event(
+        eventId="event_1",
+        eventType="order.created",
+        timestamp="2026-01-01T00:00:00.000Z",
+        data={"z": 1, "a": "é"},
+    )
     body = webhook_body(event)
-    assert body == (
-        '{"eventId":"event_1","eventType":"order.created","timestamp":"2026-01-01T00:00:00.000Z",'
-        '"data":{"z":1,"a":"é"}}'
-    ).encode()
+    assert (
+        body
+        == (
+            '{"eventId":"event_1","eventType":"order.created","timestamp":"2026-01-01T00:00:00.000Z",'
+            '"data":{"z":1,"a":"é"}}'
+        ).encode()
+    )
     assert list(json.loads(body)) == ["eventId", "eventType", "timestamp", "data"]
 
 
@@ -38,7 +45,9 @@ def test_valid_event_types(event_type: str) -> None:
     assert EventIn(eventType=event_type, data={}).eventType == event_type
 
 
-@pytest.mark.parametrize("event_type", ["Order.Created", "order.", ".order", "order..created", "order created", "", 5])
+@pytest.mark.parametrize(
+    "event_type", ["Order.Created", "order.", ".order", "order..created", "order created", "", 5]
+)
 def test_invalid_event_types(event_type: object) -> None:
     with pytest.raises(ValidationError):
         EventIn.model_validate({"eventType": event_type, "data": {}})

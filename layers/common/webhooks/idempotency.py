@@ -49,9 +49,12 @@ class IdempotencyStore:
         self.collection = db["idempotencyKeys"]
         self.ttl = ttl
         self._clock = clock
+        self._indexed = False
 
     def ensure_indexes(self) -> None:
+        """The TTL index that expires keys; made on first use, a no-op once it exists."""
         self.collection.create_index("expiresAt", expireAfterSeconds=0)
+        self._indexed = True
 
     @staticmethod
     def _id(partner_id: str, key: str) -> str:
@@ -59,6 +62,8 @@ class IdempotencyStore:
 
     def begin(self, partner_id: str, key: str, fingerprint: str) -> StoredResponse | None:
         """None: go ahead (the key is now held). A response: replay it. Raises on conflict."""
+        if not self._indexed:
+            self.ensure_indexes()
         now = self._clock()
         doc_id = self._id(partner_id, key)
         try:

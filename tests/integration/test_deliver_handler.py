@@ -1,0 +1,329 @@
+"""The deliver handler against moto's SQS server, SecantusDB and real HTTP receivers."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import socket
+import threading
+import time
+from typing import Any
+
+import pytest
+from standardwebhooks.webhooks import Webhook
+
+from webhooks.models import DeliveryMessage, Event, new_event_id, to_json, utc_timestamp
+
+from conftest import Stack
+from support import Receiver, Reply, drain, receive, sqs_event
+
+
+class Delivery:
+    """Puts delivery messages on the real queue and runs the handler on what SQS hands back."""
+
+    def __init__(self, stack: Stack, handler: Any) -> None:
+        self.stack = stack
+        self.handler = handler
+        self.queue = stack.url("DELIVERY_QUEUE_URL")
+
+    def enqueue(
+        self, partner_id: str, event_type: str = "order.created", data: dict[str, Any] | None = None
+    ) -> Event:
+        event = Event(
+            eventId=new_event_id(),
+            eventType=event_type,
+            timestamp=utc_timestamp(),
+            data=data if data is not None else {"orderId": "1234", "note": "naïve café"},
+        )
+        body = to_json(DeliveryMessage(partnerId=partner_id, event=event).model_dump())
+        self.stack.sqs.send_message(QueueUrl=self.queue, MessageBody=body)
+        return event
+
+    def run(self, count: int = 1, timeout: float = 5.0) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        messages = receive(self.stack.sqs, self.queue, count, timeout)
+        assert len(messages) == count, f"expected {count} messages, SQS gave {len(messages)}"
+        return self.handler(sqs_event(messages, self.queue)), messages
+
+    def delete(self, result: dict[str, Any], messages: list[dict[str, Any]]) -> None:
+        """What the event source mapping does: delete what the handler did not report failed."""
+        failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
+        for m in messages:
+            if m["MessageId"] not in failed:
+                self.stack.sqs.delete_message(QueueUrl=self.queue, ReceiptHandle=m["ReceiptHandle"])
+
+
+@pytest.fixture
+def delivery(stack: Stack, function: Any) -> Delivery:
+    return Delivery(stack, function("deliver"))
+
+
+def make_partner(stack: Stack, url: str, events: list[str] | None = None) -> tuple[str, str]:
+    created = stack.store().create(f"p-{url}", url, events or ["order.created"])
+    return created.partner.id, created.secret_key
+
+
+def test_a_delivery_is_signed_both_ways_and_verifiable(
+    stack: Stack, delivery: Delivery, receiver_factory: Any
+) -> None:
+    receiver = receiver_factory()
+    partner_id, secret = make_partner(stack, receiver.url)
+    event = delivery.enqueue(partner_id)
+    result, messages = delivery.run()
+    assert result == {"batchItemFailures": []}
+    [got] = receiver.wait_for(1)
+    assert (
+        got.body
+        == json.dumps(
+            {
+                "eventId": event.eventId,
+                "eventType": "order.created",
+                "timestamp": event.timestamp,
+                "data": event.data,
+            },
+            separators=(",", ":"),
+            ensure_ascii=False,
+        ).encode()
+    )
+    assert got.headers["Content-Type"] == "application/json"
+    assert got.headers["X-Recart-Event-Id"] == got.headers["webhook-id"] == event.eventId
+    assert got.headers["X-Recart-Event-Type"] == "order.created"
+    expected = hmac.new(secret.encode(), got.body, hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(got.headers["X-Recart-Signature-256"], expected)
+    assert Webhook(secret).verify(got.body, got.headers)["eventId"] == event.eventId
+
+
+def test_during_rotation_both_secrets_verify(stack: Stack, delivery: Delivery, receiver_factory: Any) -> None:
+    receiver = receiver_factory()
+    partner_id, old = make_partner(stack, receiver.url)
+    new = stack.store().rotate_secret(partner_id)
+    delivery.enqueue(partner_id)
+    delivery.run()
+    [got] = receiver.wait_for(1)
+    Webhook(old).verify(got.body, got.headers)
+    Webhook(new).verify(got.body, got.headers)
+    assert hmac.compare_digest(
+        got.headers["X-Recart-Signature-256"], hmac.new(new.encode(), got.body, hashlib.sha256).hexdigest()
+    )
+
+
+def test_failing_twice_then_succeeding_takes_three_attempts_on_the_backoff_schedule(
+    stack: Stack, delivery: Delivery, receiver_factory: Any
+) -> None:
+    receiver = receiver_factory([Reply(500), Reply(503), Reply(200)])
+    partner_id, _ = make_partner(stack, receiver.url)
+    delivery.enqueue(partner_id)
+    reappeared = []
+    for attempt in (1, 2, 3):
+        result, messages = delivery.run(timeout=6)
+        reappeared.append(time.monotonic())
+        assert messages[0]["Attributes"]["ApproximateReceiveCount"] == str(attempt)
+        failed = [f["itemIdentifier"] for f in result["batchItemFailures"]]
+        assert failed == ([messages[0]["MessageId"]] if attempt < 3 else [])
+        delivery.delete(result, messages)
+    assert [r.headers["webhook-id"] for r in receiver.requests] == [
+        receiver.requests[0].headers["webhook-id"]
+    ] * 3
+    # WEBHOOK_RETRY_DELAY=1000: visibility 1 s after attempt 1, 2 s after attempt 2
+    gap1, gap2 = reappeared[1] - reappeared[0], reappeared[2] - reappeared[1]
+    assert 0.9 <= gap1 < 2.2, gap1
+    assert 1.9 <= gap2 < 3.2, gap2
+    assert drain(stack.sqs, delivery.queue) == []
+    assert drain(stack.sqs, stack.url("DELIVERY_DLQ_URL")) == []
+
+
+def test_an_always_failing_endpoint_ends_in_the_dlq_with_the_reason(
+    stack: Stack, delivery: Delivery, receiver_factory: Any, monkeypatch: pytest.MonkeyPatch, function: Any
+) -> None:
+    monkeypatch.setenv("WEBHOOK_MAX_ATTEMPTS", "2")
+    delivery = Delivery(stack, function("deliver"))
+    receiver = receiver_factory([Reply(500, body=b"database exploded")])
+    partner_id, _ = make_partner(stack, receiver.url)
+    event = delivery.enqueue(partner_id)
+    for _ in range(2):
+        result, messages = delivery.run(timeout=6)
+        delivery.delete(result, messages)
+    assert result == {"batchItemFailures": []}  # the last attempt leaves the main queue...
+    dead = drain(stack.sqs, stack.url("DELIVERY_DLQ_URL"))  # ...for the DLQ
+    assert len(dead) == 1
+    attrs = {k: v["StringValue"] for k, v in dead[0]["MessageAttributes"].items()}
+    assert attrs == {
+        "partnerId": partner_id,
+        "eventId": event.eventId,
+        "eventType": "order.created",
+        "attempts": "2",
+        "lastStatus": "500",
+        "lastError": "HTTP 500",
+    }
+    assert DeliveryMessage.model_validate_json(dead[0]["Body"]).event == event
+    assert drain(stack.sqs, delivery.queue) == []
+    assert len(receiver.requests) == 2
+
+
+def test_410_gone_is_dead_lettered_at_once(stack: Stack, delivery: Delivery, receiver_factory: Any) -> None:
+    receiver = receiver_factory([Reply(410)])
+    partner_id, _ = make_partner(stack, receiver.url)
+    delivery.enqueue(partner_id)
+    result, messages = delivery.run()
+    assert result == {"batchItemFailures": []}
+    dead = drain(stack.sqs, stack.url("DELIVERY_DLQ_URL"))
+    assert dead[0]["MessageAttributes"]["lastStatus"]["StringValue"] == "410"
+    assert dead[0]["MessageAttributes"]["attempts"]["StringValue"] == "1"
+
+
+def test_retry_after_on_429_lengthens_the_wait(
+    stack: Stack, delivery: Delivery, receiver_factory: Any
+) -> None:
+    receiver = receiver_factory([Reply(429, headers={"Retry-After": "3"}), Reply(200)])
+    partner_id, _ = make_partner(stack, receiver.url)
+    delivery.enqueue(partner_id)
+    result, messages = delivery.run()
+    assert len(result["batchItemFailures"]) == 1
+    start = time.monotonic()
+    assert receive(stack.sqs, delivery.queue, 1, timeout=2.2) == []  # not back after 2 s
+    assert len(receive(stack.sqs, delivery.queue, 1, timeout=4)) == 1
+    assert time.monotonic() - start >= 2.5
+
+
+def test_a_hanging_receiver_is_cut_at_the_timeout(
+    stack: Stack, receiver_factory: Any, function: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WEBHOOK_TIMEOUT", "500")
+    delivery = Delivery(stack, function("deliver"))
+    receiver = receiver_factory([Reply(200, delay=3)])
+    partner_id, _ = make_partner(stack, receiver.url)
+    delivery.enqueue(partner_id)
+    started = time.monotonic()
+    result, _ = delivery.run()
+    elapsed = time.monotonic() - started
+    assert len(result["batchItemFailures"]) == 1
+    assert elapsed < 2.0, elapsed
+
+
+def test_a_redirect_is_not_followed(stack: Stack, delivery: Delivery, receiver_factory: Any) -> None:
+    target = receiver_factory()
+    redirecting = receiver_factory([Reply(302, headers={"Location": target.url})])
+    partner_id, _ = make_partner(stack, redirecting.url)
+    delivery.enqueue(partner_id)
+    result, _ = delivery.run()
+    assert len(result["batchItemFailures"]) == 1
+    assert len(redirecting.requests) == 1
+    assert target.requests == []
+
+
+def test_a_refused_connection_is_retried(stack: Stack, delivery: Delivery) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    partner_id, _ = make_partner(stack, f"http://127.0.0.1:{port}/hook")
+    delivery.enqueue(partner_id)
+    result, _ = delivery.run()
+    assert len(result["batchItemFailures"]) == 1
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:{port}/hook",
+        "http://10.0.0.1/hook",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]:{port}/hook",
+        "http://[::ffff:127.0.0.1]:{port}/hook",
+        "http://localhost:{port}/hook",
+        "ftp://example.com/hook",
+    ],
+)
+def test_ssrf_targets_are_refused_when_the_guard_is_on(
+    stack: Stack,
+    receiver_factory: Any,
+    function: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    url: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setenv("ALLOW_PRIVATE_DESTINATIONS", "false")
+    monkeypatch.setenv("WEBHOOK_MAX_ATTEMPTS", "1")
+    delivery = Delivery(stack, function("deliver"))
+    receiver = receiver_factory()
+    partner_id, _ = make_partner(stack, url.format(port=receiver.port))
+    delivery.enqueue(partner_id)
+    result, _ = delivery.run()
+    assert result == {"batchItemFailures": []}
+    assert receiver.requests == []  # nothing reached the loopback receiver
+    dead = drain(stack.sqs, stack.url("DELIVERY_DLQ_URL"))
+    assert dead[0]["MessageAttributes"]["lastError"]["StringValue"].startswith("destination refused")
+
+
+def test_one_partner_failing_never_duplicates_another_partners_delivery(
+    stack: Stack, delivery: Delivery, receiver_factory: Any
+) -> None:
+    healthy = receiver_factory()
+    broken = receiver_factory([Reply(500)])
+    healthy_id, _ = make_partner(stack, healthy.url)
+    broken_id, _ = make_partner(stack, broken.url)
+    events = [delivery.enqueue(pid) for pid in (healthy_id, broken_id) for _ in range(3)]
+    # run whatever SQS hands back (as the event source would) while the broken partner retries
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and len(broken.requests) < 6:
+        messages = receive(stack.sqs, delivery.queue, 10, timeout=1)
+        if messages:
+            result = delivery.handler(sqs_event(messages, delivery.queue))
+            delivery.delete(result, messages)
+    assert sorted(healthy.event_ids()) == sorted(e.eventId for e in events[:3])  # each exactly once
+    assert len(broken.requests) >= 6
+
+
+def test_a_deactivated_partner_is_dropped(stack: Stack, delivery: Delivery, receiver_factory: Any) -> None:
+    receiver = receiver_factory()
+    partner_id, _ = make_partner(stack, receiver.url)
+    stack.store().set_active(partner_id, False)
+    delivery.enqueue(partner_id)
+    result, _ = delivery.run()
+    assert result == {"batchItemFailures": []}
+    assert receiver.requests == []
+    assert drain(stack.sqs, stack.url("DELIVERY_DLQ_URL")) == []
+
+
+def test_a_malformed_delivery_message_is_dead_lettered(stack: Stack, delivery: Delivery) -> None:
+    stack.sqs.send_message(QueueUrl=delivery.queue, MessageBody='{"version": 9}')
+    result, _ = delivery.run()
+    assert result == {"batchItemFailures": []}
+    dead = drain(stack.sqs, stack.url("DELIVERY_DLQ_URL"))
+    assert dead[0]["MessageAttributes"]["lastError"]["StringValue"].startswith("malformed delivery message")
+
+
+def test_a_batch_runs_concurrently(stack: Stack, delivery: Delivery, receiver_factory: Any) -> None:
+    in_flight = []
+    lock = threading.Lock()
+    receiver = receiver_factory([Reply(200, delay=0.3)])
+    original = receiver._record
+
+    def counting(received: Any) -> Reply:
+        with lock:
+            in_flight.append(sum(1 for r in receiver.requests if time.time() - r.at < 0.25) + 1)
+        return original(received)
+
+    receiver._record = counting  # type: ignore[method-assign]
+    partner_id, _ = make_partner(stack, receiver.url)
+    for _ in range(5):
+        delivery.enqueue(partner_id)
+    result, _ = delivery.run(count=5)
+    assert result == {"batchItemFailures": []}
+    assert max(in_flight) >= 3  # WORKER_CONCURRENCY=5: several POSTs were open at once
+
+
+def test_secrets_and_bodies_never_reach_the_logs(
+    stack: Stack,
+    delivery: Delivery,
+    receiver_factory: Any,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    receiver = receiver_factory([Reply(500)])
+    partner_id, secret = make_partner(stack, receiver.url)
+    delivery.enqueue(partner_id, data={"creditCard": "4111-1111-1111-1111"})
+    delivery.run()
+    logged = caplog.text + capfd.readouterr().out
+    assert "delivery attempt" in logged
+    assert secret not in logged and secret[6:] not in logged
+    assert "4111-1111" not in logged

@@ -1,0 +1,173 @@
+"""The dispatch handler: envelopes in, one delivery message per (event, subscribed partner) out."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from typing import Any
+
+import pytest
+from botocore.exceptions import EndpointConnectionError
+
+from webhooks.ingest import accept_events, pack_envelopes
+from webhooks.models import DeliveryMessage, EventEnvelope, EventIn
+
+from conftest import Stack
+from support import drain, receive, sqs_event
+
+
+@pytest.fixture
+def partners(stack: Stack) -> dict[str, str]:
+    store = stack.store()
+    ids = {
+        "exact": store.create("exact", "https://e.example", ["order.created"]).partner.id,
+        "prefix": store.create("prefix", "https://p.example", ["order.*"]).partner.id,
+        "star": store.create("star", "https://s.example", ["*"]).partner.id,
+        "customers": store.create("customers", "https://c.example", ["customer.created"]).partner.id,
+        "inactive": store.create("inactive", "https://i.example", ["order.created", "*"]).partner.id,
+    }
+    store.set_active(ids["inactive"], False)
+    return ids
+
+
+def send_envelope(stack: Stack, *event_types: str) -> list[str]:
+    accepted = accept_events([EventIn(eventType=t, data={"n": i}) for i, t in enumerate(event_types)])
+    for envelope in pack_envelopes(accepted, "producer", 262_144):
+        stack.sqs.send_message(QueueUrl=stack.url("EVENTS_QUEUE_URL"), MessageBody=envelope.body)
+    return [e.eventId for e in accepted]
+
+
+def dispatch_once(stack: Stack, handler: Any, count: int = 1) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    messages = receive(stack.sqs, stack.url("EVENTS_QUEUE_URL"), count)
+    assert len(messages) == count
+    return handler(sqs_event(messages, stack.url("EVENTS_QUEUE_URL"))), messages
+
+
+def deliveries(stack: Stack) -> list[tuple[str, str]]:
+    found = []
+    for m in drain(stack.sqs, stack.url("DELIVERY_QUEUE_URL")):
+        message = DeliveryMessage.model_validate_json(m["Body"])
+        attrs = {k: v["StringValue"] for k, v in m["MessageAttributes"].items()}
+        assert attrs == {
+            "partnerId": message.partnerId,
+            "eventId": message.event.eventId,
+            "eventType": message.event.eventType,
+        }
+        assert "secret" not in m["Body"].lower() and "whsec_" not in m["Body"]
+        found.append((message.event.eventId, message.partnerId))
+    return found
+
+
+def test_fan_out_to_exactly_the_subscribed_active_partners(
+    stack: Stack, function: Any, partners: dict[str, str]
+) -> None:
+    handler = function("dispatch")
+    order, customer, other = send_envelope(stack, "order.created", "customer.created", "ping.pong")
+    result, _ = dispatch_once(stack, handler)
+    assert result == {"batchItemFailures": []}
+    got = Counter(deliveries(stack))
+    expected = Counter(
+        [
+            (order, partners["exact"]),
+            (order, partners["prefix"]),
+            (order, partners["star"]),
+            (customer, partners["star"]),
+            (customer, partners["customers"]),
+            (other, partners["star"]),
+        ]
+    )
+    assert got == expected
+    assert drain(stack.sqs, stack.url("EVENTS_QUEUE_URL")) == []
+
+
+def test_events_without_subscribers_are_done(stack: Stack, function: Any) -> None:
+    handler = function("dispatch")
+    send_envelope(stack, "nobody.listens")
+    result, _ = dispatch_once(stack, handler)
+    assert result == {"batchItemFailures": []}
+    assert deliveries(stack) == []
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ("not json at all", "malformed envelope"),
+        (json.dumps({"version": 2, "events": []}), "unsupported envelope version: 2"),
+        (json.dumps({"version": 1, "events": [{"eventId": "x"}]}), "malformed envelope: events.0.eventType"),
+    ],
+)
+def test_unreadable_envelopes_go_to_the_events_dlq_with_the_reason(
+    stack: Stack, function: Any, body: str, reason: str
+) -> None:
+    handler = function("dispatch")
+    stack.sqs.send_message(QueueUrl=stack.url("EVENTS_QUEUE_URL"), MessageBody=body)
+    result, messages = dispatch_once(stack, handler)
+    assert result == {"batchItemFailures": []}
+    dead = drain(stack.sqs, stack.url("EVENTS_DLQ_URL"))
+    assert [d["Body"] for d in dead] == [body]
+    assert dead[0]["MessageAttributes"]["reason"]["StringValue"].startswith(reason)
+    assert dead[0]["MessageAttributes"]["originalMessageId"]["StringValue"] == messages[0]["MessageId"]
+
+
+def test_partial_fan_out_requeues_only_what_is_owed(
+    stack: Stack, function: Any, partners: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handler = function("dispatch")
+    dispatcher = sys.modules["webhooks_function_dispatch"].dispatcher
+    real = dispatcher.delivery_queue.send_batch
+    refused_partner = partners["prefix"]
+
+    def refuse_one_partner(messages: Any) -> list[str]:
+        keep = [m for m in messages if m.attributes["partnerId"] != refused_partner]
+        return real(keep) + [m.id for m in messages if m not in keep]
+
+    monkeypatch.setattr(dispatcher.delivery_queue, "send_batch", refuse_one_partner)
+    order_ids = send_envelope(stack, *["order.created"] * 6)
+    result, _ = dispatch_once(stack, handler)
+    assert result == {"batchItemFailures": []}  # the original is acknowledged
+    first = deliveries(stack)
+    assert {p for _, p in first} == {partners["exact"], partners["star"]}
+    assert len(first) == 12
+
+    # the remainder is a new envelope on the events queue, owed to the refused partner only
+    queued = drain(stack.sqs, stack.url("EVENTS_QUEUE_URL"))
+    assert len(queued) == 1
+    remainder = EventEnvelope.model_validate_json(queued[0]["Body"])
+    assert remainder.partners == {eid: [refused_partner] for eid in order_ids}
+
+    monkeypatch.setattr(dispatcher.delivery_queue, "send_batch", real)
+    stack.sqs.send_message(QueueUrl=stack.url("EVENTS_QUEUE_URL"), MessageBody=queued[0]["Body"])
+    result, _ = dispatch_once(stack, handler)
+    assert result == {"batchItemFailures": []}
+    second = deliveries(stack)
+    assert Counter(second) == Counter((eid, refused_partner) for eid in order_ids)
+    assert not set(first) & set(second)  # nobody got a second delivery message
+
+
+def test_when_the_requeue_fails_too_the_record_is_reported_failed(
+    stack: Stack, function: Any, partners: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handler = function("dispatch")
+    dispatcher = sys.modules["webhooks_function_dispatch"].dispatcher
+
+    def down(*args: Any, **kwargs: Any) -> Any:
+        raise EndpointConnectionError(endpoint_url="http://127.0.0.1:9")
+
+    monkeypatch.setattr(dispatcher.delivery_queue, "send_batch", down)
+    monkeypatch.setattr(dispatcher.events_queue, "send", down)
+    send_envelope(stack, "order.created")
+    result, messages = dispatch_once(stack, handler)
+    assert result == {"batchItemFailures": [{"itemIdentifier": messages[0]["MessageId"]}]}
+
+
+def test_database_down_fails_the_whole_batch_for_redelivery(
+    stack: Stack, function: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    send_envelope(stack, "order.created")
+    monkeypatch.setenv("MONGO_URI", "mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=300")
+    handler = function("dispatch")
+    from pymongo.errors import PyMongoError
+
+    with pytest.raises(PyMongoError):
+        dispatch_once(stack, handler)
