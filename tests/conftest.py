@@ -7,6 +7,7 @@ tests run against LocalStack or a real MongoDB.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import uuid
@@ -17,14 +18,13 @@ from typing import Any
 import boto3
 import pytest
 from pymongo import MongoClient
+from support import Receiver
 
 from webhooks.config import Settings, load_settings
 from webhooks.partners import PartnerStore
 from webhooks_cli.lambdas import LambdaContext, load_handler
 from webhooks_cli.servers import start_mongo, start_sqs
 from webhooks_cli.topology import create_queues
-
-from support import Receiver
 
 
 @pytest.fixture(scope="session")
@@ -125,10 +125,8 @@ def stack(
         monkeypatch.setenv(name, value)
     yield Stack(env, sqs, db_name, mongo_client)
     for url in urls.values():
-        try:
+        with contextlib.suppress(Exception):  # a test may have deleted it on purpose
             sqs.delete_queue(QueueUrl=url)
-        except Exception:  # noqa: BLE001 - a test may have deleted it on purpose
-            pass
     mongo_client.drop_database(db_name)
 
 

@@ -8,11 +8,10 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import EndpointConnectionError
-
-from webhooks.models import EventEnvelope
-
 from conftest import Stack
 from support import api_event, drain
+
+from webhooks.models import EventEnvelope
 
 SAMPLE = [
     {"eventType": "order.created", "data": {"orderId": "1234", "total": 99.99}},

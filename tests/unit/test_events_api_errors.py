@@ -1,9 +1,8 @@
+import pytest
 from pydantic import TypeAdapter, ValidationError
 
 from webhooks.events_api import BodyError, format_errors, parse_json
 from webhooks.models import EventIn
-
-import pytest
 
 
 def errors_for(value: object) -> str:
