@@ -314,3 +314,10 @@ def test_the_api_key_never_reaches_the_logs(
     out = capfd.readouterr()
     assert "events enqueued" in caplog.text
     assert api_key not in out.out + out.err + caplog.text
+
+
+def test_the_app_serves_its_openapi_document(stack: Stack, ingest: Any) -> None:
+    from webhooks.openapi import openapi_document
+
+    status, body, _ = ingest(api_event(None, method="GET", path="/api/v1/openapi.json"))
+    assert status == 200 and body == json.loads(json.dumps(openapi_document()))
