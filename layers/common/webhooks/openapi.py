@@ -96,6 +96,14 @@ def openapi_document() -> dict[str, Any]:
                 }
             },
             **{path: health for path in HEALTH_PATHS},
+            OPENAPI_PATH: {
+                "get": {
+                    "summary": "This OpenAPI document",
+                    "operationId": "openapi",
+                    "security": [],
+                    "responses": {"200": {"description": "The OpenAPI document, as JSON"}},
+                }
+            },
         },
         "components": {
             "schemas": defs["$defs"],
