@@ -90,6 +90,9 @@ class ApiServer:
         class RequestHandler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
             server_version = "webhooks-local"
+            # Headers and body are separate writes; with Nagle on, the body would wait for
+            # the client's delayed ACK (~40 ms on Linux) on every response.
+            disable_nagle_algorithm = True
 
             def log_message(self, format: str, *args: Any) -> None:
                 log.debug("%s " + format, self.address_string(), *args)

@@ -93,10 +93,10 @@ def _spawn(name: str, argv: list[str], port: int, log_path: Path | None, timeout
 
 
 def start_sqs(log_path: Path | None = None, timeout: float = 20.0) -> ServerProcess:
+    """moto's SQS server (moto's own app, served lean: see ``sqs_server``)."""
     port = free_port()
-    server = _spawn(
-        "moto_server", [_script("moto_server"), "-H", LOOPBACK, "-p", str(port)], port, log_path, timeout
-    )
+    argv = [sys.executable, "-m", "webhooks_cli.sqs_server", "--host", LOOPBACK, "--port", str(port)]
+    server = _spawn("moto SQS server", argv, port, log_path, timeout)
     server.url = f"http://{LOOPBACK}:{port}"
     return server
 

@@ -19,11 +19,10 @@ from typing import Any
 
 import pytest
 from standardwebhooks.webhooks import Webhook
+from support import Receiver, Reply, wait_until
 
 from webhooks.signing import generate_secret
 from webhooks_cli.servers import free_port, pid_alive
-
-from support import Receiver, Reply, wait_until
 
 pytestmark = pytest.mark.e2e
 WEBHOOKS = str(Path(sys.executable).with_name("webhooks"))
@@ -34,17 +33,33 @@ class Runtime:
         self.port = free_port()
         self.data_dir = data_dir
         self.env = {**os.environ, **env, "WEBHOOKS_LOCAL_DIR": str(data_dir)}
-        for name in ("AWS_ENDPOINT_URL", "MONGO_URI", "EVENTS_QUEUE_URL", "EVENTS_DLQ_URL",
-                     "DELIVERY_QUEUE_URL", "DELIVERY_DLQ_URL", "MONGO_DB_NAME"):
+        for name in (
+            "AWS_ENDPOINT_URL",
+            "MONGO_URI",
+            "EVENTS_QUEUE_URL",
+            "EVENTS_DLQ_URL",
+            "DELIVERY_QUEUE_URL",
+            "DELIVERY_DLQ_URL",
+            "MONGO_DB_NAME",
+        ):
             self.env.pop(name, None)  # the runtime starts its own embedded servers
         argv = [WEBHOOKS, "local", "--port", str(self.port)]
         if partners_file:
             argv += ["--partners", str(partners_file)]
         self.lines: list[str] = []
-        self.process = subprocess.Popen(argv, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                        text=True, stdin=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            argv,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            stdin=subprocess.DEVNULL,
+        )
         threading.Thread(target=self._read, daemon=True).start()
-        wait_until(lambda: any(line.startswith("API listening on") for line in self.lines) or self._died(), timeout=60)
+        wait_until(
+            lambda: any(line.startswith("API listening on") for line in self.lines) or self._died(),
+            timeout=60,
+        )
         assert self.process.poll() is None, "\n".join(self.lines)
         self.url = f"http://127.0.0.1:{self.port}"
         self.state = json.loads((data_dir / "state.json").read_text())
@@ -59,7 +74,9 @@ class Runtime:
 
     def post(self, events: list[dict[str, Any]], api_key: str) -> tuple[int, dict[str, Any]]:
         request = urllib.request.Request(
-            f"{self.url}/api/v1/events", data=json.dumps(events).encode(), method="POST",
+            f"{self.url}/api/v1/events",
+            data=json.dumps(events).encode(),
+            method="POST",
             headers={"Content-Type": "application/json", "X-API-Key": api_key},
         )
         try:
@@ -102,8 +119,14 @@ def partners(receivers: dict[str, Receiver]) -> dict[str, dict[str, Any]]:
         "broken": ["broken.event"],
     }
     return {
-        name: {"name": name, "webhookUrl": receivers[name].url, "apiKey": f"key-{name}-{os.urandom(4).hex()}",
-               "secretKey": generate_secret(), "events": events, "isActive": name != "inactive"}
+        name: {
+            "name": name,
+            "webhookUrl": receivers[name].url,
+            "apiKey": f"key-{name}-{os.urandom(4).hex()}",
+            "secretKey": generate_secret(),
+            "events": events,
+            "isActive": name != "inactive",
+        }
         for name, events in spec.items()
     }
 
@@ -145,7 +168,9 @@ def test_signed_webhooks_reach_exactly_the_subscribers(
         assert list(got.json()) == ["eventId", "eventType", "timestamp", "data"]
 
 
-def test_retries_follow_the_backoff_schedule(runtime: Runtime, partners: dict[str, Any], receivers: dict[str, Receiver]) -> None:
+def test_retries_follow_the_backoff_schedule(
+    runtime: Runtime, partners: dict[str, Any], receivers: dict[str, Receiver]
+) -> None:
     status, body = runtime.post([{"eventType": "flaky.event", "data": {}}], partners["flaky"]["apiKey"])
     assert status == 202
     attempts = receivers["flaky"].wait_for(3, timeout=15)
@@ -157,8 +182,12 @@ def test_retries_follow_the_backoff_schedule(runtime: Runtime, partners: dict[st
     assert len(receivers["flaky"].requests) == 3  # delivered on the third: no more attempts
 
 
-def test_dead_letters_are_listed_and_redriven(runtime: Runtime, partners: dict[str, Any], receivers: dict[str, Receiver]) -> None:
-    status, body = runtime.post([{"eventType": "broken.event", "data": {"x": 1}}], partners["broken"]["apiKey"])
+def test_dead_letters_are_listed_and_redriven(
+    runtime: Runtime, partners: dict[str, Any], receivers: dict[str, Receiver]
+) -> None:
+    status, body = runtime.post(
+        [{"eventType": "broken.event", "data": {"x": 1}}], partners["broken"]["apiKey"]
+    )
     event_id = body["results"][0]["eventId"]
     receivers["broken"].wait_for(3, timeout=15)
 
@@ -202,7 +231,12 @@ def test_clean_shutdown_and_data_survives_a_restart(runtime: Runtime, partners: 
     partners_file.write_text(json.dumps([partners["orders"]]))
     first = Runtime(data_dir, partners_file, {"POWERTOOLS_LOG_LEVEL": "WARNING"})
     mongo_uri = first.state["env"]["MONGO_URI"]
-    children = [int(p) for p in subprocess.run(["pgrep", "-P", str(first.process.pid)], capture_output=True, text=True).stdout.split()]
+    children = [
+        int(p)
+        for p in subprocess.run(
+            ["pgrep", "-P", str(first.process.pid)], capture_output=True, text=True
+        ).stdout.split()
+    ]
     assert len(children) == 2  # moto and SecantusDB
     assert first.stop() == 0
     assert not any(pid_alive(pid) for pid in children)

@@ -6,12 +6,11 @@ import json
 from typing import Any
 
 import pytest
+from conftest import Stack
+from support import drain
 
 from webhooks.models import DeliveryMessage, Event, to_json
 from webhooks_cli.main import main
-
-from conftest import Stack
-from support import drain
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any, str]:
@@ -24,8 +23,18 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any, str]:
 
 
 def test_create_prints_json_that_works_for_lookup(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
-    code, created, err = run(capsys, "partners", "create", "--name", "Acme", "--url", "https://acme.example/h",
-                             "--events", "order.created,order.*", "--json")
+    code, created, err = run(
+        capsys,
+        "partners",
+        "create",
+        "--name",
+        "Acme",
+        "--url",
+        "https://acme.example/h",
+        "--events",
+        "order.created,order.*",
+        "--json",
+    )
     assert code == 0
     assert {"partnerId", "apiKey", "secretKey", "name", "webhookUrl", "events"} <= set(created)
     assert "shown once" in err
@@ -34,7 +43,9 @@ def test_create_prints_json_that_works_for_lookup(stack: Stack, capsys: pytest.C
     assert stack.store().subscribers(["order.created"])["order.created"] == [created["partnerId"]]
 
     code, shown, _ = run(capsys, "partners", "show", created["partnerId"])
-    assert shown["events"] == ["order.*", "order.created"] and "secretKey" not in shown and "apiKey" not in shown
+    assert (
+        shown["events"] == ["order.*", "order.created"] and "secretKey" not in shown and "apiKey" not in shown
+    )
 
     code, rotated, _ = run(capsys, "partners", "rotate-secret", created["partnerId"], "--overlap-hours", "1")
     assert rotated["secretKey"] != created["secretKey"]
@@ -55,7 +66,10 @@ def test_create_prints_json_that_works_for_lookup(stack: Stack, capsys: pytest.C
     ("argv", "message"),
     [
         (["partners", "create", "--name", "x", "--url", "ftp://x", "--events", "a.b"], "invalid webhook URL"),
-        (["partners", "create", "--name", "x", "--url", "https://x.example", "--events", "Bad Type"], "invalid event types"),
+        (
+            ["partners", "create", "--name", "x", "--url", "https://x.example", "--events", "Bad Type"],
+            "invalid event types",
+        ),
         (["partners", "show", "nope"], "no partner with id nope"),
         (["dlq", "redrive"], "--event-id ID or --all"),
     ],
@@ -67,7 +81,9 @@ def test_mistakes_get_a_sentence_and_a_non_zero_exit(
     assert code != 0 and message in err
 
 
-def test_no_database_configured_is_explained(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Any) -> None:
+def test_no_database_configured_is_explained(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Any
+) -> None:
     monkeypatch.delenv("MONGO_URI", raising=False)
     monkeypatch.setenv("WEBHOOKS_LOCAL_DIR", str(tmp_path))
     code, _, err = run(capsys, "partners", "list")
@@ -79,16 +95,31 @@ def test_dlq_list_and_redrive(stack: Stack, capsys: pytest.CaptureFixture[str]) 
     for n in range(12):  # more than one receive's worth
         event = Event(eventId=f"event_{n:024x}", eventType="a.b", timestamp="t", data={})
         stack.sqs.send_message(
-            QueueUrl=dlq, MessageBody=to_json(DeliveryMessage(partnerId="p1", event=event).model_dump()),
-            MessageAttributes={k: {"DataType": "String", "StringValue": v} for k, v in
-                               {"partnerId": "p1", "eventId": event.eventId, "eventType": "a.b", "attempts": "3",
-                                "lastStatus": "502", "lastError": "HTTP 502"}.items()},
+            QueueUrl=dlq,
+            MessageBody=to_json(DeliveryMessage(partnerId="p1", event=event).model_dump()),
+            MessageAttributes={
+                k: {"DataType": "String", "StringValue": v}
+                for k, v in {
+                    "partnerId": "p1",
+                    "eventId": event.eventId,
+                    "eventType": "a.b",
+                    "attempts": "3",
+                    "lastStatus": "502",
+                    "lastError": "HTTP 502",
+                }.items()
+            },
         )
     code, listed, _ = run(capsys, "dlq", "list", "--json")
     assert code == 0 and len(listed) == 12
-    assert listed[0] | {"eventId": "x", "messageId": "y"} == {"eventId": "x", "eventType": "a.b", "partnerId": "p1",
-                                                              "attempts": 3, "lastStatus": 502, "lastError": "HTTP 502",
-                                                              "messageId": "y"}
+    assert listed[0] | {"eventId": "x", "messageId": "y"} == {
+        "eventId": "x",
+        "eventType": "a.b",
+        "partnerId": "p1",
+        "attempts": 3,
+        "lastStatus": 502,
+        "lastError": "HTTP 502",
+        "messageId": "y",
+    }
     code, listed_again, _ = run(capsys, "dlq", "list", "--json")
     assert len(listed_again) == 12  # listing consumed nothing
 

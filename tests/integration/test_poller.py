@@ -8,15 +8,16 @@ import uuid
 from typing import Any
 
 import pytest
+from support import receive, wait_until
 
 from webhooks_cli.poller import Poller, PollerConfig
-
-from support import receive, wait_until
 
 
 @pytest.fixture
 def queue(sqs: Any) -> Any:
-    url = sqs.create_queue(QueueName=f"poller-{uuid.uuid4().hex[:8]}", Attributes={"VisibilityTimeout": "1"})["QueueUrl"]
+    url = sqs.create_queue(QueueName=f"poller-{uuid.uuid4().hex[:8]}", Attributes={"VisibilityTimeout": "1"})[
+        "QueueUrl"
+    ]
     yield url
     sqs.delete_queue(QueueUrl=url)
 
@@ -29,9 +30,14 @@ def run_poller(sqs: Any, queue: str, handler: Any, **config: Any) -> Poller:
 
 def test_records_have_the_lambda_shape(sqs: Any, queue: str) -> None:
     seen: list[dict[str, Any]] = []
-    sqs.send_message(QueueUrl=queue, MessageBody="hello",
-                     MessageAttributes={"partnerId": {"DataType": "String", "StringValue": "p1"}})
-    poller = run_poller(sqs, queue, lambda event, ctx: seen.extend(event["Records"]) or {"batchItemFailures": []})
+    sqs.send_message(
+        QueueUrl=queue,
+        MessageBody="hello",
+        MessageAttributes={"partnerId": {"DataType": "String", "StringValue": "p1"}},
+    )
+    poller = run_poller(
+        sqs, queue, lambda event, ctx: seen.extend(event["Records"]) or {"batchItemFailures": []}
+    )
     try:
         wait_until(lambda: seen, timeout=5)
     finally:
@@ -53,7 +59,11 @@ def test_partial_failures_delete_only_the_successes(sqs: Any, queue: str) -> Non
     def handler(event: dict[str, Any], ctx: Any) -> dict[str, Any]:
         with lock:
             calls.append([r["body"] for r in event["Records"]])
-        return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in event["Records"] if r["body"] == "fail"]}
+        return {
+            "batchItemFailures": [
+                {"itemIdentifier": r["messageId"]} for r in event["Records"] if r["body"] == "fail"
+            ]
+        }
 
     poller = run_poller(sqs, queue, handler, batch_size=10, max_batching_window=0.5)
     try:
@@ -90,8 +100,13 @@ def test_a_handler_exception_leaves_the_whole_batch(sqs: Any, queue: str) -> Non
 def test_the_poller_survives_the_endpoint_going_away(sqs: Any, queue: str) -> None:
     import boto3
 
-    dead = boto3.client("sqs", endpoint_url="http://127.0.0.1:9", region_name="us-east-1",
-                        aws_access_key_id="x", aws_secret_access_key="x")
+    dead = boto3.client(
+        "sqs",
+        endpoint_url="http://127.0.0.1:9",
+        region_name="us-east-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+    )
     poller = Poller(dead, lambda e, c: {}, PollerConfig(function_name="t", queue_url=queue))
     poller.start()
     time.sleep(1.0)
