@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+# SAM CLI pins its own boto3/pydantic, so it lives in a venv of its own (template checks only).
+TOOLS := .venv-tools
+TOOLS_STAMP := $(TOOLS)/.installed-stamp
+SAM_CLI_VERSION := 1.170.0
 PYTEST_ARGS ?=
 
 .PHONY: install run test lint format typecheck unit integration e2e bench openapi clean
@@ -13,7 +17,13 @@ $(STAMP): pyproject.toml layers/common/requirements.txt
 	$(PY) -m pip install --quiet -e ".[local,dev]"
 	@touch $(STAMP)
 
-install: $(STAMP)
+$(TOOLS_STAMP):
+	@test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --upgrade pip
+	$(TOOLS)/bin/python -m pip install --quiet "aws-sam-cli==$(SAM_CLI_VERSION)"
+	@touch $(TOOLS_STAMP)
+
+install: $(STAMP) $(TOOLS_STAMP)
 
 ## make run: the whole pipeline locally, with a demo partner and receiver (Ctrl-C stops it)
 run: install
@@ -51,4 +61,4 @@ bench: install
 	$(PY) bench/run_all.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .hypothesis

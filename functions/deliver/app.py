@@ -23,7 +23,7 @@ from webhooks.partners import PartnerStore
 from webhooks.queues import SqsQueue, sqs_client
 
 settings = load_settings()
-settings.require("mongo_uri", "delivery_queue_url", "delivery_dlq_url")
+settings.require("delivery_queue_url", "delivery_dlq_url")
 _sqs = sqs_client(settings)
 deliverer = Deliverer(
     settings,

@@ -18,7 +18,7 @@ from webhooks.partners import PartnerStore
 from webhooks.queues import SqsQueue, sqs_client
 
 settings = load_settings()
-settings.require("mongo_uri", "events_queue_url", "events_dlq_url", "delivery_queue_url")
+settings.require("events_queue_url", "events_dlq_url", "delivery_queue_url")
 _sqs = sqs_client(settings)
 dispatcher = Dispatcher(
     PartnerStore(get_database(settings), settings.cache_ttl_seconds),

@@ -21,7 +21,7 @@ from webhooks.partners import PartnerStore
 from webhooks.queues import SqsQueue, sqs_client
 
 settings = load_settings()
-settings.require("mongo_uri", "events_queue_url")
+settings.require("events_queue_url")
 _db = get_database(settings)
 api = EventsApi(
     settings,

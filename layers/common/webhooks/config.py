@@ -28,6 +28,9 @@ class Settings(BaseSettings):
 
     port: int = Field(3000, ge=1, le=65535)
     mongo_uri: str | None = None
+    # On AWS the connection string is a secret: the name of an SSM SecureString parameter
+    # holding it, read (decrypted) once per cold start. MONGO_URI, when set, wins.
+    mongo_uri_parameter: str | None = None
     mongo_db_name: str = Field("recart_webhook_db", min_length=1)
     webhook_max_attempts: int = Field(3, ge=1, le=100)
     webhook_retry_delay: int = Field(2500, ge=0, le=SQS_MAX_VISIBILITY_SECONDS * 1000)
@@ -54,6 +57,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "mongo_uri",
+        "mongo_uri_parameter",
         "events_queue_url",
         "events_dlq_url",
         "delivery_queue_url",

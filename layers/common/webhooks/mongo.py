@@ -14,16 +14,28 @@ _clients: dict[str, MongoClient[Any]] = {}
 _lock = threading.Lock()
 
 
+def mongo_uri(settings: Settings) -> str:
+    """MONGO_URI, or the SSM SecureString that MONGO_URI_PARAMETER names (Powertools Parameters)."""
+    if settings.mongo_uri:
+        return settings.mongo_uri
+    if settings.mongo_uri_parameter:
+        from aws_lambda_powertools.utilities import parameters
+
+        value = parameters.get_parameter(settings.mongo_uri_parameter, decrypt=True, max_age=300)
+        if value:
+            return str(value)
+    raise ConfigError("Missing required configuration: MONGO_URI (or MONGO_URI_PARAMETER)")
+
+
 def get_database(settings: Settings) -> Database[Any]:
-    if not settings.mongo_uri:
-        raise ConfigError("Missing required configuration: MONGO_URI")
+    uri = mongo_uri(settings)
     with _lock:
-        client = _clients.get(settings.mongo_uri)
+        client = _clients.get(uri)
         if client is None:
             # Small pool and short timeouts: a Lambda serves one request at a time and
             # should fail fast (and be retried by SQS) rather than hang when the database is away.
             client = MongoClient(
-                settings.mongo_uri,
+                uri,
                 maxPoolSize=max(4, settings.worker_concurrency * 2),
                 serverSelectionTimeoutMS=3000,
                 connectTimeoutMS=3000,
@@ -31,7 +43,7 @@ def get_database(settings: Settings) -> Database[Any]:
                 retryWrites=True,
                 tz_aware=True,
             )
-            _clients[settings.mongo_uri] = client
+            _clients[uri] = client
     return client[settings.mongo_db_name]
 
 
