@@ -79,6 +79,10 @@ class Poller:
         self.config = config
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
+        # One ReceiveMessage in flight per queue: moto's receive is not thread-safe, and two
+        # concurrent receives can both take the same message (a duplicate invocation).
+        # Handlers still run side by side; only the receive calls take turns.
+        self._receive_lock = threading.Lock()
         self.on_batch: Callable[[int, int], None] | None = None  # (records, deleted), for tests
 
     def start(self) -> None:
@@ -88,6 +92,9 @@ class Poller:
             )
             thread.start()
             self._threads.append(thread)
+
+    def request_stop(self) -> None:
+        self._stopping.set()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop receiving; an invocation in flight finishes and its deletes are made."""
@@ -123,13 +130,14 @@ class Poller:
                 if remaining <= 0:
                     break
                 wait = min(wait, max(0, int(remaining)))
-            response = self.client.receive_message(
-                QueueUrl=self.config.queue_url,
-                MaxNumberOfMessages=min(10, wanted - len(messages)),
-                WaitTimeSeconds=wait,
-                MessageSystemAttributeNames=["All"],
-                MessageAttributeNames=["All"],
-            )
+            with self._receive_lock:
+                response = self.client.receive_message(
+                    QueueUrl=self.config.queue_url,
+                    MaxNumberOfMessages=min(10, wanted - len(messages)),
+                    WaitTimeSeconds=wait,
+                    MessageSystemAttributeNames=["All"],
+                    MessageAttributeNames=["All"],
+                )
             batch = response.get("Messages", [])
             messages.extend(batch)
             if messages and window_end is None:

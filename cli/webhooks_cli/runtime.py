@@ -145,7 +145,7 @@ class LocalRuntime:
             self.api.stop()
             self.api = None
         for poller in self.pollers:
-            poller._stopping.set()
+            poller.request_stop()
         for poller in self.pollers:
             poller.stop()
         self.pollers = []

@@ -9,10 +9,27 @@ from __future__ import annotations
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 
 NAMESPACE = "Webhooks"
 
+
+class _EMFProvider(AmazonCloudWatchEMFProvider):
+    def flush_metrics(self, raise_on_empty_metrics: bool = False) -> None:
+        super().flush_metrics(raise_on_empty_metrics)
+        # With POWERTOOLS_METRICS_DISABLED set, Powertools 3.37 skips the print but keeps the
+        # values, then prints them anyway once 100 accumulate; clearing here stops that.
+        self.clear_metrics()
+
+
 logger = Logger()
 metrics = Metrics(namespace=NAMESPACE)
+metrics.provider = _EMFProvider(
+    namespace=NAMESPACE,
+    metric_set=metrics.metric_set,
+    dimension_set=metrics.dimension_set,
+    metadata_set=metrics.metadata_set,
+    default_dimensions=metrics.default_dimensions,
+)
 
 __all__ = ["NAMESPACE", "MetricUnit", "logger", "metrics"]

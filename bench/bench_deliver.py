@@ -1,0 +1,152 @@
+"""Deliver benchmarks, in one run against the same local receivers.
+
+1. Deliveries/s of the deliver handler (sign, POST, decide; WORKER_CONCURRENCY=5) to a fast
+   receiver vs a raw `requests.Session.post` loop to the same receiver.
+2. Wall time of a 10-message batch to a receiver answering in 200 ms, divided by one
+   message's time (1.0 would be perfectly parallel; a serial loop would be 10).
+
+Run: .venv/bin/python bench/bench_deliver.py [--messages 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import FastReceiver
+
+from webhooks_cli.lambdas import LambdaContext, load_handler
+from webhooks_cli.servers import start_mongo
+
+
+def records(partner_id: str, count: int) -> dict[str, Any]:
+    out = []
+    for n in range(count):
+        body = json.dumps(
+            {
+                "version": 1,
+                "partnerId": partner_id,
+                "event": {
+                    "eventId": f"event_{uuid.uuid4().hex[:24]}",
+                    "eventType": "order.created",
+                    "timestamp": "2026-11-28T12:00:00.000Z",
+                    "data": {"orderId": str(n), "total": 12.5},
+                },
+            }
+        )
+        out.append(
+            {
+                "messageId": str(uuid.uuid4()),
+                "receiptHandle": "unused-on-success",
+                "body": body,
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:0:q",
+                "awsRegion": "us-east-1",
+            }
+        )
+    return {"Records": out}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--messages", type=int, default=2000)
+    args = parser.parse_args()
+    mongo = start_mongo()
+    fast, slow = FastReceiver(), FastReceiver(delay=0.2)
+    try:
+        os.environ.update(
+            {
+                "MONGO_URI": mongo.url,
+                "ALLOW_PRIVATE_DESTINATIONS": "true",
+                "POWERTOOLS_METRICS_DISABLED": "true",
+                "POWERTOOLS_LOG_LEVEL": "WARNING",
+                "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+                "DELIVERY_QUEUE_URL": "http://127.0.0.1:9/0/q",
+                "DELIVERY_DLQ_URL": "http://127.0.0.1:9/0/dlq",
+                "AWS_ACCESS_KEY_ID": "x",
+                "AWS_SECRET_ACCESS_KEY": "x",
+            }
+        )  # successes never touch SQS; a failure would, and fail loudly here
+        handler = load_handler("deliver")
+        from webhooks.config import load_settings
+        from webhooks.mongo import get_database
+        from webhooks.partners import PartnerStore
+
+        store = PartnerStore(get_database(load_settings()))
+        fast_id = store.create("fast", fast.url, []).partner.id
+        slow_id = store.create("slow", slow.url, []).partner.id
+        context = LambdaContext("deliver", 60)
+        assert handler(records(fast_id, 10), context) == {"batchItemFailures": []}  # warm-up
+
+        # (1) throughput: batches of 10, as the event source hands them over
+        batches = [records(fast_id, 10) for _ in range(args.messages // 10)]
+        fast.arrivals.clear()
+        started = time.perf_counter()
+        for batch in batches:
+            assert handler(batch, context) == {"batchItemFailures": []}
+        ours = len(batches) * 10 / (time.perf_counter() - started)
+        assert len(fast.arrivals) == len(batches) * 10
+
+        session = requests.Session()
+        payload = json.loads(batches[0]["Records"][0]["body"])["event"]
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        started = time.perf_counter()
+        for _ in range(args.messages):
+            response = session.post(
+                fast.url, data=body, headers={"Content-Type": "application/json"}, timeout=5
+            )
+            assert response.status_code == 200
+        raw = args.messages / (time.perf_counter() - started)
+        print(
+            f"[deliver handler] {ours:.0f} deliveries/s vs raw requests.Session.post loop {raw:.0f}/s "
+            f"-> ratio {ours / raw:.2f}x (signing, pydantic, partner cache, logging, concurrency included)"
+        )
+
+        # (2) a batch of 10 to a 200 ms endpoint vs one message
+        handler(records(slow_id, 1), context)
+        one = []
+        ten = []
+        for _ in range(3):
+            t = time.perf_counter()
+            handler(records(slow_id, 1), context)
+            one.append(time.perf_counter() - t)
+            t = time.perf_counter()
+            handler(records(slow_id, 10), context)
+            ten.append(time.perf_counter() - t)
+        print(
+            f"[slow endpoint, 200 ms] one message {min(one) * 1000:.0f} ms, batch of 10 {min(ten) * 1000:.0f} ms "
+            f"-> ratio {min(ten) / min(one):.2f}x (WORKER_CONCURRENCY=5, the default: two waves of 5)"
+        )
+        os.environ["WORKER_CONCURRENCY"] = "10"
+        sys.modules.pop("webhooks_function_deliver")
+        handler = load_handler("deliver")
+        handler(records(slow_id, 10), context)
+        ten = []
+        for _ in range(3):
+            t = time.perf_counter()
+            handler(records(slow_id, 10), context)
+            ten.append(time.perf_counter() - t)
+        print(
+            f"[slow endpoint, 200 ms] WORKER_CONCURRENCY=10: batch of 10 {min(ten) * 1000:.0f} ms "
+            f"-> ratio {min(ten) / min(one):.2f}x"
+        )
+    finally:
+        fast.close()
+        slow.close()
+        mongo.stop()
+
+
+if __name__ == "__main__":
+    main()
