@@ -4,7 +4,7 @@ This is moto's own SQS application (``create_backend_app("sqs")``), the one
 ``moto_server`` serves, on waitress instead of werkzeug's development server. Werkzeug
 closes the connection after every response (a new TCP connection and a new thread per
 SQS call) and logs each request; ``moto_server`` also works out the service from every
-request's host and headers. Measured on two cores, this serves about 1.7x the calls/s
+request's host and headers. Measured on two cores, this serves about 1.6x the calls/s
 (bench/bench_sqs_server.py).
 """
 
