@@ -8,6 +8,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pymongo.errors import PyMongoError
 
 from webhooks.config import load_settings
 from webhooks.dispatch import Dispatcher, UnreadableEnvelope, parse_envelope
@@ -38,8 +39,15 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             parsed[raw["messageId"]] = parse_envelope(raw["body"])
         except UnreadableEnvelope as exc:
             parsed[raw["messageId"]] = exc
-    # One subscription query for the whole batch (store errors fail the batch: SQS retries it).
-    subscribers = dispatcher.subscribers(e for e in parsed.values() if isinstance(e, EventEnvelope))
+    try:  # one subscription query for the whole batch
+        subscribers = dispatcher.subscribers(e for e in parsed.values() if isinstance(e, EventEnvelope))
+    except PyMongoError as exc:
+        records = event.get("Records", [])
+        dispatcher.defer(
+            [(r["receiptHandle"], int(r["attributes"].get("ApproximateReceiveCount", 1))) for r in records],
+            f"partner store unavailable: {type(exc).__name__}",
+        )
+        return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in records]}
 
     def record_handler(record: SQSRecord) -> None:
         envelope = parsed[record.message_id]

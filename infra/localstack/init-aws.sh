@@ -10,7 +10,7 @@ done
 dlq_arn() { awslocal sqs get-queue-attributes --queue-url "http://localhost:4566/000000000000/$1" \
   --attribute-names QueueArn --query Attributes.QueueArn --output text; }
 awslocal sqs create-queue --queue-name webhooks-events --attributes \
-  "{\"VisibilityTimeout\":\"180\",\"RedrivePolicy\":\"{\\\"deadLetterTargetArn\\\":\\\"$(dlq_arn webhooks-events-dlq)\\\",\\\"maxReceiveCount\\\":\\\"5\\\"}\"}"
+  "{\"VisibilityTimeout\":\"180\",\"RedrivePolicy\":\"{\\\"deadLetterTargetArn\\\":\\\"$(dlq_arn webhooks-events-dlq)\\\",\\\"maxReceiveCount\\\":\\\"20\\\"}\"}"
 awslocal sqs create-queue --queue-name webhooks-delivery --attributes \
   "{\"VisibilityTimeout\":\"360\",\"RedrivePolicy\":\"{\\\"deadLetterTargetArn\\\":\\\"$(dlq_arn webhooks-delivery-dlq)\\\",\\\"maxReceiveCount\\\":\\\"10\\\"}\"}"
 echo "webhooks: LocalStack ready"

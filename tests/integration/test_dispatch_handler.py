@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections import Counter
 from typing import Any
 
@@ -160,13 +161,19 @@ def test_when_the_requeue_fails_too_the_record_is_reported_failed(
     assert result == {"batchItemFailures": [{"itemIdentifier": messages[0]["MessageId"]}]}
 
 
-def test_database_down_fails_the_whole_batch_for_redelivery(
+def test_database_down_hands_the_batch_back_with_a_short_backoff(
     stack: Stack, function: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     send_envelope(stack, "order.created")
+    send_envelope(stack, "order.updated")
     monkeypatch.setenv("MONGO_URI", "mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=300")
     handler = function("dispatch")
-    from pymongo.errors import PyMongoError
-
-    with pytest.raises(PyMongoError):
-        dispatch_once(stack, handler)
+    result, messages = dispatch_once(stack, handler, count=2)
+    assert sorted(f["itemIdentifier"] for f in result["batchItemFailures"]) == sorted(
+        m["MessageId"] for m in messages
+    )
+    started = time.monotonic()
+    assert receive(stack.sqs, stack.url("EVENTS_QUEUE_URL"), 2, timeout=3) == []  # deferred ~5 s, not lost
+    back = receive(stack.sqs, stack.url("EVENTS_QUEUE_URL"), 2, timeout=8)
+    assert len(back) == 2 and time.monotonic() - started >= 3.5
+    assert drain(stack.sqs, stack.url("DELIVERY_QUEUE_URL")) == []

@@ -20,12 +20,17 @@ from dataclasses import dataclass, field
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
+from .backoff import retry_delay_seconds
 from .models import DeliveryMessage, Event, EventEnvelope, to_json
 from .observability import MetricUnit, logger, metrics
 from .partners import PartnerStore
 from .queues import OutgoingMessage, Queue, batch_groups
 
 SEND_ATTEMPTS = 3
+# When the partner store is away, a batch comes back after 5 s, 10 s, 20 s ... (at most the
+# queue's 180 s visibility) instead of the full visibility timeout every time.
+STORE_RETRY_BASE_MS = 5000
+STORE_RETRY_MAX_SECONDS = 180
 
 
 class UnreadableEnvelope(ValueError):
@@ -72,6 +77,17 @@ class Dispatcher:
     def subscribers(self, envelopes: Iterable[EventEnvelope]) -> dict[str, list[str]]:
         """Subscribers of every event type in the batch: one store query for all of them."""
         return self.store.subscribers({e.eventType for env in envelopes for e in env.events})
+
+    def defer(self, receipts: list[tuple[str, int]], reason: str) -> None:
+        """Hand a whole batch back to SQS with a short backoff: (receipt handle, receive count)."""
+        for receipt, receive_count in receipts:
+            delay = min(STORE_RETRY_MAX_SECONDS, retry_delay_seconds(receive_count, STORE_RETRY_BASE_MS))
+            try:
+                self.events_queue.change_visibility(receipt, delay)
+            except (BotoCoreError, ClientError):
+                pass  # it still comes back, after the queue's visibility timeout
+        metrics.add_metric(name="BatchesDeferred", unit=MetricUnit.Count, value=1)
+        logger.warning("batch deferred", extra={"reason": reason, "records": len(receipts)})
 
     def dead_letter(self, body: str, reason: str, message_id: str) -> None:
         self.events_dlq.send(body, {"reason": reason, "originalMessageId": message_id})

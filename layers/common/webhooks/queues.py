@@ -37,8 +37,10 @@ def sqs_client(settings: Settings) -> Any:
 def _make_client(settings: Settings) -> Any:
     config = Config(
         retries={"mode": "standard", "max_attempts": 3},
+        # Fail fast (an API request must answer within API Gateway's 29 s, retries included);
+        # our long polls wait at most a few seconds.
         connect_timeout=2,
-        read_timeout=25,
+        read_timeout=5,
         max_pool_connections=max(10, settings.worker_concurrency * 2),
     )
     if settings.localstack_host:
