@@ -13,6 +13,7 @@ fails, which is retried whole.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -82,10 +83,9 @@ class Dispatcher:
         """Hand a whole batch back to SQS with a short backoff: (receipt handle, receive count)."""
         for receipt, receive_count in receipts:
             delay = min(STORE_RETRY_MAX_SECONDS, retry_delay_seconds(receive_count, STORE_RETRY_BASE_MS))
-            try:
+            # if this fails the record still comes back, after the queue's visibility timeout
+            with contextlib.suppress(BotoCoreError, ClientError):
                 self.events_queue.change_visibility(receipt, delay)
-            except (BotoCoreError, ClientError):
-                pass  # it still comes back, after the queue's visibility timeout
         metrics.add_metric(name="BatchesDeferred", unit=MetricUnit.Count, value=1)
         logger.warning("batch deferred", extra={"reason": reason, "records": len(receipts)})
 
