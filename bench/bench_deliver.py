@@ -22,10 +22,10 @@ from typing import Any
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import FastReceiver
-
 from webhooks_cli.lambdas import LambdaContext, load_handler
 from webhooks_cli.servers import start_mongo
+
+from common import CountingReceiver
 
 
 def records(partner_id: str, count: int) -> dict[str, Any]:
@@ -64,7 +64,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=2000)
     args = parser.parse_args()
     mongo = start_mongo()
-    fast, slow = FastReceiver(), FastReceiver(delay=0.2)
+    fast, slow = CountingReceiver(), CountingReceiver(delay=0.2)
     try:
         os.environ.update(
             {

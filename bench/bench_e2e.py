@@ -22,11 +22,11 @@ import boto3
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import FastReceiver, LocalRuntime, partner, pct, summary
+from common import CountingReceiver, RuntimeProcess, partner, pct, quiet_runtime, summary
 
 
 def steady(
-    runtime: LocalRuntime, api_key: str, rate: float, seconds: float, event_type: str
+    runtime: RuntimeProcess, api_key: str, rate: float, seconds: float, event_type: str
 ) -> dict[str, float]:
     session = requests.Session()
     sent: dict[str, float] = {}
@@ -50,27 +50,27 @@ def steady(
 
 
 def latencies(
-    receiver: FastReceiver, sent: dict[str, float], wait: float = 5.0
+    receiver: CountingReceiver, sent: dict[str, float], wait: float = 5.0
 ) -> tuple[list[float], Counter[str]]:
     deadline = time.time() + wait
     while time.time() < deadline:
         with receiver.lock:
-            got = {e for e, _ in receiver.arrivals}
+            got = {e for e, _, _ in receiver.arrivals}
         if set(sent) <= got:
             break
         time.sleep(0.05)
     with receiver.lock:
         arrivals = list(receiver.arrivals)
-    counts = Counter(e for e, _ in arrivals if e in sent)
+    counts = Counter(e for e, _, _ in arrivals if e in sent)
     first: dict[str, float] = {}
-    for event_id, at in arrivals:
+    for event_id, at, _ in arrivals:
         if event_id in sent and event_id not in first:
             first[event_id] = at
     return [(first[e] - sent[e]) * 1000 for e in sent if e in first], counts
 
 
-def raw_round_trip(runtime: LocalRuntime, count: int = 200) -> list[float]:
-    env = runtime.state["env"]
+def raw_round_trip(runtime: RuntimeProcess, count: int = 200) -> list[float]:
+    env = runtime.endpoints
     client = boto3.client(
         "sqs",
         endpoint_url=env["AWS_ENDPOINT_URL"],
@@ -96,14 +96,14 @@ def main() -> None:
     parser.add_argument("--webhooks", type=int, default=2000)
     args = parser.parse_args()
 
-    healthy, bulk, failing = FastReceiver(), FastReceiver(), FastReceiver(status=500)
+    healthy, bulk, failing = CountingReceiver(), CountingReceiver(), CountingReceiver(status=500)
     partners = [
         partner("healthy", healthy.url, ["order.*"]),
         partner("bulk", bulk.url, ["bulk.*"]),
         partner("failing", failing.url, ["order.*"]),
     ]
     producer = partners[0]["apiKey"]
-    runtime = LocalRuntime(partners[:2], env={"WEBHOOK_RETRY_DELAY": "1000"})
+    runtime = quiet_runtime(partners[:2], env={"WEBHOOK_RETRY_DELAY": "1000"})
     try:
         raw = raw_round_trip(runtime)
         print(f"[emulator] raw SQS send + receive round trip: {summary(raw)}")
@@ -145,7 +145,7 @@ def main() -> None:
             time.sleep(0.05)
         done = time.time()
         with lock:
-            unique = len({e for e, _ in bulk.arrivals})
+            unique = len({e for e, _, _ in bulk.arrivals})
         print(
             f"[throughput] {len(bulk.arrivals)} webhooks ({unique} unique) in {done - started:.1f} s "
             f"({len(bulk.arrivals) / (done - started):.0f}/s; posting took {posted - started:.1f} s) "
@@ -158,7 +158,7 @@ def main() -> None:
 
         from webhooks.partners import PartnerStore
 
-        mongo = MongoClient(runtime.state["env"]["MONGO_URI"], tz_aware=True)
+        mongo = MongoClient(runtime.endpoints["MONGO_URI"], tz_aware=True)
         store = PartnerStore(mongo["recart_webhook_db"], cache_ttl=0)
         failing_spec = partners[2]
         store.upsert_by_name(
@@ -174,7 +174,7 @@ def main() -> None:
         lat, counts = latencies(healthy, sent)
         time.sleep(4)  # the failing partner's retries (1 s, 2 s) play out
         with failing.lock:
-            failing_attempts = Counter(e for e, _ in failing.arrivals if e in sent)
+            failing_attempts = Counter(e for e, _, _ in failing.arrivals if e in sent)
         print(
             f"[isolation, one partner failing] healthy: {summary(lat)}; delivered {len(lat)}/{len(sent)}, "
             f"duplicates {sum(c - 1 for c in counts.values())}; failing partner got "

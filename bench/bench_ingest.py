@@ -23,11 +23,11 @@ import boto3
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import FastReceiver, LocalRuntime, partner, pct, summary
-
 from webhooks_cli.lambdas import LambdaContext, load_handler
 from webhooks_cli.servers import start_mongo, start_sqs
 from webhooks_cli.topology import create_queues
+
+from common import CountingReceiver, partner, pct, quiet_runtime, summary
 
 
 def handler_vs_raw(rounds: int) -> dict[str, float]:
@@ -166,15 +166,15 @@ def raw_sqs_rate(endpoint: str, queue_url: str, clients: int, calls: int, body: 
 
 
 def local_api(requests_total: int) -> dict[str, float]:
-    receiver = FastReceiver()
+    receiver = CountingReceiver()
     # subscribed to nothing that is posted: measures accepting and enqueuing (dispatch still
     # consumes every envelope from the same SQS emulator while the clients post)
     producer = partner("producer", receiver.url, ["unrelated.event"])
-    runtime = LocalRuntime([producer])
+    runtime = quiet_runtime([producer])
     try:
         post_load(runtime.url, producer["apiKey"], 4, 25, 10)  # warm-up
         wall, latencies = post_load(runtime.url, producer["apiKey"], 4, requests_total // 4, 10)
-        env = runtime.state["env"]
+        env = runtime.endpoints
         client = boto3.client(
             "sqs",
             endpoint_url=env["AWS_ENDPOINT_URL"],

@@ -18,13 +18,14 @@ from typing import Any
 import boto3
 import pytest
 from pymongo import MongoClient
-from support import Receiver
 
 from webhooks.config import Settings, load_settings
 from webhooks.partners import PartnerStore
 from webhooks_cli.lambdas import LambdaContext, load_handler
 from webhooks_cli.servers import start_mongo, start_sqs
 from webhooks_cli.topology import create_queues
+
+from support import Receiver
 
 
 @pytest.fixture(scope="session")

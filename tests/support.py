@@ -183,3 +183,53 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, interval: fl
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         time.sleep(interval)
+
+
+class CountingReceiver:
+    """A lean keep-alive receiver for load: records (eventId, arrival time, status) only."""
+
+    def __init__(self, status: int = 200, delay: float = 0.0) -> None:
+        self.status = status
+        self.delay = delay
+        self.arrivals: list[tuple[str, float, int]] = []
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                status = receiver.status
+                with receiver.lock:
+                    receiver.arrivals.append((self.headers.get("X-Recart-Event-Id", ""), time.time(), status))
+                if receiver.delay:
+                    time.sleep(receiver.delay)
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def delivered(self) -> list[str]:
+        with self.lock:
+            return [e for e, _, status in self.arrivals if 200 <= status < 300]
+
+    def first_success(self) -> dict[str, float]:
+        first: dict[str, float] = {}
+        with self.lock:
+            for event_id, at, status in self.arrivals:
+                if 200 <= status < 300 and event_id not in first:
+                    first[event_id] = at
+        return first
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -92,9 +92,9 @@ def _spawn(name: str, argv: list[str], port: int, log_path: Path | None, timeout
     return ServerProcess(name, "", process, log)
 
 
-def start_sqs(log_path: Path | None = None, timeout: float = 20.0) -> ServerProcess:
+def start_sqs(log_path: Path | None = None, timeout: float = 20.0, port: int | None = None) -> ServerProcess:
     """moto's SQS server (moto's own app, served lean: see ``sqs_server``)."""
-    port = free_port()
+    port = port or free_port()
     argv = [sys.executable, "-m", "webhooks_cli.sqs_server", "--host", LOOPBACK, "--port", str(port)]
     server = _spawn("moto SQS server", argv, port, log_path, timeout)
     server.url = f"http://{LOOPBACK}:{port}"
@@ -102,9 +102,12 @@ def start_sqs(log_path: Path | None = None, timeout: float = 20.0) -> ServerProc
 
 
 def start_mongo(
-    storage: Path | str = ":memory:", log_path: Path | None = None, timeout: float = 20.0
+    storage: Path | str = ":memory:",
+    log_path: Path | None = None,
+    timeout: float = 20.0,
+    port: int | None = None,
 ) -> ServerProcess:
-    port = free_port()
+    port = port or free_port()
     if storage != ":memory:":
         Path(storage).mkdir(parents=True, exist_ok=True)
     argv = [_script("secantusd-py"), "--host", LOOPBACK, "--port", str(port), "--storage-path", str(storage)]

@@ -4,95 +4,22 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import os
-import signal
 import subprocess
-import sys
-import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from standardwebhooks.webhooks import Webhook
-from support import Receiver, Reply, wait_until
 
 from webhooks.signing import generate_secret
-from webhooks_cli.servers import free_port, pid_alive
+from webhooks_cli.servers import pid_alive
+
+from runtime_process import RuntimeProcess
+from support import Receiver, Reply, wait_until
 
 pytestmark = pytest.mark.e2e
-WEBHOOKS = str(Path(sys.executable).with_name("webhooks"))
-
-
-class Runtime:
-    def __init__(self, data_dir: Path, partners_file: Path | None, env: dict[str, str]) -> None:
-        self.port = free_port()
-        self.data_dir = data_dir
-        self.env = {**os.environ, **env, "WEBHOOKS_LOCAL_DIR": str(data_dir)}
-        for name in (
-            "AWS_ENDPOINT_URL",
-            "MONGO_URI",
-            "EVENTS_QUEUE_URL",
-            "EVENTS_DLQ_URL",
-            "DELIVERY_QUEUE_URL",
-            "DELIVERY_DLQ_URL",
-            "MONGO_DB_NAME",
-        ):
-            self.env.pop(name, None)  # the runtime starts its own embedded servers
-        argv = [WEBHOOKS, "local", "--port", str(self.port)]
-        if partners_file:
-            argv += ["--partners", str(partners_file)]
-        self.lines: list[str] = []
-        self.process = subprocess.Popen(
-            argv,
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            stdin=subprocess.DEVNULL,
-        )
-        threading.Thread(target=self._read, daemon=True).start()
-        wait_until(
-            lambda: any(line.startswith("API listening on") for line in self.lines) or self._died(),
-            timeout=60,
-        )
-        assert self.process.poll() is None, "\n".join(self.lines)
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.state = json.loads((data_dir / "state.json").read_text())
-
-    def _read(self) -> None:
-        assert self.process.stdout
-        for line in self.process.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    def _died(self) -> bool:
-        return self.process.poll() is not None
-
-    def post(self, events: list[dict[str, Any]], api_key: str) -> tuple[int, dict[str, Any]]:
-        request = urllib.request.Request(
-            f"{self.url}/api/v1/events",
-            data=json.dumps(events).encode(),
-            method="POST",
-            headers={"Content-Type": "application/json", "X-API-Key": api_key},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return response.status, json.loads(response.read())
-        except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read())
-
-    def cli(self, *args: str) -> Any:
-        result = subprocess.run([WEBHOOKS, *args], env=self.env, capture_output=True, text=True, timeout=60)
-        assert result.returncode == 0, result.stderr
-        return json.loads(result.stdout) if "--json" in args or args[0] == "partners" else result.stdout
-
-    def stop(self) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=60)
 
 
 @pytest.fixture(scope="module")
@@ -132,19 +59,15 @@ def partners(receivers: dict[str, Receiver]) -> dict[str, dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def runtime(tmp_path_factory: pytest.TempPathFactory, partners: dict[str, Any]) -> Iterator[Runtime]:
-    data_dir = tmp_path_factory.mktemp("local")
-    partners_file = data_dir / "partners.json"
-    partners_file.write_text(json.dumps(list(partners.values())))
+def runtime(tmp_path_factory: pytest.TempPathFactory, partners: dict[str, Any]) -> Iterator[RuntimeProcess]:
     env = {"WEBHOOK_RETRY_DELAY": "1000", "CACHE_TTL_SECONDS": "0", "POWERTOOLS_LOG_LEVEL": "WARNING"}
-    rt = Runtime(data_dir, partners_file, env)
+    rt = RuntimeProcess(list(partners.values()), env, tmp_path_factory.mktemp("local"))
     yield rt
-    if rt.process.poll() is None:
-        rt.stop()
+    rt.stop()
 
 
 def test_signed_webhooks_reach_exactly_the_subscribers(
-    runtime: Runtime, partners: dict[str, Any], receivers: dict[str, Receiver]
+    runtime: RuntimeProcess, partners: dict[str, Any], receivers: dict[str, Receiver]
 ) -> None:
     events = [
         {"eventType": "order.created", "data": {"orderId": "1", "total": 10}},
@@ -169,7 +92,7 @@ def test_signed_webhooks_reach_exactly_the_subscribers(
 
 
 def test_retries_follow_the_backoff_schedule(
-    runtime: Runtime, partners: dict[str, Any], receivers: dict[str, Receiver]
+    runtime: RuntimeProcess, partners: dict[str, Any], receivers: dict[str, Receiver]
 ) -> None:
     status, body = runtime.post([{"eventType": "flaky.event", "data": {}}], partners["flaky"]["apiKey"])
     assert status == 202
@@ -183,7 +106,7 @@ def test_retries_follow_the_backoff_schedule(
 
 
 def test_dead_letters_are_listed_and_redriven(
-    runtime: Runtime, partners: dict[str, Any], receivers: dict[str, Receiver]
+    runtime: RuntimeProcess, partners: dict[str, Any], receivers: dict[str, Receiver]
 ) -> None:
     status, body = runtime.post(
         [{"eventType": "broken.event", "data": {"x": 1}}], partners["broken"]["apiKey"]
@@ -208,7 +131,7 @@ def test_dead_letters_are_listed_and_redriven(
     assert listed() == []
 
 
-def test_the_cli_finds_the_running_runtime(runtime: Runtime, receivers: dict[str, Receiver]) -> None:
+def test_the_cli_finds_the_running_runtime(runtime: RuntimeProcess, receivers: dict[str, Receiver]) -> None:
     late = Receiver()
     try:
         created = runtime.cli("partners", "create", "--name", "Late", "--url", late.url, "--events", "late.*")
@@ -224,12 +147,12 @@ def test_the_cli_finds_the_running_runtime(runtime: Runtime, receivers: dict[str
         late.close()
 
 
-def test_clean_shutdown_and_data_survives_a_restart(runtime: Runtime, partners: dict[str, Any]) -> None:
+def test_clean_shutdown_and_data_survives_a_restart(
+    runtime: RuntimeProcess, partners: dict[str, Any]
+) -> None:
     # a throwaway runtime of its own, so the module's runtime is left alone
     data_dir = runtime.data_dir.parent / "restart"
-    partners_file = data_dir.parent / "restart-partners.json"
-    partners_file.write_text(json.dumps([partners["orders"]]))
-    first = Runtime(data_dir, partners_file, {"POWERTOOLS_LOG_LEVEL": "WARNING"})
+    first = RuntimeProcess([partners["orders"]], {"POWERTOOLS_LOG_LEVEL": "WARNING"}, data_dir)
     mongo_uri = first.state["env"]["MONGO_URI"]
     children = [
         int(p)
@@ -242,7 +165,7 @@ def test_clean_shutdown_and_data_survives_a_restart(runtime: Runtime, partners: 
     assert not any(pid_alive(pid) for pid in children)
     assert not (data_dir / "state.json").exists()
 
-    second = Runtime(data_dir, None, {"POWERTOOLS_LOG_LEVEL": "WARNING"})
+    second = RuntimeProcess(None, {"POWERTOOLS_LOG_LEVEL": "WARNING"}, data_dir)
     try:
         assert second.state["env"]["MONGO_URI"] != mongo_uri  # a new server, the same data
         status, _ = second.post([{"eventType": "order.created", "data": {}}], partners["orders"]["apiKey"])

@@ -6,11 +6,12 @@ import json
 from typing import Any
 
 import pytest
-from conftest import Stack
-from support import drain
 
 from webhooks.models import DeliveryMessage, Event, to_json
 from webhooks_cli.main import main
+
+from conftest import Stack
+from support import drain
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any, str]:

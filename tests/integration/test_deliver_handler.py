@@ -11,11 +11,12 @@ import time
 from typing import Any
 
 import pytest
-from conftest import Stack
 from standardwebhooks.webhooks import Webhook
-from support import Reply, drain, receive, sqs_event
 
 from webhooks.models import DeliveryMessage, Event, new_event_id, to_json, utc_timestamp
+
+from conftest import Stack
+from support import Reply, drain, receive, sqs_event
 
 
 class Delivery:

@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import EndpointConnectionError
-from conftest import Stack
-from support import drain, receive, sqs_event
 
 from webhooks.ingest import accept_events, pack_envelopes
 from webhooks.models import DeliveryMessage, EventEnvelope, EventIn
+
+from conftest import Stack
+from support import drain, receive, sqs_event
 
 
 @pytest.fixture

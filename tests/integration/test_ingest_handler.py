@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import EndpointConnectionError
-from conftest import Stack
-from support import api_event, drain
 
 from webhooks.models import EventEnvelope
+
+from conftest import Stack
+from support import api_event, drain
 
 SAMPLE = [
     {"eventType": "order.created", "data": {"orderId": "1234", "total": 99.99}},

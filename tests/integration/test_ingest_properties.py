@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from conftest import Stack
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from conftest import Stack
 from support import api_event
 
 json_values = st.recursive(

@@ -6,11 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from bson import ObjectId
-from conftest import Stack
 from pymongo.errors import DuplicateKeyError
 
 from webhooks.partners import PartnerNotFound, PartnerStore
 from webhooks.signing import hash_api_key
+
+from conftest import Stack
 
 
 def test_create_stores_only_the_key_hash_and_returns_credentials_once(stack: Stack) -> None:

@@ -8,9 +8,10 @@ import uuid
 from typing import Any
 
 import pytest
-from support import receive, wait_until
 
 from webhooks_cli.poller import Poller, PollerConfig
+
+from support import receive, wait_until
 
 
 @pytest.fixture

@@ -71,6 +71,11 @@ def _candidates(event_type: str) -> list[str]:
     return [event_type] + [".".join(parts[:i]) + ".*" for i in range(len(parts) - 1, 0, -1)] + ["*"]
 
 
+def subscription_matches(pattern: str, event_type: str) -> bool:
+    """The rule the store's query applies: exact, ``prefix.*`` (any depth below), or ``*``."""
+    return pattern in _candidates(event_type)
+
+
 def _object_id(partner_id: str) -> ObjectId:
     try:
         return ObjectId(partner_id)
