@@ -27,6 +27,7 @@ from support import CountingReceiver
 @dataclass
 class LoadResult:
     report: Report
+    ledger: Ledger
     latencies_ms: list[float]  # first 2xx at a healthy partner - POST sent
     statuses: Counter[int]  # API answers
     attempts: int  # every POST the receivers saw
@@ -104,4 +105,4 @@ def run_load(
                 latencies.append((at - sent_at[event_id]) * 1000)
     attempts = sum(len(r.arrivals) for r in receivers.values())
     failed = sum(1 for r in receivers.values() for _, _, s in r.arrivals if not 200 <= s < 300)
-    return LoadResult(report, latencies, statuses, attempts, failed, posted - started, settled - posted)
+    return LoadResult(report, ledger, latencies, statuses, attempts, failed, posted - started, settled - posted)
