@@ -13,10 +13,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import CountingReceiver, quiet_runtime, summary  # noqa: E402
-
-from bench_partners import LOAD_EVENT_TYPES, LOAD_SUBSCRIPTIONS, load_partners  # noqa: E402
-from loadrun import run_load  # noqa: E402
+from bench_partners import LOAD_EVENT_TYPES, LOAD_SUBSCRIPTIONS, load_partners
+from common import CountingReceiver, quiet_runtime, summary
+from loadrun import run_load
 
 
 def main() -> None:
@@ -25,12 +24,23 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--retry-delay", default="1000")
     args = parser.parse_args()
-    receivers = {name: CountingReceiver(status=500 if name == "failing" else 200) for name in LOAD_SUBSCRIPTIONS}
+    receivers = {
+        name: CountingReceiver(status=500 if name == "failing" else 200) for name in LOAD_SUBSCRIPTIONS
+    }
     partners = load_partners({name: r.url for name, r in receivers.items()})
     runtime = quiet_runtime(partners, {"WEBHOOK_RETRY_DELAY": args.retry_delay, "WEBHOOK_MAX_ATTEMPTS": "3"})
     try:
-        result = run_load(runtime.url, runtime.endpoints, partners[0]["apiKey"], LOAD_SUBSCRIPTIONS, receivers,
-                          rate=args.rate, seconds=args.seconds, event_types=LOAD_EVENT_TYPES, settle_timeout=120)
+        result = run_load(
+            runtime.url,
+            runtime.endpoints,
+            partners[0]["apiKey"],
+            LOAD_SUBSCRIPTIONS,
+            receivers,
+            rate=args.rate,
+            seconds=args.seconds,
+            event_types=LOAD_EVENT_TYPES,
+            settle_timeout=120,
+        )
     finally:
         runtime.stop()
         for receiver in receivers.values():
@@ -39,8 +49,10 @@ def main() -> None:
     print(f"[load {args.rate:g} events/s x {args.seconds:g} s, 4 subscribed partners, 1 always failing]")
     print(f"    API answers: {dict(result.statuses)}")
     print(f"    {r}")
-    print(f"    attempts seen by receivers {result.attempts}, failed attempts (retried or dead-lettered) "
-          f"{result.failed_attempts}; settled {result.settle_seconds:.1f} s after the last POST")
+    print(
+        f"    attempts seen by receivers {result.attempts}, failed attempts (retried or dead-lettered) "
+        f"{result.failed_attempts}; settled {result.settle_seconds:.1f} s after the last POST"
+    )
     print(f"    end-to-end latency to healthy partners: {summary(result.latencies_ms)}")
     print(f"    invariant: {'HOLDS' if r.ok and r.duplicates == 0 else 'BROKEN'}")
     sys.exit(0 if r.ok else 1)

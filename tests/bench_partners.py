@@ -19,8 +19,13 @@ LOAD_EVENT_TYPES = ["order.created", "order.updated", "customer.created", "custo
 
 def load_partners(urls: dict[str, str]) -> list[dict[str, Any]]:
     return [
-        {"name": name, "webhookUrl": urls.get(name, "https://unused.example/h"),
-         "apiKey": f"load-{name}-{os.urandom(6).hex()}", "secretKey": generate_secret(), "events": events,
-         "isActive": True}
+        {
+            "name": name,
+            "webhookUrl": urls.get(name, "https://unused.example/h"),
+            "apiKey": f"load-{name}-{os.urandom(6).hex()}",
+            "secretKey": generate_secret(),
+            "events": events,
+            "isActive": True,
+        }
         for name, events in LOAD_SUBSCRIPTIONS.items()
     ]

@@ -105,4 +105,6 @@ def run_load(
                 latencies.append((at - sent_at[event_id]) * 1000)
     attempts = sum(len(r.arrivals) for r in receivers.values())
     failed = sum(1 for r in receivers.values() for _, _, s in r.arrivals if not 200 <= s < 300)
-    return LoadResult(report, ledger, latencies, statuses, attempts, failed, posted - started, settled - posted)
+    return LoadResult(
+        report, ledger, latencies, statuses, attempts, failed, posted - started, settled - posted
+    )

@@ -65,14 +65,20 @@ QUEUES = (
 
 
 def create_queues(client: Any, prefix: str = "") -> dict[str, str]:
-    """Create the queues if missing (DLQs first); return env var name -> queue URL."""
+    """Create the queues if missing (DLQs first); return env var name -> queue URL.
+
+    A queue that already exists is used as it is, even with other attributes (a test may
+    make one with a short visibility timeout first).
+    """
     urls: dict[str, str] = {}
     arns: dict[str, str] = {}
     for spec in QUEUES:
+        name = prefix + spec.name
         dlq_arn = arns.get(spec.dlq_key) if spec.dlq_key else None
-        url = client.create_queue(QueueName=prefix + spec.name, Attributes=spec.attributes(dlq_arn))[
-            "QueueUrl"
-        ]
+        try:
+            url = client.create_queue(QueueName=name, Attributes=spec.attributes(dlq_arn))["QueueUrl"]
+        except client.exceptions.QueueNameExists:
+            url = client.get_queue_url(QueueName=name)["QueueUrl"]
         urls[spec.key] = url
         arn = client.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         arns[spec.key] = arn

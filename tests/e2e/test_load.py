@@ -30,8 +30,17 @@ def test_short_load_with_a_failing_partner_loses_nothing(receivers: dict[str, Co
     env = {"WEBHOOK_RETRY_DELAY": "1000", "WEBHOOK_MAX_ATTEMPTS": "2", "POWERTOOLS_LOG_LEVEL": "WARNING"}
     runtime = RuntimeProcess(partners, env)
     try:
-        result = run_load(runtime.url, runtime.endpoints, partners[0]["apiKey"], LOAD_SUBSCRIPTIONS, receivers,
-                          rate=20, seconds=5, event_types=LOAD_EVENT_TYPES, settle_timeout=30)
+        result = run_load(
+            runtime.url,
+            runtime.endpoints,
+            partners[0]["apiKey"],
+            LOAD_SUBSCRIPTIONS,
+            receivers,
+            rate=20,
+            seconds=5,
+            event_types=LOAD_EVENT_TYPES,
+            settle_timeout=30,
+        )
     finally:
         runtime.stop()
     report = result.report
@@ -42,4 +51,3 @@ def test_short_load_with_a_failing_partner_loses_nothing(receivers: dict[str, Co
     assert report.dead_lettered == failing_owed > 0  # every delivery to the failing partner is in the DLQ
     assert result.failed_attempts == 2 * failing_owed  # WEBHOOK_MAX_ATTEMPTS=2 each, no more
     assert report.delivered == report.expected - report.dead_lettered
-

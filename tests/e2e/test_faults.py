@@ -1,0 +1,160 @@
+"""Fault injection through `webhooks local`: the queue, the database and a worker going away.
+
+The runtime here uses servers the test starts itself, so the test can stop and restart them
+(on the same port) while the runtime keeps running.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from webhooks.signing import generate_secret
+from webhooks_cli.servers import ServerProcess, start_mongo, start_sqs
+from webhooks_cli.topology import create_queues
+
+from runtime_process import RuntimeProcess
+from support import Receiver, Reply, wait_until
+
+pytestmark = pytest.mark.e2e
+
+
+def port_of(server: ServerProcess) -> int:
+    return int(server.url.split(":")[2].split("/")[0].split("?")[0])
+
+
+def spec(name: str, url: str, events: list[str]) -> dict[str, Any]:
+    return {
+        "name": name,
+        "webhookUrl": url,
+        "apiKey": f"key-{name}-{os.urandom(4).hex()}",
+        "secretKey": generate_secret(),
+        "events": events,
+        "isActive": True,
+    }
+
+
+def sqs_client(url: str) -> Any:
+    return boto3.client(
+        "sqs", endpoint_url=url, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.close()
+
+
+def test_queue_outage_is_never_a_202_and_the_pollers_resume(receiver: Receiver, tmp_path: Path) -> None:
+    sqs, mongo = start_sqs(), start_mongo()
+    partner = spec("p", receiver.url, ["order.*"])
+    runtime = RuntimeProcess(
+        [partner],
+        {"AWS_ENDPOINT_URL": sqs.url, "MONGO_URI": mongo.url, "POWERTOOLS_LOG_LEVEL": "WARNING"},
+        tmp_path / "local",
+    )
+    accepted: list[str] = []
+    try:
+        status, body = runtime.post([{"eventType": "order.created", "data": {"n": 0}}], partner["apiKey"])
+        assert status == 202
+        accepted.append(body["results"][0]["eventId"])
+        receiver.wait_for(1)
+
+        sqs.stop()  # the queue goes away mid-stream
+        for n in range(5):
+            status, body = runtime.post(
+                [{"eventType": "order.created", "data": {"n": n}}] * 3, partner["apiKey"]
+            )
+            assert status == 503, body  # never 202 for events that are not queued
+            assert {r["status"] for r in body["results"]} == {"failed"}
+
+        sqs = start_sqs(port=int(sqs.url.rsplit(":", 1)[1]))  # back, empty, on the same port
+        create_queues(sqs_client(sqs.url))
+        time.sleep(1.5)  # the pollers were backing off; give them a turn
+        for n in range(3):
+            status, body = runtime.post([{"eventType": "order.updated", "data": {"n": n}}], partner["apiKey"])
+            assert status == 202, body
+            accepted.append(body["results"][0]["eventId"])
+        wait_until(lambda: set(accepted) <= set(receiver.event_ids()), timeout=20)
+        assert sorted(receiver.event_ids()) == sorted(accepted)  # every 202 delivered, once; nothing else
+        assert runtime.process.poll() is None
+        assert any("receive failed" in line for line in runtime.lines)  # it noticed, backed off, resumed
+    finally:
+        runtime.stop()
+        sqs.stop()
+        mongo.stop()
+
+
+def test_database_outage_is_a_clear_503_and_nothing_is_lost(receiver: Receiver, tmp_path: Path) -> None:
+    storage = tmp_path / "mongo"
+    sqs, mongo = start_sqs(), start_mongo(storage=storage)
+    orders = spec("orders", receiver.url, ["order.*"])
+    other = spec("other", "https://other.example/h", ["nothing.here"])
+    runtime = RuntimeProcess(
+        [orders, other],
+        {
+            "AWS_ENDPOINT_URL": sqs.url,
+            "MONGO_URI": mongo.url,
+            "WEBHOOK_RETRY_DELAY": "1000",
+            "POWERTOOLS_LOG_LEVEL": "WARNING",
+        },
+        tmp_path / "local",
+    )
+    try:
+        status, body = runtime.post([{"eventType": "order.created", "data": {}}], orders["apiKey"])
+        first = body["results"][0]["eventId"]
+        receiver.wait_for(1)  # the API key, partner and subscribers of order.created are now cached
+
+        mongo.stop()
+        # a key the API has not seen: it cannot be checked, and the answer says so
+        status, body = runtime.post([{"eventType": "order.created", "data": {}}], other["apiKey"])
+        assert (status, body) == (503, {"error": "Service temporarily unavailable, please retry"})
+        # a known key is still accepted (from the cache); its new event type cannot be dispatched yet
+        status, body = runtime.post([{"eventType": "order.shipped", "data": {}}], orders["apiKey"])
+        assert status == 202
+        during = body["results"][0]["eventId"]
+        time.sleep(3)
+        assert receiver.event_ids() == [first]
+
+        mongo = start_mongo(storage=storage, port=int(mongo.url.split(":")[2].split("/")[0]))
+        wait_until(lambda: during in receiver.event_ids(), timeout=30)  # left for redelivery, then delivered
+        assert sorted(receiver.event_ids()) == sorted([first, during])
+    finally:
+        runtime.stop()
+        sqs.stop()
+        mongo.stop()
+
+
+def test_a_deliver_worker_killed_mid_batch_delivers_once_more_at_most(tmp_path: Path) -> None:
+    sqs, mongo = start_sqs(), start_mongo()
+    # a short visibility timeout, so the message is back in seconds (the template's is 6 minutes)
+    sqs_client(sqs.url).create_queue(QueueName="webhooks-delivery", Attributes={"VisibilityTimeout": "3"})
+    slow = Receiver([Reply(200, delay=2.0)])
+    partner = spec("slow", slow.url, ["order.*"])
+    env = {"AWS_ENDPOINT_URL": sqs.url, "MONGO_URI": mongo.url, "POWERTOOLS_LOG_LEVEL": "WARNING"}
+    first = RuntimeProcess([partner], env, tmp_path / "one")
+    second = None
+    try:
+        status, body = first.post([{"eventType": "order.created", "data": {}}], partner["apiKey"])
+        event_id = body["results"][0]["eventId"]
+        slow.wait_for(1)  # the POST is in flight...
+        first.kill()  # ...when the worker dies (SIGKILL: no clean-up at all)
+        slow.script = [Reply(200)]
+        second = RuntimeProcess(None, env, tmp_path / "two")
+        slow.wait_for(2, timeout=15)  # back after the visibility timeout, delivered again
+        time.sleep(5)  # and then not again
+        assert slow.event_ids() == [event_id, event_id]
+    finally:
+        if second:
+            second.stop()
+        slow.close()
+        sqs.stop()
+        mongo.stop()
