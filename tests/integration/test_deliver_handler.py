@@ -327,3 +327,19 @@ def test_secrets_and_bodies_never_reach_the_logs(
     assert "delivery attempt" in logged
     assert secret not in logged and secret[6:] not in logged
     assert "4111-1111" not in logged
+
+
+def test_a_partner_deactivated_mid_retry_gets_no_more_attempts(
+    stack: Stack, delivery: Delivery, receiver_factory: Any
+) -> None:
+    receiver = receiver_factory([Reply(500)])
+    partner_id, _ = make_partner(stack, receiver.url)
+    delivery.enqueue(partner_id)
+    result, messages = delivery.run()
+    assert len(result["batchItemFailures"]) == 1  # attempt 1 failed, retry scheduled
+    stack.store().set_active(partner_id, False)
+    result, messages = delivery.run(timeout=4)  # attempt 2 comes back after 1 s...
+    assert result == {"batchItemFailures": []}  # ...and is dropped
+    delivery.delete(result, messages)
+    assert len(receiver.requests) == 1
+    assert drain(stack.sqs, delivery.queue) == [] and drain(stack.sqs, stack.url("DELIVERY_DLQ_URL")) == []

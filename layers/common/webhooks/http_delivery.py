@@ -8,8 +8,10 @@ TLS still verifies the certificate against the host name.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -92,26 +94,94 @@ class _GuardedHTTPSConnection(_GuardedConnectionMixin, HTTPSConnection):
     pass
 
 
-class _GuardedHTTPPool(HTTPConnectionPool):
+class _Watchdog:
+    """Cuts one POST at its deadline, whatever the receiver does.
+
+    Socket timeouts bound each read, not the whole exchange: a receiver that drips a byte
+    of headers every few seconds would never time out. At the deadline this shuts the
+    connection's socket down, so a blocked read returns at once (plain or TLS).
+    """
+
+    current = threading.local()
+
+    def __init__(self, seconds: float) -> None:
+        self.fired = False
+        self._conn: Any = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Watchdog:
+        _Watchdog.current.value = self
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+        _Watchdog.current.value = None
+
+    def watch(self, conn: Any) -> None:
+        with self._lock:
+            self._conn = conn
+
+    def release(self) -> None:
+        """The exchange is over: a late deadline must not touch a connection back in the pool."""
+        with self._lock:
+            self._conn = None
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self._conn is None:
+                return
+            self.fired = True
+            sock = getattr(self._conn, "sock", None)
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+
+class _WatchedPoolMixin:
+    def _make_request(self, conn: Any, *args: Any, **kwargs: Any) -> Any:
+        watchdog = getattr(_Watchdog.current, "value", None)
+        if watchdog is not None:
+            watchdog.watch(conn)
+        return super()._make_request(conn, *args, **kwargs)  # type: ignore[misc]
+
+
+class _HTTPPool(_WatchedPoolMixin, HTTPConnectionPool):
+    pass
+
+
+class _HTTPSPool(_WatchedPoolMixin, HTTPSConnectionPool):
+    pass
+
+
+class _GuardedHTTPPool(_WatchedPoolMixin, HTTPConnectionPool):
     ConnectionCls = _GuardedHTTPConnection
 
 
-class _GuardedHTTPSPool(HTTPSConnectionPool):
+class _GuardedHTTPSPool(_WatchedPoolMixin, HTTPSConnectionPool):
     ConnectionCls = _GuardedHTTPSConnection
 
 
-class _GuardedAdapter(HTTPAdapter):
+class _WebhookAdapter(HTTPAdapter):
+    def __init__(self, guard: bool, **kwargs: Any) -> None:
+        self.guard = guard
+        super().__init__(**kwargs)
+
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": _GuardedHTTPPool, "https": _GuardedHTTPSPool}
+        pools = (_GuardedHTTPPool, _GuardedHTTPSPool) if self.guard else (_HTTPPool, _HTTPSPool)
+        self.poolmanager.pool_classes_by_scheme = {"http": pools[0], "https": pools[1]}
 
 
 def make_session(pool_size: int, allow_private: bool) -> requests.Session:
     """A session for one process: pooled keep-alive connections, no proxies from the env."""
     session = requests.Session()
     session.trust_env = False  # an HTTP(S)_PROXY in the environment must not see webhooks
-    adapter_cls = HTTPAdapter if allow_private else _GuardedAdapter
-    adapter = adapter_cls(pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0)
+    adapter = _WebhookAdapter(
+        guard=not allow_private, pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0
+    )
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.headers["User-Agent"] = USER_AGENT
@@ -143,7 +213,23 @@ def post(
     """POST once; never raises for network trouble, returns what happened instead."""
     started = time.perf_counter()
     deadline = started + timeout_seconds
+    with _Watchdog(timeout_seconds) as watchdog:
+        result = _post_once(session, url, body, headers, timeout_seconds, body_limit, started, deadline)
+    if watchdog.fired and result.status is None:  # cut before any status line arrived
+        return HttpResult(None, result.latency_ms, f"timed out after {timeout_seconds:g}s", "Timeout")
+    return result
 
+
+def _post_once(
+    session: requests.Session,
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    timeout_seconds: float,
+    body_limit: int,
+    started: float,
+    deadline: float,
+) -> HttpResult:
     def elapsed() -> float:
         return (time.perf_counter() - started) * 1000
 
@@ -168,7 +254,10 @@ def post(
         return HttpResult(None, elapsed(), _short(exc), type(exc).__name__)
     with response:
         excerpt, complete = _read_capped(response, body_limit, deadline)
-        if complete:
+        watchdog = getattr(_Watchdog.current, "value", None)
+        if complete and watchdog is not None:
+            watchdog.release()
+        if complete and not (watchdog and watchdog.fired):
             response.raw.release_conn()  # keep the connection for the next delivery
         else:
             response.raw.close()  # unread body left on the socket: do not reuse it
