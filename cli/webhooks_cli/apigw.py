@@ -100,7 +100,11 @@ class ApiServer:
             def _serve(self) -> None:
                 outer._serve(self)
 
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
+            def __getattr__(self, name: str) -> Any:
+                # every method (TRACE, PROPFIND, ...) goes to the handler, which answers JSON
+                if name.startswith("do_"):
+                    return self._serve
+                raise AttributeError(name)
 
         self.handler = handler
         self.timeout_seconds = timeout_seconds
