@@ -12,10 +12,10 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_partners import LOAD_EVENT_TYPES, LOAD_SUBSCRIPTIONS, load_partners
-from common import CountingReceiver, quiet_runtime, summary
-from loadrun import run_load
+sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1] / "tests")]
+from bench_partners import LOAD_EVENT_TYPES, LOAD_SUBSCRIPTIONS, load_partners  # noqa: E402
+from common import CountingReceiver, quiet_runtime, summary  # noqa: E402
+from loadrun import run_load  # noqa: E402
 
 
 def main() -> None:
@@ -47,7 +47,7 @@ def main() -> None:
             receiver.close()
     r = result.report
     print(f"[load {args.rate:g} events/s x {args.seconds:g} s, 4 subscribed partners, 1 always failing]")
-    print(f"    API answers: {dict(result.statuses)}")
+    print(f"    API answers: {dict(result.statuses)} ({r.accepted / result.seconds:.1f} events/s achieved)")
     print(f"    {r}")
     print(
         f"    attempts seen by receivers {result.attempts}, failed attempts (retried or dead-lettered) "
