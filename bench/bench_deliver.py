@@ -114,6 +114,28 @@ def main() -> None:
             f"-> ratio {ours / raw:.2f}x (signing, pydantic, partner cache, logging, concurrency included)"
         )
 
+        # (1b) the delivery log: the same throughput with the log off, handlers side by side
+        os.environ["DELIVERY_LOG_ENABLED"] = "false"
+        sys.modules.pop("webhooks_function_deliver")
+        handler_off = load_handler("deliver")
+        os.environ["DELIVERY_LOG_ENABLED"] = "true"
+        sys.modules.pop("webhooks_function_deliver")
+        handler_on = load_handler("deliver")
+        rates: dict[str, list[float]] = {"on": [], "off": []}
+        for _ in range(3):  # interleaved rounds, best of three each
+            for name, h in (("off", handler_off), ("on", handler_on)):
+                rounds = [records(fast_id, 10) for _ in range(args.messages // 30)]
+                started = time.perf_counter()
+                for batch in rounds:
+                    assert h(batch, context) == {"batchItemFailures": []}
+                rates[name].append(len(rounds) * 10 / (time.perf_counter() - started))
+        on, off = max(rates["on"]), max(rates["off"])
+        print(
+            f"[delivery log] {on:.0f} deliveries/s with the log on vs {off:.0f}/s off -> ratio {on / off:.2f}x "
+            f"(one insert_many per invocation of 10)"
+        )
+        handler = handler_on
+
         # (2) a batch of 10 to a 200 ms endpoint vs one message
         handler(records(slow_id, 1), context)
         one = []

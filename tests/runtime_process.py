@@ -107,6 +107,22 @@ class RuntimeProcess:
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read())
 
+    def request(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            f"{self.url}{path}",
+            method=method,
+            data=data,
+            headers={"Content-Type": "application/json", **(headers or {})},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
     def cli(self, *args: str) -> Any:
         result = subprocess.run([WEBHOOKS, *args], env=self.env, capture_output=True, text=True, timeout=60)
         assert result.returncode == 0, result.stderr

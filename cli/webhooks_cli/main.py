@@ -14,7 +14,7 @@ import signal
 import sys
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter, ValidationError
 from pymongo.errors import DuplicateKeyError, PyMongoError
@@ -23,10 +23,14 @@ from webhooks.config import ConfigError, Settings, load_settings
 from webhooks.models import SubscriptionPattern
 from webhooks.mongo import get_database
 from webhooks.partners import Partner, PartnerNotFound, PartnerStore
-from webhooks.queues import sqs_client
+from webhooks.queues import SqsQueue, sqs_client
 
 from . import dlq
 from .state import local_dir, read_state
+
+if TYPE_CHECKING:
+    from webhooks.events_api import Reply
+    from webhooks.operations import Operations
 
 _patterns: TypeAdapter[list[SubscriptionPattern]] = TypeAdapter(list[SubscriptionPattern])
 
@@ -153,6 +157,73 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     return 0
 
 
+def _operations() -> Operations:
+    # imported here: they set up Powertools' logger, which must see `webhooks local`'s env first
+    from webhooks.delivery_log import DeliveryLog, EventStore
+    from webhooks.operations import Operations
+
+    settings = settings_for_cli()
+    store = _store(settings)
+    db = get_database(settings)
+    queue = (
+        SqsQueue(sqs_client(settings), settings.delivery_queue_url) if settings.delivery_queue_url else None
+    )
+    return Operations(
+        settings,
+        store,
+        DeliveryLog(db, settings.delivery_log_ttl_days),
+        EventStore(db, settings.delivery_log_ttl_days),
+        queue,
+    )
+
+
+def _show(reply: Reply) -> int:
+    if reply.status_code >= 400:
+        raise CliError(str(reply.body.get("error", reply.body)))
+    print(json.dumps(reply.body, indent=2))
+    return 0
+
+
+def cmd_deliveries(args: argparse.Namespace) -> int:
+    ops = _operations()
+    if args.action == "event":
+        return _show(ops.event_deliveries(args.event_id))
+    query = {
+        k: v
+        for k, v in {
+            "status": args.status,
+            "since": args.since,
+            "until": args.until,
+            "cursor": args.cursor,
+            "limit": args.limit,
+            "eventId": args.event_id,
+        }.items()
+        if v
+    }
+    reply = ops.partner_deliveries(args.partner, query)
+    if args.json or reply.status_code >= 400:
+        return _show(reply)
+    for d in reply.body["deliveries"]:
+        print(
+            f"{d['timestamp']}  {d['eventId']}  {d['eventType']}  attempt {d['attempt']}  {d['outcome']}  "
+            f"status={d['statusCode']}  {d['latencyMs']} ms  {d['errorMessage'] or ''}"
+        )
+    if reply.body["nextCursor"]:
+        print(f"(more: --cursor {reply.body['nextCursor']})")
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    ops = _operations()
+    if args.event_id:
+        return _show(ops.replay(args.partner, json.dumps({"eventId": args.event_id})))
+    return _show(ops.recover(args.partner, json.dumps({"since": args.since})))
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    return _show(_operations().send_test(args.partner))
+
+
 def cmd_local(args: argparse.Namespace) -> int:
     from .demo import curl_command, setup_demo
     from .runtime import LocalRuntime, RuntimeOptions
@@ -177,6 +248,8 @@ def cmd_local(args: argparse.Namespace) -> int:
             receiver, api_key = setup_demo(store, options.data_dir, sys.stdout)
             print(f"Demo partner '{receiver.url}' subscribed; post the sample events with:\n")
             print("  " + curl_command(api_url, api_key) + "\n", flush=True)
+        if (options.data_dir / "admin-key").exists() and not os.environ.get("ADMIN_API_KEY_HASH"):
+            print(f"Admin API key (X-Admin-Key) is in {options.data_dir / 'admin-key'}", flush=True)
         print(f"API listening on {api_url}", flush=True)
         runtime.wait()
     finally:
@@ -221,6 +294,35 @@ def build_parser() -> argparse.ArgumentParser:
                 "--overlap-hours", type=float, default=24.0, help="how long the old secret still signs"
             )
     partners.set_defaults(func=cmd_partners)
+
+    deliveries = sub.add_parser("deliveries", help="the delivery log")
+    d_actions = deliveries.add_subparsers(dest="action", required=True)
+    d_list = d_actions.add_parser("list", help="a partner's attempts, newest first")
+    d_list.add_argument("--partner", required=True)
+    d_list.add_argument("--status", choices=["delivered", "failed"])
+    d_list.add_argument("--since", help="ISO-8601 time")
+    d_list.add_argument("--until", help="ISO-8601 time")
+    d_list.add_argument("--event-id")
+    d_list.add_argument("--limit", type=int)
+    d_list.add_argument("--cursor")
+    d_list.add_argument("--json", action="store_true")
+    d_event = d_actions.add_parser("event", help="every attempt of one event")
+    d_event.add_argument("event_id")
+    d_event.add_argument("--json", action="store_true", help="(output is always JSON)")
+    deliveries.set_defaults(func=cmd_deliveries)
+
+    replay = sub.add_parser("replay", help="resend deliveries to a partner through the delivery queue")
+    replay.add_argument("--partner", required=True)
+    what = replay.add_mutually_exclusive_group(required=True)
+    what.add_argument("--event-id", help="resend this event")
+    what.add_argument("--since", help="resend every delivery that failed since this ISO-8601 time")
+    replay.add_argument("--json", action="store_true", help="(output is always JSON)")
+    replay.set_defaults(func=cmd_replay)
+
+    test = sub.add_parser("test", help="send a webhook.test event to a partner now")
+    test.add_argument("--partner", required=True)
+    test.add_argument("--json", action="store_true", help="(output is always JSON)")
+    test.set_defaults(func=cmd_test)
 
     dead = sub.add_parser("dlq", help="dead-lettered deliveries")
     dead_actions = dead.add_subparsers(dest="action", required=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,6 +83,8 @@ class LocalRuntime:
             self.servers.append(mongo)
             os.environ["MONGO_URI"] = mongo.url
 
+        if not os.environ.get("ADMIN_API_KEY") and not os.environ.get("ADMIN_API_KEY_HASH"):
+            os.environ["ADMIN_API_KEY"] = local_admin_key(data_dir)
         settings = load_settings()
         client = sqs_client(settings)
         for name, url in create_queues(client).items():
@@ -157,6 +160,17 @@ class LocalRuntime:
         self.servers = []
         clear_state(self.options.data_dir)
         self._stopped.set()
+
+
+def local_admin_key(data_dir: Path) -> str:
+    """The management API's admin key for this .local/ (made once, kept in a 0600 file)."""
+    path = data_dir / "admin-key"
+    if path.exists():
+        return path.read_text().strip()
+    key = "adm_" + secrets.token_urlsafe(24)
+    path.write_text(key + "\n")
+    path.chmod(0o600)
+    return key
 
 
 def load_partners_file(store: PartnerStore, path: Path) -> int:

@@ -16,6 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from webhooks.config import load_settings
 from webhooks.deliver import Attempt, Deliverer
+from webhooks.delivery_log import DeliveryLog
 from webhooks.http_delivery import make_session
 from webhooks.mongo import get_database
 from webhooks.observability import logger, metrics
@@ -25,12 +26,14 @@ from webhooks.queues import SqsQueue, sqs_client
 settings = load_settings()
 settings.require("delivery_queue_url", "delivery_dlq_url")
 _sqs = sqs_client(settings)
+_db = get_database(settings)
 deliverer = Deliverer(
     settings,
-    PartnerStore(get_database(settings), settings.cache_ttl_seconds),
+    PartnerStore(_db, settings.cache_ttl_seconds),
     make_session(settings.worker_concurrency, settings.allow_private_destinations),
     delivery_queue=SqsQueue(_sqs, str(settings.delivery_queue_url)),
     delivery_dlq=SqsQueue(_sqs, str(settings.delivery_dlq_url)),
+    log=DeliveryLog(_db, settings.delivery_log_ttl_days, enabled=settings.delivery_log_enabled),
 )
 # The POSTs of one batch run side by side: a batch of 10 to a slow endpoint takes
 # about as long as one.
@@ -52,6 +55,9 @@ async def record_handler(record: SQSRecord) -> Attempt:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    return async_process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
+    try:
+        return async_process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
+    finally:
+        deliverer.log.flush()  # one write per invocation, time-boxed, never raises

@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pymongo.errors import PyMongoError
 
 from webhooks.config import load_settings
+from webhooks.delivery_log import EventStore
 from webhooks.dispatch import Dispatcher, UnreadableEnvelope, parse_envelope
 from webhooks.models import EventEnvelope
 from webhooks.mongo import get_database
@@ -21,12 +22,14 @@ from webhooks.queues import SqsQueue, sqs_client
 settings = load_settings()
 settings.require("events_queue_url", "events_dlq_url", "delivery_queue_url")
 _sqs = sqs_client(settings)
+_db = get_database(settings)
 dispatcher = Dispatcher(
-    PartnerStore(get_database(settings), settings.cache_ttl_seconds),
+    PartnerStore(_db, settings.cache_ttl_seconds),
     delivery_queue=SqsQueue(_sqs, str(settings.delivery_queue_url)),
     events_queue=SqsQueue(_sqs, str(settings.events_queue_url)),
     events_dlq=SqsQueue(_sqs, str(settings.events_dlq_url)),
     executor=ThreadPoolExecutor(max_workers=4, thread_name_prefix="dispatch"),
+    event_store=EventStore(_db, settings.delivery_log_ttl_days) if settings.delivery_log_enabled else None,
 )
 
 

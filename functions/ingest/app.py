@@ -1,7 +1,12 @@
-"""Ingest Lambda: the events API behind API Gateway (REST API, proxy integration, payload 1.0)."""
+"""Ingest Lambda: the HTTP API behind API Gateway (REST API, proxy integration, payload 1.0).
+
+The events API for producers, the partner-scoped delivery log, and the management API for
+operators (admin key). Routes are thin: they hand the request to the layer and shape the reply.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from http import HTTPStatus
 from typing import Any
@@ -11,70 +16,118 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from webhooks.config import load_settings
-from webhooks.events_api import EventsApi
+from webhooks.delivery_log import DeliveryLog, EventStore
+from webhooks.events_api import EventsApi, Reply
 from webhooks.idempotency import IdempotencyStore
 from webhooks.ingest import Ingestor
 from webhooks.mongo import get_database
 from webhooks.observability import logger, metrics
-from webhooks.openapi import EVENTS_PATH, HEALTH_PATHS, OPENAPI_PATH, openapi_document
+from webhooks.openapi import ADMIN, EVENTS_PATH, HEALTH_PATHS, OPENAPI_PATH, allowed_methods, openapi_document
+from webhooks.operations import Operations
 from webhooks.partners import PartnerStore
 from webhooks.queues import SqsQueue, sqs_client
 
 settings = load_settings()
 settings.require("events_queue_url")
 _db = get_database(settings)
+_sqs = sqs_client(settings)
+_store = PartnerStore(_db, settings.cache_ttl_seconds)
 api = EventsApi(
     settings,
-    PartnerStore(_db, settings.cache_ttl_seconds),
-    Ingestor(SqsQueue(sqs_client(settings), str(settings.events_queue_url)), settings.max_message_bytes),
+    _store,
+    Ingestor(SqsQueue(_sqs, str(settings.events_queue_url)), settings.max_message_bytes),
     IdempotencyStore(_db, timedelta(hours=settings.idempotency_ttl_hours)),
+)
+ops = Operations(
+    settings,
+    _store,
+    DeliveryLog(_db, settings.delivery_log_ttl_days),
+    EventStore(_db, settings.delivery_log_ttl_days),
+    SqsQueue(_sqs, settings.delivery_queue_url) if settings.delivery_queue_url else None,
 )
 
 app = APIGatewayRestResolver()
 
 
-def _json(status: int, body: dict[str, Any]) -> Response:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=body)
+def _json(reply: Reply) -> Response:
+    return Response(
+        status_code=reply.status_code, content_type=content_types.APPLICATION_JSON, body=reply.body
+    )
+
+
+def _body() -> str | None:
+    return app.current_event.decoded_body
+
+
+def _query() -> dict[str, str]:
+    return dict(app.current_event.query_string_parameters or {})
+
+
+def admin(operation: Callable[..., Reply]) -> Callable[..., Response]:
+    """Run ``operation`` only for the admin credential (X-Admin-Key)."""
+
+    def route(**params: str) -> Response:
+        refused = ops.check_admin(app.current_event.headers.get("x-admin-key"))
+        return _json(refused or operation(**params))
+
+    route.__name__ = operation.__name__
+    return route
 
 
 @app.post(EVENTS_PATH)
 def post_events() -> Response:
-    event = app.current_event
-    reply = api.post_events(
-        event.decoded_body,
-        event.headers.get("x-api-key"),
-        event.headers.get("idempotency-key"),
-    )
-    return _json(reply.status_code, reply.body)
+    headers = app.current_event.headers
+    return _json(api.post_events(_body(), headers.get("x-api-key"), headers.get("idempotency-key")))
+
+
+@app.get("/api/v1/deliveries")
+def own_deliveries() -> Response:
+    return _json(ops.own_deliveries(app.current_event.headers.get("x-api-key"), _query()))
 
 
 @app.get(HEALTH_PATHS[0])
 @app.get(HEALTH_PATHS[1])
 def health() -> Response:
-    return _json(200, {"status": "ok"})
+    return _json(Reply(200, {"status": "ok"}))
 
 
 @app.get(OPENAPI_PATH)
 def openapi() -> Response:
-    return _json(200, openapi_document())
+    return _json(Reply(200, openapi_document()))
+
+
+P = f"{ADMIN}/partners/<partner_id>"
+app.post(f"{ADMIN}/partners")(admin(lambda: ops.create_partner(_body())))
+app.get(f"{ADMIN}/partners")(admin(lambda: ops.list_partners()))
+app.get(P)(admin(lambda partner_id: ops.get_partner(partner_id)))
+app.patch(P)(admin(lambda partner_id: ops.update_partner(partner_id, _body())))
+app.delete(P)(admin(lambda partner_id: ops.delete_partner(partner_id)))
+app.post(f"{P}/rotate-secret")(admin(lambda partner_id: ops.rotate_secret(partner_id, _body())))
+app.get(f"{P}/subscriptions")(admin(lambda partner_id: ops.subscriptions(partner_id)))
+app.post(f"{P}/subscriptions")(admin(lambda partner_id: ops.subscriptions(partner_id, _body(), "add")))
+app.delete(f"{P}/subscriptions")(admin(lambda partner_id: ops.subscriptions(partner_id, _body(), "remove")))
+app.get(f"{P}/deliveries")(admin(lambda partner_id: ops.partner_deliveries(partner_id, _query())))
+app.post(f"{P}/replay")(admin(lambda partner_id: ops.replay(partner_id, _body())))
+app.post(f"{P}/recover")(admin(lambda partner_id: ops.recover(partner_id, _body())))
+app.post(f"{P}/test")(admin(lambda partner_id: ops.send_test(partner_id)))
+app.get(f"{ADMIN}/events/<event_id>/deliveries")(admin(lambda event_id: ops.event_deliveries(event_id)))
 
 
 @app.not_found
 def not_found(_: NotFoundError) -> Response:
     method = app.current_event.http_method
-    known = {EVENTS_PATH: "POST", OPENAPI_PATH: "GET", **dict.fromkeys(HEALTH_PATHS, "GET")}
-    allowed = known.get(app.current_event.path.rstrip("/") or "/")
-    if allowed and allowed != method:
-        reply = _json(HTTPStatus.METHOD_NOT_ALLOWED, {"error": f"Method {method} not allowed"})
-        reply.headers["Allow"] = allowed
-        return reply
-    return _json(HTTPStatus.NOT_FOUND, {"error": "Not found"})
+    allowed = allowed_methods(app.current_event.path)
+    if allowed and method not in allowed:
+        response = _json(Reply(HTTPStatus.METHOD_NOT_ALLOWED, {"error": f"Method {method} not allowed"}))
+        response.headers["Allow"] = ", ".join(sorted(allowed))
+        return response
+    return _json(Reply(HTTPStatus.NOT_FOUND, {"error": "Not found"}))
 
 
 @app.exception_handler(Exception)
 def unexpected(exc: Exception) -> Response:
     logger.exception("unhandled error", extra={"error": type(exc).__name__})
-    return _json(500, {"error": "Internal server error"})
+    return _json(Reply(500, {"error": "Internal server error"}))
 
 
 @logger.inject_lambda_context(clear_state=True)

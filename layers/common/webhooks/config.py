@@ -8,9 +8,10 @@ sentence instead of a traceback in the middle of a request.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SQS_MAX_VISIBILITY_SECONDS = 43_200
@@ -55,6 +56,13 @@ class Settings(BaseSettings):
     response_body_limit: int = Field(65_536, ge=0, le=10 * 1_048_576)
     retry_after_max_seconds: int = Field(3600, ge=1, le=SQS_MAX_VISIBILITY_SECONDS)
 
+    # Operations: the delivery log, and the admin credential of the management API (its
+    # SHA-256, or the key itself, hashed on load; neither set turns the admin API off).
+    delivery_log_enabled: bool = True
+    delivery_log_ttl_days: float = Field(30.0, gt=0, le=3650)
+    admin_api_key_hash: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+    admin_api_key: SecretStr | None = None
+
     @field_validator(
         "mongo_uri",
         "mongo_uri_parameter",
@@ -64,6 +72,8 @@ class Settings(BaseSettings):
         "delivery_dlq_url",
         "aws_endpoint_url",
         "localstack_host",
+        "admin_api_key_hash",
+        "admin_api_key",
         mode="before",
     )
     @classmethod
@@ -75,6 +85,14 @@ class Settings(BaseSettings):
         missing = [name.upper() for name in names if not getattr(self, name)]
         if missing:
             raise ConfigError(f"Missing required configuration: {', '.join(missing)}")
+
+    @property
+    def admin_key_hash(self) -> str | None:
+        if self.admin_api_key_hash:
+            return self.admin_api_key_hash
+        if self.admin_api_key:
+            return hashlib.sha256(self.admin_api_key.get_secret_value().encode("utf-8")).hexdigest()
+        return None
 
     @property
     def timeout_seconds(self) -> float:

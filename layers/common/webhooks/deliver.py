@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Literal
 
 import requests
@@ -21,6 +22,7 @@ from pydantic import ValidationError
 
 from .backoff import parse_retry_after, retry_delay_seconds
 from .config import Settings
+from .delivery_log import AttemptRecord, DeliveryLog
 from .http_delivery import HttpResult, post
 from .models import DeliveryMessage, webhook_body
 from .observability import MetricUnit, logger, metrics
@@ -54,6 +56,7 @@ class Deliverer:
         delivery_queue: Queue,
         delivery_dlq: Queue,
         rng: random.Random | None = None,
+        log: DeliveryLog | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -61,6 +64,7 @@ class Deliverer:
         self.delivery_queue = delivery_queue
         self.delivery_dlq = delivery_dlq
         self.rng = rng or random.Random()
+        self.log = log
 
     def deliver(self, body: str, receive_count: int, receipt_handle: str) -> Attempt:
         """One attempt for one message. Raises :class:`RetryLater` when SQS should retry it."""
@@ -103,9 +107,23 @@ class Deliverer:
             },
         )
         metrics.add_metric(name="DeliveryLatency", unit=MetricUnit.Milliseconds, value=result.latency_ms)
+        record = AttemptRecord(
+            event.eventId,
+            event.eventType,
+            message.partnerId,
+            receive_count,
+            attempt.outcome,
+            result.status,
+            result.latency_ms,
+            result.error_class,
+            result.error,
+            result.body_excerpt,
+            datetime.now(UTC),
+        )
 
         if attempt.outcome == "delivered":
             metrics.add_metric(name="Delivered", unit=MetricUnit.Count, value=1)
+            self._log(record)
             return attempt
         metrics.add_metric(name="AttemptFailed", unit=MetricUnit.Count, value=1)
         if attempt.outcome == "dead_lettered":
@@ -123,6 +141,7 @@ class Deliverer:
             logger.error(
                 "delivery dead-lettered", extra={**context, "status": result.status, "error": result.error}
             )
+            self._log(record)
             return attempt
         assert attempt.delay_seconds is not None
         try:
@@ -130,7 +149,12 @@ class Deliverer:
         except (BotoCoreError, ClientError) as exc:
             # The message still comes back, after the queue's own visibility timeout.
             logger.warning("backoff not applied", extra={**context, "error": type(exc).__name__})
+        self._log(record)
         raise RetryLater(f"attempt {receive_count} failed: {result.error}")
+
+    def _log(self, record: AttemptRecord) -> None:
+        if self.log is not None:
+            self.log.record(record)
 
     def _decide(self, result: HttpResult, receive_count: int) -> Attempt:
         if result.ok:

@@ -22,6 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
 from .backoff import retry_delay_seconds
+from .delivery_log import EventStore
 from .models import DeliveryMessage, Event, EventEnvelope, to_json
 from .observability import MetricUnit, logger, metrics
 from .partners import PartnerStore
@@ -68,12 +69,14 @@ class Dispatcher:
         events_queue: Queue,
         events_dlq: Queue,
         executor: Executor,
+        event_store: EventStore | None = None,
     ) -> None:
         self.store = store
         self.delivery_queue = delivery_queue
         self.events_queue = events_queue
         self.events_dlq = events_dlq
         self.executor = executor
+        self.event_store = event_store
 
     def subscribers(self, envelopes: Iterable[EventEnvelope]) -> dict[str, list[str]]:
         """Subscribers of every event type in the batch: one store query for all of them."""
@@ -96,6 +99,8 @@ class Dispatcher:
 
     def fan_out(self, envelope: EventEnvelope, subscribers: dict[str, list[str]]) -> FanOutResult:
         result = FanOutResult()
+        if self.event_store is not None and envelope.partners is None:
+            self.event_store.save(envelope.events)  # for replay; best effort
         pairs: list[tuple[Event, str]] = []
         for event in envelope.events:
             if envelope.partners is not None:  # a re-enqueued remainder: only those still owed

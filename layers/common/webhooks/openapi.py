@@ -1,11 +1,12 @@
-"""The OpenAPI document of the events API, built from the same pydantic models the API uses."""
+"""The OpenAPI document of the HTTP API, built from the same pydantic models the API uses."""
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from typing import Any
 
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 from pydantic.json_schema import models_json_schema
 
 from . import __version__
@@ -14,33 +15,267 @@ from .models import ErrorResponse, EventIn, IngestResponse
 EVENTS_PATH = "/api/v1/events"
 HEALTH_PATHS = ("/health", "/api/v1/health")
 OPENAPI_PATH = "/api/v1/openapi.json"
-REF_TEMPLATE = "#/components/schemas/{model}"
+ADMIN = "/api/v1/admin"
+REF = "#/components/schemas/{model}"
+ERROR = "ErrorResponse"
 
 
-def _json_response(description: str, schema: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/json": {"schema": {"$ref": REF_TEMPLATE.format(model=schema)}}},
+def _ref(model: str) -> dict[str, str]:
+    return {"$ref": REF.format(model=model)}
+
+
+def _json(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    text = {
+        400: "Invalid request",
+        401: "Missing or invalid credential",
+        403: "Admin API not enabled",
+        404: "Not found",
+        409: "Conflict",
+        413: "Too large",
+        422: "Unprocessable",
+        500: "Internal server error",
+        503: "A dependency is unavailable; retry later",
     }
+    return {str(c): _json(text[c], _ref(ERROR)) for c in codes}
+
+
+def _op(
+    summary: str,
+    op_id: str,
+    responses: dict[str, Any],
+    *,
+    body: str | None = None,
+    security: list[dict[str, list[str]]] | None = None,
+    params: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "operationId": op_id, "responses": responses}
+    if body:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(body)}}}
+    if security is not None:
+        op["security"] = security
+    if params:
+        op["parameters"] = params
+    return op
+
+
+def _path_param(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+
+
+DELIVERY_QUERY = [
+    {"name": "status", "in": "query", "schema": {"type": "string", "enum": ["delivered", "failed"]}},
+    {"name": "since", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+    {"name": "until", "in": "query", "schema": {"type": "string", "format": "date-time"}},
+    {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
+    {"name": "eventId", "in": "query", "schema": {"type": "string"}},
+]
+ANY_OBJECT = {"type": "object"}
 
 
 @cache
 def openapi_document() -> dict[str, Any]:
-    _, defs = models_json_schema(
-        [(EventIn, "validation"), (IngestResponse, "serialization"), (ErrorResponse, "serialization")],
-        ref_template=REF_TEMPLATE,
+    from .operations import (
+        EventPatterns,
+        PartnerCreate,
+        PartnerUpdate,
+        RecoverRequest,
+        ReplayRequest,
+        Rotation,
     )
-    request_schema = TypeAdapter(list[EventIn]).json_schema(ref_template=REF_TEMPLATE)
+
+    models: list[type[BaseModel]] = [
+        EventIn,
+        PartnerCreate,
+        PartnerUpdate,
+        EventPatterns,
+        Rotation,
+        ReplayRequest,
+        RecoverRequest,
+    ]
+    _, defs = models_json_schema(
+        [(m, "validation") for m in models]
+        + [(IngestResponse, "serialization"), (ErrorResponse, "serialization")],
+        ref_template=REF,
+    )
+    request_schema = TypeAdapter(list[EventIn]).json_schema(ref_template=REF)
     request_schema.pop("$defs", None)
     request_schema["minItems"] = 1
-    error = "ErrorResponse"
+    public: list[dict[str, list[str]]] = []
+    admin: list[dict[str, list[str]]] = [{"AdminKey": []}]
+    partner = [_path_param("partner_id")]
+    ok = {"200": _json("OK", ANY_OBJECT)}
+    accepted = {
+        "202": _json("Enqueued for delivery", ANY_OBJECT),
+        "207": _json("Partly enqueued", ANY_OBJECT),
+    }
     health = {
-        "get": {
-            "summary": "Liveness check",
-            "operationId": "health",
-            "security": [],
-            "responses": {"200": {"description": "The service can serve"}},
-        }
+        "get": _op(
+            "Liveness check", "health", {"200": _json("The service can serve", ANY_OBJECT)}, security=public
+        )
+    }
+    events_post = _op(
+        "Enqueue a batch of events",
+        "postEvents",
+        {
+            "202": _json("All events enqueued", _ref("IngestResponse")),
+            "207": _json("Some events enqueued; each result says which", _ref("IngestResponse")),
+            **_errors(400, 401, 409, 413, 422, 500),
+            "503": _json("Nothing enqueued; retry later", {"oneOf": [_ref("IngestResponse"), _ref(ERROR)]}),
+        },
+        params=[
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "description": "A retry with the same key within 24 h returns the first response",
+                "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+            }
+        ],
+    )
+    events_post["requestBody"] = {
+        "required": True,
+        "content": {"application/json": {"schema": request_schema}},
+    }
+    paths: dict[str, Any] = {
+        EVENTS_PATH: {"post": events_post},
+        "/api/v1/deliveries": {
+            "get": _op(
+                "The calling partner's own delivery attempts, newest first",
+                "ownDeliveries",
+                {**ok, **_errors(400, 401, 500)},
+                params=DELIVERY_QUERY,
+            )
+        },
+        **{path: health for path in HEALTH_PATHS},
+        OPENAPI_PATH: {
+            "get": _op(
+                "This OpenAPI document",
+                "openapi",
+                {"200": _json("The OpenAPI document", ANY_OBJECT)},
+                security=public,
+            )
+        },
+        f"{ADMIN}/partners": {
+            "get": _op("List partners", "listPartners", {**ok, **_errors(401, 403, 500)}, security=admin),
+            "post": _op(
+                "Create a partner (returns its API key and secret once)",
+                "createPartner",
+                {"201": _json("Created", ANY_OBJECT), **_errors(400, 401, 403, 409, 500)},
+                body="PartnerCreate",
+                security=admin,
+            ),
+        },
+        f"{ADMIN}/partners/{{partner_id}}": {
+            "get": _op(
+                "Get a partner",
+                "getPartner",
+                {**ok, **_errors(401, 403, 404, 500)},
+                security=admin,
+                params=partner,
+            ),
+            "patch": _op(
+                "Update name, URL or active state",
+                "updatePartner",
+                {**ok, **_errors(400, 401, 403, 404, 500)},
+                body="PartnerUpdate",
+                security=admin,
+                params=partner,
+            ),
+            "delete": _op(
+                "Delete a partner and its subscriptions",
+                "deletePartner",
+                {**ok, **_errors(401, 403, 404, 500)},
+                security=admin,
+                params=partner,
+            ),
+        },
+        f"{ADMIN}/partners/{{partner_id}}/rotate-secret": {
+            "post": _op(
+                "Rotate the signing secret (the old one signs too, for the overlap)",
+                "rotateSecret",
+                {**ok, **_errors(400, 401, 403, 404, 500)},
+                body="Rotation",
+                security=admin,
+                params=partner,
+            )
+        },
+        f"{ADMIN}/partners/{{partner_id}}/subscriptions": {
+            "get": _op(
+                "List subscriptions",
+                "listSubscriptions",
+                {**ok, **_errors(401, 403, 404, 500)},
+                security=admin,
+                params=partner,
+            ),
+            "post": _op(
+                "Subscribe to event types",
+                "addSubscriptions",
+                {**ok, **_errors(400, 401, 403, 404, 500)},
+                body="EventPatterns",
+                security=admin,
+                params=partner,
+            ),
+            "delete": _op(
+                "Unsubscribe from event types",
+                "removeSubscriptions",
+                {**ok, **_errors(400, 401, 403, 404, 500)},
+                body="EventPatterns",
+                security=admin,
+                params=partner,
+            ),
+        },
+        f"{ADMIN}/partners/{{partner_id}}/deliveries": {
+            "get": _op(
+                "A partner's delivery attempts, newest first (cursor pagination)",
+                "partnerDeliveries",
+                {**ok, **_errors(400, 401, 403, 500)},
+                security=admin,
+                params=partner + DELIVERY_QUERY,
+            )
+        },
+        f"{ADMIN}/partners/{{partner_id}}/replay": {
+            "post": _op(
+                "Resend one event to the partner",
+                "replay",
+                {**accepted, **_errors(400, 401, 403, 404, 409, 500, 503)},
+                body="ReplayRequest",
+                security=admin,
+                params=partner,
+            )
+        },
+        f"{ADMIN}/partners/{{partner_id}}/recover": {
+            "post": _op(
+                "Resend every delivery that failed since a time",
+                "recover",
+                {**accepted, **_errors(400, 401, 403, 404, 409, 500, 503)},
+                body="RecoverRequest",
+                security=admin,
+                params=partner,
+            )
+        },
+        f"{ADMIN}/partners/{{partner_id}}/test": {
+            "post": _op(
+                "Send a webhook.test event now",
+                "sendTest",
+                {**accepted, **_errors(401, 403, 404, 409, 500, 503)},
+                security=admin,
+                params=partner,
+            )
+        },
+        f"{ADMIN}/events/{{event_id}}/deliveries": {
+            "get": _op(
+                "Every attempt of one event, to every partner",
+                "eventDeliveries",
+                {**ok, **_errors(401, 403, 500)},
+                security=admin,
+                params=[_path_param("event_id")],
+            )
+        },
     }
     return {
         "openapi": "3.1.0",
@@ -48,66 +283,33 @@ def openapi_document() -> dict[str, Any]:
             "title": "Webhook notification service",
             "version": __version__,
             "description": "Producers post batches of events; every active partner subscribed "
-            "to an event type receives a signed webhook.",
+            "to an event type receives a signed webhook. Operators manage partners, read the delivery "
+            "log and replay deliveries with the admin key.",
         },
-        "paths": {
-            EVENTS_PATH: {
-                "post": {
-                    "summary": "Enqueue a batch of events",
-                    "operationId": "postEvents",
-                    "parameters": [
-                        {
-                            "name": "Idempotency-Key",
-                            "in": "header",
-                            "required": False,
-                            "description": "A retry with the same key within 24 h returns the first response",
-                            "schema": {"type": "string", "minLength": 1, "maxLength": 255},
-                        }
-                    ],
-                    "requestBody": {
-                        "required": True,
-                        "content": {"application/json": {"schema": request_schema}},
-                    },
-                    "responses": {
-                        "202": _json_response("All events enqueued", "IngestResponse"),
-                        "207": _json_response(
-                            "Some events enqueued; each result says which", "IngestResponse"
-                        ),
-                        "400": _json_response("Invalid request body; nothing enqueued", error),
-                        "401": _json_response("Missing or invalid API key", error),
-                        "409": _json_response("Idempotency-Key in use by a request in progress", error),
-                        "413": _json_response("Request or event too large", error),
-                        "422": _json_response("Idempotency-Key reused with a different body", error),
-                        "500": _json_response("Internal server error", error),
-                        "503": {
-                            "description": "Nothing enqueued; retry later",
-                            "content": {
-                                "application/json": {
-                                    "schema": {
-                                        "oneOf": [
-                                            {"$ref": REF_TEMPLATE.format(model="IngestResponse")},
-                                            {"$ref": REF_TEMPLATE.format(model=error)},
-                                        ]
-                                    }
-                                }
-                            },
-                        },
-                    },
-                }
-            },
-            **{path: health for path in HEALTH_PATHS},
-            OPENAPI_PATH: {
-                "get": {
-                    "summary": "This OpenAPI document",
-                    "operationId": "openapi",
-                    "security": [],
-                    "responses": {"200": {"description": "The OpenAPI document, as JSON"}},
-                }
-            },
-        },
+        "paths": paths,
         "components": {
             "schemas": defs["$defs"],
-            "securitySchemes": {"ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}},
+            "securitySchemes": {
+                "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                "AdminKey": {"type": "apiKey", "in": "header", "name": "X-Admin-Key"},
+            },
         },
         "security": [{"ApiKey": []}],
     }
+
+
+@cache
+def _route_patterns() -> list[tuple[re.Pattern[str], frozenset[str]]]:
+    patterns = []
+    for path, operations in openapi_document()["paths"].items():
+        regex = "^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(path)) + "/?$"
+        patterns.append((re.compile(regex), frozenset(m.upper() for m in operations)))
+    return patterns
+
+
+def allowed_methods(path: str) -> frozenset[str]:
+    """The methods the API serves on ``path`` (empty: no such path), for 404 vs 405."""
+    for pattern, methods in _route_patterns():
+        if pattern.match(path):
+            return methods
+    return frozenset()

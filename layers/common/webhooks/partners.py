@@ -200,8 +200,24 @@ class PartnerStore:
     def set_active(self, partner_id: str, active: bool) -> Partner:
         return self._update(partner_id, {"$set": {"isActive": active}})
 
-    def set_webhook_url(self, partner_id: str, webhook_url: str) -> Partner:
-        return self._update(partner_id, {"$set": {"webhookUrl": webhook_url}})
+    def update(
+        self,
+        partner_id: str,
+        *,
+        name: str | None = None,
+        webhook_url: str | None = None,
+        is_active: bool | None = None,
+    ) -> Partner:
+        fields = {"name": name, "webhookUrl": webhook_url, "isActive": is_active}
+        return self._update(partner_id, {"$set": {k: v for k, v in fields.items() if v is not None}})
+
+    def delete(self, partner_id: str) -> None:
+        """Remove the partner and its subscriptions (its delivery log stays until it expires)."""
+        oid = _object_id(partner_id)
+        if self.partners.delete_one({"_id": oid}).deleted_count == 0:
+            raise PartnerNotFound(partner_id)
+        self.subscriptions.delete_many({"partnerId": oid})
+        self.clear_cache()
 
     def rotate_secret(self, partner_id: str, overlap: timedelta = timedelta(hours=24)) -> str:
         """Make a new current secret; the old one keeps signing for ``overlap``."""

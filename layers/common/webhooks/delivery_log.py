@@ -1,0 +1,212 @@
+"""The delivery log (every attempt, in MongoDB) and the event store that replay reads.
+
+Attempts are buffered during a deliver invocation and written in one insert at its end,
+under a short time limit; a failed write is logged and dropped, never retried into the
+delivery path. Events are saved by dispatch (one insert per envelope) so an operator can
+resend one later through the normal delivery path.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import pymongo
+from bson import ObjectId
+from bson.errors import InvalidId
+from pymongo import ASCENDING, DESCENDING
+from pymongo.database import Database
+from pymongo.errors import BulkWriteError, PyMongoError
+
+from .models import Event
+from .observability import logger
+
+LOG_WRITE_TIMEOUT_SECONDS = 0.5
+EXCERPT_BYTES = 1024
+StatusFilter = Literal["delivered", "failed"]
+
+
+class BadCursor(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    event_id: str
+    event_type: str
+    partner_id: str
+    attempt: int
+    outcome: str  # delivered | retry | dead_lettered
+    status: int | None
+    latency_ms: float
+    error_class: str | None
+    error: str | None
+    response_excerpt: bytes
+    at: datetime
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "eventId": self.event_id,
+            "eventType": self.event_type,
+            "partnerId": self.partner_id,
+            "attempt": self.attempt,
+            "outcome": self.outcome,
+            "statusCode": self.status,
+            "latencyMs": round(self.latency_ms, 1),
+            "errorClass": self.error_class,
+            "errorMessage": (self.error or None) and str(self.error)[:500],
+            "responseBody": self.response_excerpt[:EXCERPT_BYTES].decode("utf-8", "replace"),
+            "timestamp": self.at,
+        }
+
+
+def public(doc: dict[str, Any]) -> dict[str, Any]:
+    """An attempt as the APIs and CLI show it."""
+    at = doc["timestamp"]
+    return {
+        "id": str(doc["_id"]),
+        "eventId": doc["eventId"],
+        "eventType": doc["eventType"],
+        "partnerId": doc["partnerId"],
+        "attempt": doc["attempt"],
+        "outcome": doc["outcome"],
+        "statusCode": doc.get("statusCode"),
+        "latencyMs": doc.get("latencyMs"),
+        "errorClass": doc.get("errorClass"),
+        "errorMessage": doc.get("errorMessage"),
+        "responseBody": doc.get("responseBody", ""),
+        "timestamp": (at if at.tzinfo else at.replace(tzinfo=UTC)).isoformat(),
+    }
+
+
+class DeliveryLog:
+    def __init__(self, db: Database[Any], ttl_days: float = 30, enabled: bool = True) -> None:
+        self.attempts = db["deliveryAttempts"]
+        self.ttl = timedelta(days=ttl_days)
+        self.enabled = enabled
+        self._buffer: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._indexed = False
+
+    def ensure_indexes(self) -> None:
+        self.attempts.create_index("timestamp", expireAfterSeconds=int(self.ttl.total_seconds()))
+        self.attempts.create_index(
+            [("partnerId", ASCENDING), ("_id", DESCENDING)], name="by_partner_newest_first"
+        )
+        self.attempts.create_index([("eventId", ASCENDING), ("_id", ASCENDING)], name="by_event")
+        self._indexed = True
+
+    def record(self, attempt: AttemptRecord) -> None:
+        if self.enabled:
+            with self._lock:
+                self._buffer.append(attempt.document())
+
+    def flush(self) -> int:
+        """Write what was recorded; never raises. Returns how many were written."""
+        with self._lock:
+            docs, self._buffer = self._buffer, []
+        if not docs:
+            return 0
+        try:
+            with pymongo.timeout(LOG_WRITE_TIMEOUT_SECONDS):
+                if not self._indexed:
+                    self.ensure_indexes()
+                self.attempts.insert_many(docs, ordered=False)
+            return len(docs)
+        except PyMongoError as exc:
+            logger.warning(
+                "delivery log not written", extra={"records": len(docs), "error": type(exc).__name__}
+            )
+            return 0
+
+    def by_partner(
+        self,
+        partner_id: str,
+        *,
+        status: StatusFilter | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        cursor: str | None = None,
+        limit: int = 50,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """A page of attempts, newest first, and the cursor of the next page (or None)."""
+        query: dict[str, Any] = {"partnerId": partner_id}
+        if status == "delivered":
+            query["outcome"] = "delivered"
+        elif status == "failed":
+            query["outcome"] = {"$in": ["retry", "dead_lettered"]}
+        window: dict[str, Any] = {}
+        if since:
+            window["$gte"] = since
+        if until:
+            window["$lt"] = until
+        if window:
+            query["timestamp"] = window
+        if cursor:
+            try:
+                query["_id"] = {"$lt": ObjectId(cursor)}
+            except (InvalidId, TypeError):
+                raise BadCursor("cursor is not one this API returned") from None
+        docs = list(self.attempts.find(query).sort("_id", DESCENDING).limit(limit + 1))
+        page = docs[:limit]
+        next_cursor = str(page[-1]["_id"]) if len(docs) > limit else None
+        return [public(d) for d in page], next_cursor
+
+    def by_event(self, event_id: str, partner_id: str | None = None) -> list[dict[str, Any]]:
+        query: dict[str, Any] = {"eventId": event_id}
+        if partner_id:
+            query["partnerId"] = partner_id
+        return [public(d) for d in self.attempts.find(query).sort("_id", ASCENDING)]
+
+    def failed_since(self, partner_id: str, since: datetime) -> list[str]:
+        """Event ids whose delivery to the partner ended dead-lettered since ``since`` and was
+        not delivered afterwards (by a redrive or a replay): what "recover" resends."""
+        dead = self.attempts.distinct(
+            "eventId", {"partnerId": partner_id, "outcome": "dead_lettered", "timestamp": {"$gte": since}}
+        )
+        if not dead:
+            return []
+        delivered = set(
+            self.attempts.distinct(
+                "eventId", {"partnerId": partner_id, "outcome": "delivered", "eventId": {"$in": dead}}
+            )
+        )
+        return sorted(e for e in dead if e not in delivered)
+
+
+class EventStore:
+    """Accepted events, kept (TTL) so they can be replayed."""
+
+    def __init__(self, db: Database[Any], ttl_days: float = 30) -> None:
+        self.events = db["events"]
+        self.ttl = timedelta(days=ttl_days)
+        self._indexed = False
+
+    def ensure_indexes(self) -> None:
+        self.events.create_index("storedAt", expireAfterSeconds=int(self.ttl.total_seconds()))
+        self._indexed = True
+
+    def save(self, events: Iterable[Event]) -> None:
+        """Best effort: a replay of an event that could not be saved answers 404."""
+        now = datetime.now(UTC)
+        docs = [{"_id": e.eventId, **e.model_dump(), "storedAt": now} for e in events]
+        if not docs:
+            return
+        try:
+            with pymongo.timeout(LOG_WRITE_TIMEOUT_SECONDS):
+                if not self._indexed:
+                    self.ensure_indexes()
+                self.events.insert_many(docs, ordered=False)
+        except BulkWriteError:
+            pass  # already saved (a redelivered envelope)
+        except PyMongoError as exc:
+            logger.warning(
+                "events not saved for replay", extra={"events": len(docs), "error": type(exc).__name__}
+            )
+
+    def get(self, event_id: str) -> Event | None:
+        doc = self.events.find_one({"_id": event_id})
+        return Event.model_validate(doc) if doc else None

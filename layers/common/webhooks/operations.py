@@ -1,0 +1,338 @@
+"""Partner operations: the management API (admin), the partner-scoped delivery log, replay.
+
+Every operation returns a :class:`Reply`; the ingest handler routes HTTP to these methods
+and the CLI calls the same methods directly. Replays and test events go through the
+normal delivery path: a delivery message on the delivery queue.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+from pymongo.errors import DuplicateKeyError
+
+from .config import Settings
+from .delivery_log import BadCursor, DeliveryLog, EventStore, StatusFilter
+from .events_api import BodyError, Reply, format_errors, invalid_body, parse_json
+from .models import DeliveryMessage, Event, SubscriptionPattern, new_event_id, to_json, utc_timestamp
+from .observability import logger
+from .partners import Partner, PartnerNotFound, PartnerStore
+from .queues import OutgoingMessage, Queue, batch_groups
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Url = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=8, max_length=2048, pattern=r"^https?://[^\s/]+")
+]
+TEST_EVENT_TYPE = "webhook.test"
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PartnerCreate(_Body):
+    name: Name
+    webhookUrl: Url
+    events: list[SubscriptionPattern] = Field(default_factory=list, max_length=100)
+
+
+class PartnerUpdate(_Body):
+    name: Name | None = None
+    webhookUrl: Url | None = None
+    isActive: bool | None = None
+
+
+class EventPatterns(_Body):
+    events: list[SubscriptionPattern] = Field(min_length=1, max_length=100)
+
+
+class Rotation(_Body):
+    overlapHours: float = Field(24.0, ge=0, le=720)
+
+
+class ReplayRequest(_Body):
+    eventId: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+
+
+class RecoverRequest(_Body):
+    since: datetime
+
+    @field_validator("since")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class DeliveryQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    status: StatusFilter | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    cursor: str | None = None
+    limit: int = Field(50, ge=1, le=200)
+    eventId: str | None = None
+
+
+def _error(status: int, message: str) -> Reply:
+    return Reply(status, {"error": message})
+
+
+def _parse(model: type[BaseModel], body: str | None, allow_empty: bool = False) -> BaseModel | Reply:
+    try:
+        raw = parse_json(body) if body else ({} if allow_empty else parse_json(""))
+        return model.model_validate(raw)
+    except BodyError as exc:
+        return invalid_body(f"body: {exc}")
+    except ValidationError as exc:
+        return invalid_body(format_errors(exc))
+
+
+def _query(params: Mapping[str, str] | None) -> DeliveryQuery | Reply:
+    try:
+        return DeliveryQuery.model_validate(dict(params or {}))
+    except ValidationError as exc:
+        return _error(400, f"Invalid query. Errors: {format_errors(exc)}")
+
+
+class Operations:
+    def __init__(
+        self,
+        settings: Settings,
+        store: PartnerStore,
+        log: DeliveryLog,
+        events: EventStore,
+        delivery_queue: Queue | None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.log = log
+        self.events = events
+        self.delivery_queue = delivery_queue
+
+    # --- credentials ----------------------------------------------------------------
+
+    def check_admin(self, admin_key: str | None) -> Reply | None:
+        """None when ``admin_key`` is the admin credential; otherwise the refusal."""
+        expected = self.settings.admin_key_hash
+        if not expected:
+            return _error(403, "The admin API is not enabled (set ADMIN_API_KEY_HASH)")
+        if not admin_key:
+            return _error(401, "Admin key is required (X-Admin-Key)")
+        given = hashlib.sha256(admin_key.encode("utf-8", "surrogatepass")).hexdigest()
+        if not hmac.compare_digest(given, expected):
+            logger.warning("admin key refused")
+            return _error(401, "Invalid admin key")
+        return None
+
+    # --- partners -------------------------------------------------------------------
+
+    def _view(self, partner: Partner) -> dict[str, Any]:
+        return {**partner.public(), "events": self.store.subscriptions_of(partner.id)}
+
+    def create_partner(self, body: str | None) -> Reply:
+        parsed = _parse(PartnerCreate, body)
+        if isinstance(parsed, Reply):
+            return parsed
+        assert isinstance(parsed, PartnerCreate)
+        try:
+            created = self.store.create(parsed.name, parsed.webhookUrl, parsed.events)
+        except DuplicateKeyError:
+            return _error(409, "A partner with that API key exists")
+        logger.info("partner created", extra={"partner_id": created.partner.id})
+        return Reply(
+            201, {**self._view(created.partner), "apiKey": created.api_key, "secretKey": created.secret_key}
+        )
+
+    def list_partners(self) -> Reply:
+        return Reply(200, {"partners": [self._view(p) for p in self.store.all()]})
+
+    def get_partner(self, partner_id: str) -> Reply:
+        return self._found(lambda: Reply(200, self._view(self.store.get(partner_id))))
+
+    def update_partner(self, partner_id: str, body: str | None) -> Reply:
+        parsed = _parse(PartnerUpdate, body)
+        if isinstance(parsed, Reply):
+            return parsed
+        assert isinstance(parsed, PartnerUpdate)
+        return self._found(
+            lambda: Reply(
+                200,
+                self._view(
+                    self.store.update(
+                        partner_id, name=parsed.name, webhook_url=parsed.webhookUrl, is_active=parsed.isActive
+                    )
+                ),
+            )
+        )
+
+    def rotate_secret(self, partner_id: str, body: str | None) -> Reply:
+        parsed = _parse(Rotation, body, allow_empty=True)
+        if isinstance(parsed, Reply):
+            return parsed
+        assert isinstance(parsed, Rotation)
+        hours = parsed.overlapHours
+
+        def rotate() -> Reply:
+            secret = self.store.rotate_secret(partner_id, timedelta(hours=hours))
+            return Reply(
+                200, {"partnerId": partner_id, "secretKey": secret, "previousSecretValidHours": hours}
+            )
+
+        return self._found(rotate)
+
+    def delete_partner(self, partner_id: str) -> Reply:
+        def delete() -> Reply:
+            self.store.delete(partner_id)
+            return Reply(200, {"deleted": partner_id})
+
+        return self._found(delete)
+
+    def subscriptions(self, partner_id: str, body: str | None = None, change: str | None = None) -> Reply:
+        if change is not None:
+            parsed = _parse(EventPatterns, body)
+            if isinstance(parsed, Reply):
+                return parsed
+            assert isinstance(parsed, EventPatterns)
+            patterns = parsed.events
+        else:
+            patterns = []
+
+        def apply() -> Reply:
+            self.store.get(partner_id)  # 404 for an unknown partner
+            if change == "add":
+                self.store.subscribe(partner_id, patterns)
+            elif change == "remove":
+                self.store.unsubscribe(partner_id, patterns)
+            return Reply(200, {"partnerId": partner_id, "events": self.store.subscriptions_of(partner_id)})
+
+        return self._found(apply)
+
+    # --- delivery log -----------------------------------------------------------------
+
+    def partner_deliveries(self, partner_id: str, params: Mapping[str, str] | None) -> Reply:
+        query = _query(params)
+        if isinstance(query, Reply):
+            return query
+        if query.eventId:
+            return Reply(
+                200, {"deliveries": self.log.by_event(query.eventId, partner_id), "nextCursor": None}
+            )
+        try:
+            page, cursor = self.log.by_partner(
+                partner_id,
+                status=query.status,
+                since=query.since,
+                until=query.until,
+                cursor=query.cursor,
+                limit=query.limit,
+            )
+        except BadCursor as exc:
+            return _error(400, str(exc))
+        return Reply(200, {"deliveries": page, "nextCursor": cursor})
+
+    def event_deliveries(self, event_id: str) -> Reply:
+        return Reply(200, {"eventId": event_id, "deliveries": self.log.by_event(event_id)})
+
+    def own_deliveries(self, api_key: str | None, params: Mapping[str, str] | None) -> Reply:
+        """The partner-scoped read API: a partner's key sees its own deliveries, nothing else."""
+        if not api_key:
+            return _error(401, "API key is required")
+        partner = self.store.find_by_api_key(api_key)
+        if partner is None:
+            return _error(401, "Invalid API key or inactive partner")
+        return self.partner_deliveries(partner.id, params)
+
+    # --- replay -----------------------------------------------------------------------
+
+    def replay(self, partner_id: str, body: str | None) -> Reply:
+        parsed = _parse(ReplayRequest, body)
+        if isinstance(parsed, Reply):
+            return parsed
+        assert isinstance(parsed, ReplayRequest)
+        event = self.events.get(parsed.eventId)
+        if event is None:
+            days = self.settings.delivery_log_ttl_days
+            return _error(404, f"Event {parsed.eventId} not found (events are kept {days:g} days)")
+        return self._active(partner_id, lambda p: self._enqueue(p, [event], "replay"))
+
+    def recover(self, partner_id: str, body: str | None) -> Reply:
+        parsed = _parse(RecoverRequest, body)
+        if isinstance(parsed, Reply):
+            return parsed
+        assert isinstance(parsed, RecoverRequest)
+        since = parsed.since
+
+        def recover(partner: Partner) -> Reply:
+            ids = self.log.failed_since(partner.id, since)
+            found = [e for e in (self.events.get(i) for i in ids) if e is not None]
+            reply = self._enqueue(partner, found, "recover")
+            reply.body["missing"] = sorted(set(ids) - {e.eventId for e in found})
+            return reply
+
+        return self._active(partner_id, recover)
+
+    def send_test(self, partner_id: str) -> Reply:
+        def test(partner: Partner) -> Reply:
+            event = Event(
+                eventId=new_event_id(),
+                eventType=TEST_EVENT_TYPE,
+                timestamp=utc_timestamp(),
+                data={"message": "This is a test webhook", "partnerId": partner.id},
+            )
+            self.events.save([event])
+            return self._enqueue(partner, [event], "test")
+
+        return self._active(partner_id, test)
+
+    def _enqueue(self, partner: Partner, events: list[Event], reason: str) -> Reply:
+        if self.delivery_queue is None:
+            return _error(503, "Replay is not available here (no DELIVERY_QUEUE_URL)")
+        messages = [
+            OutgoingMessage(
+                str(n),
+                to_json(DeliveryMessage(partnerId=partner.id, event=e).model_dump()),
+                {"partnerId": partner.id, "eventId": e.eventId, "eventType": e.eventType, "reason": reason},
+            )
+            for n, e in enumerate(events)
+        ]
+        failed: set[str] = set()
+        for group in batch_groups([len(m.body) + 200 for m in messages]):
+            failed |= set(self.delivery_queue.send_batch([messages[i] for i in group]))
+        sent = [e.eventId for n, e in enumerate(events) if str(n) not in failed]
+        logger.info(
+            "deliveries enqueued by an operator",
+            extra={"reason": reason, "partner_id": partner.id, "count": len(sent)},
+        )
+        status = 202 if not failed else (207 if sent else 503)
+        return Reply(
+            status,
+            {
+                "partnerId": partner.id,
+                "enqueued": sent,
+                "failed": [e.eventId for n, e in enumerate(events) if str(n) in failed],
+            },
+        )
+
+    # --- helpers ------------------------------------------------------------------------
+
+    def _found(self, action: Any) -> Reply:
+        try:
+            reply: Reply = action()
+            return reply
+        except PartnerNotFound:
+            return _error(404, "Partner not found")
+
+    def _active(self, partner_id: str, action: Any) -> Reply:
+        def run() -> Reply:
+            partner = self.store.get(partner_id)
+            if not partner.is_active:
+                return _error(409, "Partner is inactive: activate it first")
+            reply: Reply = action(partner)
+            return reply
+
+        return self._found(run)
