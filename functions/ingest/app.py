@@ -6,6 +6,7 @@ operators (admin key). Routes are thin: they hand the request to the layer and s
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from datetime import timedelta
 from http import HTTPStatus
@@ -17,7 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from webhooks.config import load_settings
 from webhooks.delivery_log import DeliveryLog, EventStore
-from webhooks.events_api import EventsApi, Reply
+from webhooks.events_api import EventsApi, Reply, invalid_body
 from webhooks.idempotency import IdempotencyStore
 from webhooks.ingest import Ingestor
 from webhooks.mongo import get_database
@@ -55,8 +56,23 @@ def _json(reply: Reply) -> Response:
     )
 
 
+class NotUtf8(ValueError):
+    pass
+
+
 def _body() -> str | None:
-    return app.current_event.decoded_body
+    event = app.current_event
+    if not event.is_base64_encoded or not event.body:
+        return event.body
+    try:
+        return base64.b64decode(event.body).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        raise NotUtf8 from None
+
+
+@app.exception_handler(NotUtf8)
+def not_utf8(_: NotUtf8) -> Response:
+    return _json(invalid_body("body: not valid UTF-8"))
 
 
 def _query() -> dict[str, str]:

@@ -90,7 +90,7 @@ def attempts(runtime: RuntimeProcess, event_id: str, count: int) -> list[dict[st
         status, body = runtime.request("GET", f"/api/v1/admin/events/{event_id}/deliveries", headers=ADMIN)
         raise AssertionError(
             f"{count} attempts of {event_id} not logged: {body}\n" + "\n".join(runtime.lines[-30:])
-        )
+        ) from None
     return found
 
 

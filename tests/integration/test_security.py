@@ -102,3 +102,13 @@ def test_api_keys_are_compared_by_hash_lookup_not_by_string_equality(stack: Stac
     assert doc["apiKeyHash"] == hash_api_key(created.api_key) and "apiKey" not in doc
     # the only key-dependent query is an exact match on the SHA-256 of what was sent
     assert store.find_by_api_key(doc["apiKeyHash"]) is None
+
+
+def test_a_body_that_is_not_utf8_is_a_400(stack: Stack, ingest: Any) -> None:
+    import base64
+
+    key = stack.store().create("p", "https://p.example/h", []).api_key
+    event = api_event(base64.b64encode(b'[{"eventType": "a.b", "data": {"x": "\xff\xfe"}}]').decode(), key)
+    event["isBase64Encoded"] = True
+    status, body = ingest(event)
+    assert (status, body) == (400, {"error": "Invalid request body. Errors: body: not valid UTF-8"})

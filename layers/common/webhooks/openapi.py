@@ -70,7 +70,12 @@ DELIVERY_QUERY = [
     {"name": "status", "in": "query", "schema": {"type": "string", "enum": ["delivered", "failed"]}},
     {"name": "since", "in": "query", "schema": {"type": "string", "format": "date-time"}},
     {"name": "until", "in": "query", "schema": {"type": "string", "format": "date-time"}},
-    {"name": "cursor", "in": "query", "schema": {"type": "string"}},
+    {
+        "name": "cursor",
+        "in": "query",
+        "description": "nextCursor of the previous page",
+        "schema": {"type": "string", "pattern": "^[0-9a-f]{24}$"},
+    },
     {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 200}},
     {"name": "eventId", "in": "query", "schema": {"type": "string"}},
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -29,6 +30,15 @@ Url = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=8, max_length=2048, pattern=r"^https?://[^\s/]+")
 ]
 TEST_EVENT_TYPE = "webhook.test"
+ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+
+
+def _iso_datetime(value: Any) -> Any:
+    # pydantic would also take "0" or 1700000000 as a time; an API that documents
+    # date-time accepts only that
+    if value is not None and not (isinstance(value, str | datetime) and ISO_DATE.match(str(value))):
+        raise ValueError("must be an ISO-8601 date-time, e.g. 2026-11-28T12:00:00Z")
+    return value
 
 
 class _Body(BaseModel):
@@ -62,6 +72,8 @@ class ReplayRequest(_Body):
 class RecoverRequest(_Body):
     since: datetime
 
+    _iso = field_validator("since", mode="before")(_iso_datetime)
+
     @field_validator("since")
     @classmethod
     def _aware(cls, value: datetime) -> datetime:
@@ -73,9 +85,11 @@ class DeliveryQuery(BaseModel):
     status: StatusFilter | None = None
     since: datetime | None = None
     until: datetime | None = None
-    cursor: str | None = None
+    cursor: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{24}$")] | None = None
     limit: int = Field(50, ge=1, le=200)
     eventId: str | None = None
+
+    _dates = field_validator("since", "until", mode="before")(_iso_datetime)
 
 
 def _error(status: int, message: str) -> Reply:
