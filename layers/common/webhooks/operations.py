@@ -81,7 +81,7 @@ class RecoverRequest(_Body):
 
 
 class DeliveryQuery(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")  # a typo such as ?stauts=failed is an error, not ignored
     status: StatusFilter | None = None
     since: datetime | None = None
     until: datetime | None = None
