@@ -9,6 +9,7 @@ TLS still verifies the certificate against the host name.
 from __future__ import annotations
 
 import contextlib
+import heapq
 import ipaddress
 import socket
 import threading
@@ -94,6 +95,41 @@ class _GuardedHTTPSConnection(_GuardedConnectionMixin, HTTPSConnection):
     pass
 
 
+class _Deadlines:
+    """One daemon thread that fires expired watchdogs (a timer thread per POST costs too much)."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, _Watchdog]] = []
+        self._counter = 0
+        self._cv = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def add(self, deadline: float, watchdog: _Watchdog) -> None:
+        with self._cv:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="webhook-deadlines", daemon=True)
+                self._thread.start()
+            self._counter += 1
+            heapq.heappush(self._heap, (deadline, self._counter, watchdog))
+            self._cv.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cv:
+                while not self._heap:
+                    self._cv.wait()
+                deadline, _, watchdog = self._heap[0]
+                wait = deadline - time.monotonic()
+                if wait > 0:
+                    self._cv.wait(wait)
+                    continue
+                heapq.heappop(self._heap)
+            watchdog.fire()
+
+
+_deadlines = _Deadlines()
+
+
 class _Watchdog:
     """Cuts one POST at its deadline, whatever the receiver does.
 
@@ -106,18 +142,20 @@ class _Watchdog:
 
     def __init__(self, seconds: float) -> None:
         self.fired = False
+        self._done = False
         self._conn: Any = None
         self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._fire)
-        self._timer.daemon = True
+        self._deadline = time.monotonic() + seconds
 
     def __enter__(self) -> _Watchdog:
         _Watchdog.current.value = self
-        self._timer.start()
+        _deadlines.add(self._deadline, self)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._timer.cancel()
+        with self._lock:
+            self._done = True
+            self._conn = None
         _Watchdog.current.value = None
 
     def watch(self, conn: Any) -> None:
@@ -129,9 +167,9 @@ class _Watchdog:
         with self._lock:
             self._conn = None
 
-    def _fire(self) -> None:
+    def fire(self) -> None:
         with self._lock:
-            if self._conn is None:
+            if self._done or self._conn is None:
                 return
             self.fired = True
             sock = getattr(self._conn, "sock", None)
