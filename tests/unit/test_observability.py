@@ -29,3 +29,17 @@ def test_enabled_metrics_print_emf(
     invocation({}, None)
     out = capsys.readouterr().out
     assert '"Namespace":"Webhooks"' in out and '"Delivered":[1.0]' in out
+
+
+def test_rejections_are_counted_by_reason(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from webhooks.events_api import invalid_body
+
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+
+    @metrics.log_metrics
+    def invocation(event: dict[str, str], context: object) -> None:
+        invalid_body("body: bad")
+
+    invocation({}, None)
+    out = capsys.readouterr().out
+    assert '"EventsRejected":[1.0]' in out and '"Rejected_invalid_body":[1.0]' in out

@@ -99,8 +99,6 @@ class Dispatcher:
 
     def fan_out(self, envelope: EventEnvelope, subscribers: dict[str, list[str]]) -> FanOutResult:
         result = FanOutResult()
-        if self.event_store is not None and envelope.partners is None:
-            self.event_store.save(envelope.events)  # for replay; best effort
         pairs: list[tuple[Event, str]] = []
         for event in envelope.events:
             if envelope.partners is not None:  # a re-enqueued remainder: only those still owed
@@ -125,6 +123,11 @@ class Dispatcher:
             for n, (e, p) in enumerate(pairs)
         ]
         unsent = self._send_all(messages)
+        if self.event_store is not None and envelope.partners is None:
+            # kept for replay: after the sends (off the delivery path), and only events
+            # someone was owed; best effort
+            owed = {e.eventId: e for e, _ in pairs}
+            self.event_store.save(owed.values())
         result.sent = len(messages) - len(unsent)
         metrics.add_metric(name="DeliveriesEnqueued", unit=MetricUnit.Count, value=result.sent)
         if unsent:

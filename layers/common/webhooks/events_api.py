@@ -37,6 +37,8 @@ class BodyError(ValueError):
 
 def _error(status: int, message: str, reason: str) -> Reply:
     metrics.add_metric(name="EventsRejected", unit=MetricUnit.Count, value=1)
+    # by reason as its own metric: a dimension would apply to every metric of the invocation
+    metrics.add_metric(name=f"Rejected_{reason}", unit=MetricUnit.Count, value=1)
     logger.info("request rejected", extra={"status": status, "reason": reason})
     return Reply(status, {"error": message})
 
