@@ -225,7 +225,7 @@ def cmd_test(args: argparse.Namespace) -> int:
 
 
 def cmd_local(args: argparse.Namespace) -> int:
-    from .demo import curl_command, setup_demo
+    from .demo import DEMO_EVENTS, curl_command, setup_demo
     from .runtime import LocalRuntime, RuntimeOptions
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -246,7 +246,10 @@ def cmd_local(args: argparse.Namespace) -> int:
         if args.demo:
             store = PartnerStore(get_database(load_settings()), cache_ttl=0)
             receiver, api_key = setup_demo(store, options.data_dir, sys.stdout)
-            print(f"Demo partner '{receiver.url}' subscribed; post the sample events with:\n")
+            print(
+                f"Demo partner subscribed to {', '.join(DEMO_EVENTS)}; its receiver ({receiver.url}) prints "
+                "each webhook here. Post the sample events with:\n"
+            )
             print("  " + curl_command(api_url, api_key) + "\n", flush=True)
         if (options.data_dir / "admin-key").exists() and not os.environ.get("ADMIN_API_KEY_HASH"):
             print(f"Admin API key (X-Admin-Key) is in {options.data_dir / 'admin-key'}", flush=True)
