@@ -7,6 +7,7 @@ It talks to whatever MONGO_URI / AWS_ENDPOINT_URL / queue URLs point at; while
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -256,10 +257,11 @@ def cmd_local(args: argparse.Namespace) -> int:
         print(f"API listening on {api_url}", flush=True)
         runtime.wait()
     finally:
-        print("Stopping...", flush=True)
         runtime.stop()
         if receiver:
             receiver.stop()
+        with contextlib.suppress(OSError):  # stdout may be a pipe that is gone already
+            print("Stopped.", flush=True)
     return 0
 
 

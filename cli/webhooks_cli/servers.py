@@ -6,6 +6,8 @@ by PID. Used by ``webhooks local`` and by the test fixtures.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import shutil
 import signal
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import IO
 
 LOOPBACK = "127.0.0.1"
+PR_SET_PDEATHSIG = 1
 
 
 def free_port() -> int:
@@ -74,6 +77,13 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], name: str, timeo
     raise RuntimeError(f"{name} did not answer on {LOOPBACK}:{port} within {timeout:g}s")
 
 
+def _die_with_parent() -> None:
+    """In the child: SIGTERM when the process that started it dies, however it dies (Linux)."""
+    # not Linux: stop() still stops it, but a killed parent may leave it behind
+    with contextlib.suppress(OSError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def _spawn(name: str, argv: list[str], port: int, log_path: Path | None, timeout: float) -> ServerProcess:
     log = open(log_path, "ab") if log_path else None  # noqa: SIM115 - closed by stop()
     process = subprocess.Popen(
@@ -82,6 +92,7 @@ def _spawn(name: str, argv: list[str], port: int, log_path: Path | None, timeout
         stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
         stdin=subprocess.DEVNULL,
         start_new_session=True,  # Ctrl-C in a terminal reaches us, and we stop it in order
+        preexec_fn=_die_with_parent,
     )
     try:
         _wait_for_port(port, process, name, timeout)

@@ -47,14 +47,26 @@ def sqs_client(url: str) -> Any:
 
 
 @pytest.fixture
+def servers() -> Iterator[list[ServerProcess]]:
+    """Every server a test starts goes here and is stopped at teardown, whatever happened."""
+    made: list[ServerProcess] = []
+    yield made
+    for server in made:
+        server.stop()
+
+
+@pytest.fixture
 def receiver() -> Iterator[Receiver]:
     r = Receiver()
     yield r
     r.close()
 
 
-def test_queue_outage_is_never_a_202_and_the_pollers_resume(receiver: Receiver, tmp_path: Path) -> None:
+def test_queue_outage_is_never_a_202_and_the_pollers_resume(
+    receiver: Receiver, tmp_path: Path, servers: list[ServerProcess]
+) -> None:
     sqs, mongo = start_sqs(), start_mongo()
+    servers += [sqs, mongo]
     partner = spec("p", receiver.url, ["order.*"])
     runtime = RuntimeProcess(
         [partner],
@@ -76,7 +88,8 @@ def test_queue_outage_is_never_a_202_and_the_pollers_resume(receiver: Receiver, 
             assert status == 503, body  # never 202 for events that are not queued
             assert {r["status"] for r in body["results"]} == {"failed"}
 
-        sqs = start_sqs(port=int(sqs.url.rsplit(":", 1)[1]))  # back, empty, on the same port
+        sqs = start_sqs(port=port_of(sqs))  # back, empty, on the same port
+        servers.append(sqs)
         create_queues(sqs_client(sqs.url))
         time.sleep(1.5)  # the pollers were backing off; give them a turn
         for n in range(3):
@@ -93,9 +106,12 @@ def test_queue_outage_is_never_a_202_and_the_pollers_resume(receiver: Receiver, 
         mongo.stop()
 
 
-def test_database_outage_is_a_clear_503_and_nothing_is_lost(receiver: Receiver, tmp_path: Path) -> None:
+def test_database_outage_is_a_clear_503_and_nothing_is_lost(
+    receiver: Receiver, tmp_path: Path, servers: list[ServerProcess]
+) -> None:
     storage = tmp_path / "mongo"
     sqs, mongo = start_sqs(), start_mongo(storage=storage)
+    servers += [sqs, mongo]
     orders = spec("orders", receiver.url, ["order.*"])
     other = spec("other", "https://other.example/h", ["nothing.here"])
     runtime = RuntimeProcess(
@@ -124,7 +140,8 @@ def test_database_outage_is_a_clear_503_and_nothing_is_lost(receiver: Receiver, 
         time.sleep(3)
         assert receiver.event_ids() == [first]
 
-        mongo = start_mongo(storage=storage, port=int(mongo.url.split(":")[2].split("/")[0]))
+        mongo = start_mongo(storage=storage, port=port_of(mongo))
+        servers.append(mongo)
         wait_until(lambda: during in receiver.event_ids(), timeout=30)  # left for redelivery, then delivered
         assert sorted(receiver.event_ids()) == sorted([first, during])
     finally:
@@ -133,16 +150,19 @@ def test_database_outage_is_a_clear_503_and_nothing_is_lost(receiver: Receiver, 
         mongo.stop()
 
 
-def test_a_deliver_worker_killed_mid_batch_delivers_once_more_at_most(tmp_path: Path) -> None:
+def test_a_deliver_worker_killed_mid_batch_delivers_once_more_at_most(
+    tmp_path: Path, servers: list[ServerProcess]
+) -> None:
     sqs, mongo = start_sqs(), start_mongo()
+    servers += [sqs, mongo]
     # a short visibility timeout, so the message is back in seconds (the template's is 6 minutes)
     sqs_client(sqs.url).create_queue(QueueName="webhooks-delivery", Attributes={"VisibilityTimeout": "3"})
     slow = Receiver([Reply(200, delay=2.0)])
     partner = spec("slow", slow.url, ["order.*"])
     env = {"AWS_ENDPOINT_URL": sqs.url, "MONGO_URI": mongo.url, "POWERTOOLS_LOG_LEVEL": "WARNING"}
-    first = RuntimeProcess([partner], env, tmp_path / "one")
     second = None
     try:
+        first = RuntimeProcess([partner], env, tmp_path / "one")
         status, body = first.post([{"eventType": "order.created", "data": {}}], partner["apiKey"])
         event_id = body["results"][0]["eventId"]
         slow.wait_for(1)  # the POST is in flight...

@@ -31,7 +31,9 @@ def test_enabled_metrics_print_emf(
     assert '"Namespace":"Webhooks"' in out and '"Delivered":[1.0]' in out
 
 
-def test_rejections_are_counted_by_reason(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_rejections_are_counted_by_reason(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from webhooks.events_api import invalid_body
 
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
