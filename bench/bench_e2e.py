@@ -18,11 +18,11 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import boto3
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import CountingReceiver, RuntimeProcess, partner, pct, quiet_runtime, summary
+from support import sqs_client_for
 
 
 def steady(
@@ -71,13 +71,7 @@ def latencies(
 
 def raw_round_trip(runtime: RuntimeProcess, count: int = 200) -> list[float]:
     env = runtime.endpoints
-    client = boto3.client(
-        "sqs",
-        endpoint_url=env["AWS_ENDPOINT_URL"],
-        region_name="us-east-1",
-        aws_access_key_id="x",
-        aws_secret_access_key="x",
-    )
+    client = sqs_client_for(env["AWS_ENDPOINT_URL"])
     url = client.create_queue(QueueName="bench-roundtrip")["QueueUrl"]
     out = []
     for n in range(count):

@@ -19,7 +19,6 @@ import threading
 import time
 from pathlib import Path
 
-import boto3
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -28,18 +27,13 @@ from webhooks_cli.servers import start_mongo, start_sqs
 from webhooks_cli.topology import create_queues
 
 from common import CountingReceiver, partner, pct, quiet_runtime, summary
+from support import sqs_client_for
 
 
 def handler_vs_raw(rounds: int) -> dict[str, float]:
     sqs_server, mongo_server = start_sqs(), start_mongo()
     try:
-        client = boto3.client(
-            "sqs",
-            endpoint_url=sqs_server.url,
-            region_name="us-east-1",
-            aws_access_key_id="x",
-            aws_secret_access_key="x",
-        )
+        client = sqs_client_for(sqs_server.url)
         urls = create_queues(client)
         os.environ.update(
             {
@@ -146,13 +140,7 @@ def post_load(
 
 def raw_sqs_rate(endpoint: str, queue_url: str, clients: int, calls: int, body: str) -> float:
     def worker() -> None:
-        client = boto3.client(
-            "sqs",
-            endpoint_url=endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="x",
-            aws_secret_access_key="x",
-        )
+        client = sqs_client_for(endpoint)
         for _ in range(calls):
             client.send_message(QueueUrl=queue_url, MessageBody=body)
 
@@ -175,13 +163,7 @@ def local_api(requests_total: int) -> dict[str, float]:
         post_load(runtime.url, producer["apiKey"], 4, 25, 10)  # warm-up
         wall, latencies = post_load(runtime.url, producer["apiKey"], 4, requests_total // 4, 10)
         env = runtime.endpoints
-        client = boto3.client(
-            "sqs",
-            endpoint_url=env["AWS_ENDPOINT_URL"],
-            region_name="us-east-1",
-            aws_access_key_id="x",
-            aws_secret_access_key="x",
-        )
+        client = sqs_client_for(env["AWS_ENDPOINT_URL"])
         scratch = client.create_queue(QueueName="bench-raw")["QueueUrl"]
         body = json.dumps(
             {

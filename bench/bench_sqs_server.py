@@ -15,11 +15,10 @@ import threading
 import time
 from pathlib import Path
 
-import boto3
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from webhooks_cli.servers import LOOPBACK, _spawn, free_port, start_sqs
+
+from support import sqs_client_for
 
 BODY = (
     '{"version":1,"events":['
@@ -35,9 +34,7 @@ BODY = (
 
 
 def load(url: str, cycles: int, threads: int = 4) -> float:
-    client = boto3.client(
-        "sqs", endpoint_url=url, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
-    )
+    client = sqs_client_for(url)
     queue = client.create_queue(QueueName="bench")["QueueUrl"]
 
     def worker() -> None:

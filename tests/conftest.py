@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import pytest
 from pymongo import MongoClient
 
@@ -25,7 +24,7 @@ from webhooks_cli.lambdas import LambdaContext, load_handler
 from webhooks_cli.servers import start_mongo, start_sqs
 from webhooks_cli.topology import create_queues
 
-from support import Receiver
+from support import Receiver, sqs_client_for
 
 
 @pytest.fixture(scope="session")
@@ -54,13 +53,7 @@ def mongo_uri() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def sqs(sqs_endpoint: str) -> Any:
-    return boto3.client(
-        "sqs",
-        endpoint_url=sqs_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    return sqs_client_for(sqs_endpoint)
 
 
 @pytest.fixture(scope="session")

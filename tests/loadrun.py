@@ -13,7 +13,6 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import requests
 from pymongo import MongoClient
 
@@ -21,7 +20,7 @@ from webhooks.partners import PartnerStore
 from webhooks_cli import dlq
 
 from noloss import Ledger, Report
-from support import CountingReceiver
+from support import CountingReceiver, sqs_client_for
 
 
 @dataclass
@@ -76,13 +75,7 @@ def run_load(
     mongo: MongoClient[Any] = MongoClient(env["MONGO_URI"], tz_aware=True)
     names = {p.id: p.name for p in PartnerStore(mongo[db_name], cache_ttl=0).all()}
     mongo.close()
-    sqs = boto3.client(
-        "sqs",
-        endpoint_url=env["AWS_ENDPOINT_URL"],
-        region_name="us-east-1",
-        aws_access_key_id="x",
-        aws_secret_access_key="x",
-    )
+    sqs = sqs_client_for(env["AWS_ENDPOINT_URL"])
 
     def check() -> Report:
         dead = {

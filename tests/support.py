@@ -15,6 +15,19 @@ from typing import Any
 EVENTS_DIR = Path(__file__).resolve().parents[1] / "events"
 
 
+def sqs_client_for(endpoint_url: str) -> Any:
+    """A boto3 SQS client for an emulator (any credentials do)."""
+    import boto3
+
+    return boto3.client(
+        "sqs",
+        endpoint_url=endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
 @dataclass
 class Received:
     path: str

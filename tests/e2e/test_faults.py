@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from webhooks.signing import generate_secret
@@ -20,7 +19,7 @@ from webhooks_cli.servers import ServerProcess, start_mongo, start_sqs
 from webhooks_cli.topology import create_queues
 
 from runtime_process import RuntimeProcess
-from support import Receiver, Reply, wait_until
+from support import Receiver, Reply, sqs_client_for, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -41,9 +40,7 @@ def spec(name: str, url: str, events: list[str]) -> dict[str, Any]:
 
 
 def sqs_client(url: str) -> Any:
-    return boto3.client(
-        "sqs", endpoint_url=url, region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
-    )
+    return sqs_client_for(url)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 
 from webhooks_cli.poller import Poller, PollerConfig
 
-from support import receive, wait_until
+from support import receive, sqs_client_for, wait_until
 
 
 @pytest.fixture
@@ -99,15 +99,8 @@ def test_a_handler_exception_leaves_the_whole_batch(sqs: Any, queue: str) -> Non
 
 
 def test_the_poller_survives_the_endpoint_going_away(sqs: Any, queue: str) -> None:
-    import boto3
 
-    dead = boto3.client(
-        "sqs",
-        endpoint_url="http://127.0.0.1:9",
-        region_name="us-east-1",
-        aws_access_key_id="x",
-        aws_secret_access_key="x",
-    )
+    dead = sqs_client_for("http://127.0.0.1:9")
     poller = Poller(dead, lambda e, c: {}, PollerConfig(function_name="t", queue_url=queue))
     poller.start()
     time.sleep(1.0)
