@@ -237,6 +237,8 @@ def cmd_local(args: argparse.Namespace) -> int:
         data_dir=local_dir(),
         dispatch_concurrency=args.dispatch_concurrency,
         deliver_concurrency=args.deliver_concurrency,
+        batch_size=args.batch_size,
+        max_batching_window=args.batching_window,
     )
     runtime = LocalRuntime(options)
     signal.signal(signal.SIGTERM, lambda *_: runtime.request_stop())
@@ -277,6 +279,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     local.add_argument("--dispatch-concurrency", type=int, default=2)
     local.add_argument("--deliver-concurrency", type=int, default=4)
+    local.add_argument(
+        "--batch-size", type=int, default=10, help="records per invocation, as the event source's"
+    )
+    local.add_argument("--batching-window", type=float, default=0.0, help="seconds to wait to fill a batch")
     local.set_defaults(func=cmd_local)
 
     partners = sub.add_parser("partners", help="manage partners and subscriptions")
