@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -334,19 +334,17 @@ class Operations:
 
     # --- helpers ------------------------------------------------------------------------
 
-    def _found(self, action: Any) -> Reply:
+    def _found(self, action: Callable[[], Reply]) -> Reply:
         try:
-            reply: Reply = action()
-            return reply
+            return action()
         except PartnerNotFound:
             return _error(404, "Partner not found")
 
-    def _active(self, partner_id: str, action: Any) -> Reply:
+    def _active(self, partner_id: str, action: Callable[[Partner], Reply]) -> Reply:
         def run() -> Reply:
             partner = self.store.get(partner_id)
             if not partner.is_active:
                 return _error(409, "Partner is inactive: activate it first")
-            reply: Reply = action(partner)
-            return reply
+            return action(partner)
 
         return self._found(run)
