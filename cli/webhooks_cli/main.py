@@ -160,6 +160,7 @@ def cmd_dlq(args: argparse.Namespace) -> int:
 
 def _operations() -> Operations:
     # imported here: they set up Powertools' logger, which must see `webhooks local`'s env first
+    from webhooks.catalog import EventTypeCatalog
     from webhooks.delivery_log import DeliveryLog, EventStore
     from webhooks.operations import Operations
 
@@ -175,6 +176,7 @@ def _operations() -> Operations:
         DeliveryLog(db, settings.delivery_log_ttl_days),
         EventStore(db, settings.delivery_log_ttl_days),
         queue,
+        EventTypeCatalog(db, cache_ttl=0),
     )
 
 
@@ -219,6 +221,23 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if args.event_id:
         return _show(ops.replay(args.partner, json.dumps({"eventId": args.event_id})))
     return _show(ops.recover(args.partner, json.dumps({"since": args.since})))
+
+
+def cmd_event_types(args: argparse.Namespace) -> int:
+    ops = _operations()
+    if args.action == "list":
+        return _show(ops.list_event_types())
+    if args.action == "show":
+        return _show(ops.get_event_type(args.name))
+    if args.action == "delete":
+        return _show(ops.delete_event_type(args.name))
+    try:
+        schema = json.loads(Path(args.schema).read_text())
+    except (OSError, ValueError) as exc:
+        raise CliError(f"--schema {args.schema}: cannot read JSON: {exc}") from None
+    return _show(
+        ops.register_event_type(args.name, json.dumps({"schema": schema, "description": args.description}))
+    )
 
 
 def cmd_test(args: argparse.Namespace) -> int:
@@ -329,6 +348,20 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--since", help="resend every delivery that failed since this ISO-8601 time")
     replay.add_argument("--json", action="store_true", help="(output is always JSON)")
     replay.set_defaults(func=cmd_replay)
+
+    types = sub.add_parser("event-types", help="the event type catalog (JSON Schemas that ingest enforces)")
+    t_actions = types.add_subparsers(dest="action", required=True)
+    register = t_actions.add_parser("register", help="register or replace an event type's schema")
+    register.add_argument("name")
+    register.add_argument("--schema", required=True, help="file with a JSON Schema for the events' data")
+    register.add_argument("--description", default="")
+    register.add_argument("--json", action="store_true", help="(output is always JSON)")
+    for action in ("list", "show", "delete"):
+        t = t_actions.add_parser(action)
+        if action != "list":
+            t.add_argument("name")
+        t.add_argument("--json", action="store_true", help="(output is always JSON)")
+    types.set_defaults(func=cmd_event_types)
 
     test = sub.add_parser("test", help="send a webhook.test event to a partner now")
     test.add_argument("--partner", required=True)

@@ -16,6 +16,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from webhooks.catalog import EventTypeCatalog
 from webhooks.config import load_settings
 from webhooks.delivery_log import DeliveryLog, EventStore
 from webhooks.events_api import EventsApi, Reply, invalid_body
@@ -33,11 +34,13 @@ settings.require("events_queue_url")
 _db = get_database(settings)
 _sqs = sqs_client(settings)
 _store = PartnerStore(_db, settings.cache_ttl_seconds)
+_catalog = EventTypeCatalog(_db, settings.cache_ttl_seconds)
 api = EventsApi(
     settings,
     _store,
     Ingestor(SqsQueue(_sqs, str(settings.events_queue_url)), settings.max_message_bytes),
     IdempotencyStore(_db, timedelta(hours=settings.idempotency_ttl_hours)),
+    _catalog,
 )
 ops = Operations(
     settings,
@@ -45,6 +48,7 @@ ops = Operations(
     DeliveryLog(_db, settings.delivery_log_ttl_days),
     EventStore(_db, settings.delivery_log_ttl_days),
     SqsQueue(_sqs, settings.delivery_queue_url) if settings.delivery_queue_url else None,
+    _catalog,
 )
 
 app = APIGatewayRestResolver()
@@ -127,6 +131,11 @@ app.post(f"{P}/replay")(admin(lambda partner_id: ops.replay(partner_id, _body())
 app.post(f"{P}/recover")(admin(lambda partner_id: ops.recover(partner_id, _body())))
 app.post(f"{P}/test")(admin(lambda partner_id: ops.send_test(partner_id)))
 app.get(f"{ADMIN}/events/<event_id>/deliveries")(admin(lambda event_id: ops.event_deliveries(event_id)))
+T = f"{ADMIN}/event-types/<name>"
+app.get(f"{ADMIN}/event-types")(admin(lambda: ops.list_event_types()))
+app.get(T)(admin(lambda name: ops.get_event_type(name)))
+app.put(T)(admin(lambda name: ops.register_event_type(name, _body())))
+app.delete(T)(admin(lambda name: ops.delete_event_type(name)))
 
 
 @app.not_found

@@ -9,7 +9,7 @@ sentence instead of a traceback in the middle of a request.
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -58,6 +58,8 @@ class Settings(BaseSettings):
 
     # Operations: the delivery log, and the admin credential of the management API (its
     # SHA-256, or the key itself, hashed on load; neither set turns the admin API off).
+    # Events of types not in the catalog: accepted (the default) or refused with a 400.
+    unregistered_event_types: Literal["accept", "reject"] = "accept"
     delivery_log_enabled: bool = True
     delivery_log_ttl_days: float = Field(30.0, gt=0, le=3650)
     admin_api_key_hash: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 from pymongo.errors import PyMongoError
 
+from .catalog import EventTypeCatalog
 from .config import Settings
 from .idempotency import IdempotencyConflict, IdempotencyStore, request_fingerprint
 from .ingest import EventTooLarge, Ingestor, accept_events
@@ -82,11 +83,13 @@ class EventsApi:
         store: PartnerStore,
         ingestor: Ingestor,
         idempotency: IdempotencyStore,
+        catalog: EventTypeCatalog | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.ingestor = ingestor
         self.idempotency = idempotency
+        self.catalog = catalog
 
     def post_events(self, body: str | None, api_key: str | None, idempotency_key: str | None) -> Reply:
         body = body or ""
@@ -120,6 +123,17 @@ class EventsApi:
             return invalid_body(
                 f"body: must contain at most {self.settings.batch_size} events (got {len(events)})"
             )
+        if self.catalog is not None:
+            try:
+                problems = self._against_catalog(events, self.catalog)
+            except PyMongoError as exc:
+                logger.warning("event type catalog unavailable", extra={"error": type(exc).__name__})
+                return Reply(503, {"error": "Service temporarily unavailable, please retry"})
+            if problems:
+                shown = problems[:MAX_LISTED_ERRORS]
+                if len(problems) > len(shown):
+                    shown.append(f"... and {len(problems) - len(shown)} more")
+                return invalid_body("; ".join(shown))
 
         if idempotency_key is None:
             return self._enqueue(events, partner.id)
@@ -145,6 +159,17 @@ class EventsApi:
             # The events are enqueued; only the replay record is missing.
             logger.warning("idempotency record not saved", extra={"error": type(exc).__name__})
         return reply
+
+    def _against_catalog(self, events: list[EventIn], catalog: EventTypeCatalog) -> list[str]:
+        validators = catalog.validators(e.eventType for e in events)
+        problems: list[str] = []
+        for index, event in enumerate(events):
+            validator = validators.get(event.eventType)
+            if validator is not None:
+                problems += catalog.errors(index, validator, event.data)
+            elif self.settings.unregistered_event_types == "reject":
+                problems.append(f"[{index}].eventType: {event.eventType!r} is not a registered event type")
+        return problems
 
     def _enqueue(self, events: list[EventIn], partner_id: str) -> Reply:
         accepted = accept_events(events)

@@ -86,6 +86,7 @@ ANY_OBJECT = {"type": "object"}
 def openapi_document() -> dict[str, Any]:
     from .operations import (
         EventPatterns,
+        EventTypeRegistration,
         PartnerCreate,
         PartnerUpdate,
         RecoverRequest,
@@ -94,6 +95,7 @@ def openapi_document() -> dict[str, Any]:
     )
 
     models: list[type[BaseModel]] = [
+        EventTypeRegistration,
         EventIn,
         PartnerCreate,
         PartnerUpdate,
@@ -271,6 +273,38 @@ def openapi_document() -> dict[str, Any]:
                 security=admin,
                 params=partner,
             )
+        },
+        f"{ADMIN}/event-types": {
+            "get": _op(
+                "List registered event types",
+                "listEventTypes",
+                {**ok, **_errors(401, 403, 500)},
+                security=admin,
+            )
+        },
+        f"{ADMIN}/event-types/{{name}}": {
+            "get": _op(
+                "Get an event type and its schema",
+                "getEventType",
+                {**ok, **_errors(401, 403, 404, 500)},
+                security=admin,
+                params=[_path_param("name")],
+            ),
+            "put": _op(
+                "Register an event type with a JSON Schema for its data (ingest validates against it)",
+                "registerEventType",
+                {**ok, **_errors(400, 401, 403, 500)},
+                body="EventTypeRegistration",
+                security=admin,
+                params=[_path_param("name")],
+            ),
+            "delete": _op(
+                "Unregister an event type",
+                "deleteEventType",
+                {**ok, **_errors(401, 403, 404, 500)},
+                security=admin,
+                params=[_path_param("name")],
+            ),
         },
         f"{ADMIN}/events/{{event_id}}/deliveries": {
             "get": _op(

@@ -14,13 +14,30 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
 from pymongo.errors import DuplicateKeyError
 
+from .catalog import EventTypeCatalog, InvalidSchema
 from .config import Settings
 from .delivery_log import BadCursor, DeliveryLog, EventStore, StatusFilter
 from .events_api import BodyError, Reply, format_errors, invalid_body, parse_json
-from .models import DeliveryMessage, Event, SubscriptionPattern, new_event_id, to_json, utc_timestamp
+from .models import (
+    DeliveryMessage,
+    Event,
+    EventType,
+    SubscriptionPattern,
+    new_event_id,
+    to_json,
+    utc_timestamp,
+)
 from .observability import logger
 from .partners import Partner, PartnerNotFound, PartnerStore
 from .queues import OutgoingMessage, Queue, batch_groups
@@ -30,6 +47,7 @@ Url = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=8, max_length=2048, pattern=r"^https?://[^\s/]+")
 ]
 TEST_EVENT_TYPE = "webhook.test"
+_event_type: TypeAdapter[str] = TypeAdapter(EventType)
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 
 
@@ -80,6 +98,14 @@ class RecoverRequest(_Body):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+class EventTypeRegistration(_Body):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    json_schema: dict[str, Any] = Field(
+        alias="schema", description="JSON Schema (2020-12) for the events' data"
+    )
+    description: Annotated[str, StringConstraints(max_length=1000)] = ""
+
+
 class DeliveryQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")  # a typo such as ?stauts=failed is an error, not ignored
     status: StatusFilter | None = None
@@ -121,12 +147,14 @@ class Operations:
         log: DeliveryLog,
         events: EventStore,
         delivery_queue: Queue | None,
+        catalog: EventTypeCatalog | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.log = log
         self.events = events
         self.delivery_queue = delivery_queue
+        self.catalog = catalog
 
     # --- credentials ----------------------------------------------------------------
 
@@ -225,6 +253,41 @@ class Operations:
             return Reply(200, {"partnerId": partner_id, "events": self.store.subscriptions_of(partner_id)})
 
         return self._found(apply)
+
+    # --- event type catalog ------------------------------------------------------------
+
+    def _catalog(self) -> EventTypeCatalog:
+        if self.catalog is None:
+            raise RuntimeError("no event type catalog configured")
+        return self.catalog
+
+    def list_event_types(self) -> Reply:
+        return Reply(200, {"eventTypes": self._catalog().all()})
+
+    def get_event_type(self, name: str) -> Reply:
+        found = self._catalog().get(name)
+        return Reply(200, found) if found else _error(404, f"Event type {name!r} is not registered")
+
+    def register_event_type(self, name: str, body: str | None) -> Reply:
+        try:
+            _event_type.validate_python(name)
+        except ValidationError:
+            return _error(
+                400, f"Invalid event type {name!r}: dot-separated lowercase segments, e.g. order.created"
+            )
+        parsed = _parse(EventTypeRegistration, body)
+        if isinstance(parsed, Reply):
+            return parsed
+        assert isinstance(parsed, EventTypeRegistration)
+        try:
+            return Reply(200, self._catalog().register(name, parsed.json_schema, parsed.description))
+        except InvalidSchema as exc:
+            return invalid_body(f"schema: {exc}")
+
+    def delete_event_type(self, name: str) -> Reply:
+        if self._catalog().delete(name):
+            return Reply(200, {"deleted": name})
+        return _error(404, f"Event type {name!r} is not registered")
 
     # --- delivery log -----------------------------------------------------------------
 
