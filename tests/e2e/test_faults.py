@@ -118,6 +118,7 @@ def test_database_outage_is_a_clear_503_and_nothing_is_lost(
             "MONGO_URI": mongo.url,
             "WEBHOOK_RETRY_DELAY": "1000",
             "POWERTOOLS_LOG_LEVEL": "WARNING",
+            "ADMIN_API_KEY": "faults-admin",
         },
         tmp_path / "local",
     )
@@ -125,13 +126,23 @@ def test_database_outage_is_a_clear_503_and_nothing_is_lost(
         status, body = runtime.post([{"eventType": "order.created", "data": {}}], orders["apiKey"])
         first = body["results"][0]["eventId"]
         receiver.wait_for(1)  # the API key, partner and subscribers of order.created are now cached
+        # ingest learns order.shipped's schema (a rejected event: dispatch never sees the type)
+        schema = {"schema": {"type": "object", "required": ["orderId"]}}
+        admin = {"X-Admin-Key": "faults-admin"}
+        assert runtime.request("PUT", "/api/v1/admin/event-types/order.shipped", schema, admin)[0] == 200
+        assert runtime.post([{"eventType": "order.shipped", "data": {}}], orders["apiKey"])[0] == 400
 
         mongo.stop()
         # a key the API has not seen: it cannot be checked, and the answer says so
         status, body = runtime.post([{"eventType": "order.created", "data": {}}], other["apiKey"])
         assert (status, body) == (503, {"error": "Service temporarily unavailable, please retry"})
-        # a known key is still accepted (from the cache); its new event type cannot be dispatched yet
-        status, body = runtime.post([{"eventType": "order.shipped", "data": {}}], orders["apiKey"])
+        # nor can a type whose schema the API has not seen
+        status, body = runtime.post([{"eventType": "order.returned", "data": {}}], orders["apiKey"])
+        assert (status, body) == (503, {"error": "Service temporarily unavailable, please retry"})
+        # a known key and type are still accepted (from the caches); the event cannot be dispatched yet
+        status, body = runtime.post(
+            [{"eventType": "order.shipped", "data": {"orderId": "1"}}], orders["apiKey"]
+        )
         assert status == 202
         during = body["results"][0]["eventId"]
         time.sleep(3)
