@@ -343,3 +343,25 @@ def test_a_partner_deactivated_mid_retry_gets_no_more_attempts(
     delivery.delete(result, messages)
     assert len(receiver.requests) == 1
     assert drain(stack.sqs, delivery.queue) == [] and drain(stack.sqs, stack.url("DELIVERY_DLQ_URL")) == []
+
+
+def test_partner_headers_are_sent_and_its_timeout_applies(
+    stack: Stack, delivery: Delivery, receiver_factory: Any
+) -> None:
+    slow = receiver_factory([Reply(200, delay=1.0)])
+    partner_id, secret = make_partner(stack, slow.url)
+    # written straight to the store: even a forbidden header cannot replace the platform's
+    stack.store().update(
+        partner_id,
+        timeout_ms=300,
+        headers={"Authorization": "Bearer t0ken", "X-Recart-Signature-256": "forged"},
+    )
+    delivery.enqueue(partner_id)
+    started = time.monotonic()
+    result, _ = delivery.run()
+    assert time.monotonic() - started < 0.9  # cut at the partner's 300 ms, not WEBHOOK_TIMEOUT=2000
+    assert len(result["batchItemFailures"]) == 1
+    [got] = slow.wait_for(1)
+    assert got.headers["Authorization"] == "Bearer t0ken"
+    expected = hmac.new(secret.encode(), got.body, hashlib.sha256).hexdigest()
+    assert got.headers["X-Recart-Signature-256"] == expected

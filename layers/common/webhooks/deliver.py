@@ -84,14 +84,14 @@ class Deliverer:
             return Attempt("dropped", receive_count)
 
         payload = webhook_body(event)
-        headers = signature_headers(event.eventId, event.eventType, payload, partner.signing_secrets())
+        # the partner's own headers first: the platform's (signatures, ids) always win
+        headers = {
+            **dict(partner.headers),
+            **signature_headers(event.eventId, event.eventType, payload, partner.signing_secrets()),
+        }
+        timeout = partner.timeout_ms / 1000 if partner.timeout_ms else self.settings.timeout_seconds
         result = post(
-            self.session,
-            partner.webhook_url,
-            payload,
-            headers,
-            self.settings.timeout_seconds,
-            self.settings.response_body_limit,
+            self.session, partner.webhook_url, payload, headers, timeout, self.settings.response_body_limit
         )
         attempt = self._decide(result, receive_count)
         logger.info(

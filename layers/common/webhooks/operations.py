@@ -39,7 +39,7 @@ from .models import (
     utc_timestamp,
 )
 from .observability import logger
-from .partners import Partner, PartnerNotFound, PartnerStore
+from .partners import NewPartner, Partner, PartnerNotFound, PartnerStore
 from .queues import OutgoingMessage, Queue, batch_groups
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -63,16 +63,50 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+HeaderName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")]
+HeaderValue = Annotated[str, StringConstraints(max_length=2000, pattern=r"^[^\r\n\x00]*$")]
+# what the platform itself sets: a partner header may not replace any of them
+RESERVED_HEADERS = (
+    "content-type",
+    "content-length",
+    "host",
+    "user-agent",
+    "connection",
+    "transfer-encoding",
+    "x-recart-",
+    "webhook-",
+)
+
+
+def _custom_headers(value: dict[str, str] | None) -> dict[str, str] | None:
+    if value is None:
+        return None
+    if len(value) > 20:
+        raise ValueError("at most 20 custom headers")
+    reserved = [n for n in value if n.lower().startswith(RESERVED_HEADERS)]
+    if reserved:
+        raise ValueError(f"reserved header(s) cannot be set: {', '.join(sorted(reserved))}")
+    return value
+
+
 class PartnerCreate(_Body):
     name: Name
     webhookUrl: Url
     events: list[SubscriptionPattern] = Field(default_factory=list, max_length=100)
+    headers: dict[HeaderName, HeaderValue] | None = None
+    timeoutMs: int | None = Field(None, ge=100, le=30_000)
+
+    _headers = field_validator("headers")(_custom_headers)
 
 
 class PartnerUpdate(_Body):
     name: Name | None = None
     webhookUrl: Url | None = None
     isActive: bool | None = None
+    headers: dict[HeaderName, HeaderValue] | None = None
+    timeoutMs: int | None = Field(None, ge=100, le=30_000)
+
+    _headers = field_validator("headers")(_custom_headers)
 
 
 class EventPatterns(_Body):
@@ -185,6 +219,11 @@ class Operations:
             created = self.store.create(parsed.name, parsed.webhookUrl, parsed.events)
         except DuplicateKeyError:
             return _error(409, "A partner with that API key exists")
+        if parsed.headers is not None or parsed.timeoutMs is not None:
+            partner = self.store.update(
+                created.partner.id, headers=parsed.headers, timeout_ms=parsed.timeoutMs
+            )
+            created = NewPartner(partner, created.api_key, created.secret_key, created.events)
         logger.info("partner created", extra={"partner_id": created.partner.id})
         return Reply(
             201, {**self._view(created.partner), "apiKey": created.api_key, "secretKey": created.secret_key}
@@ -206,7 +245,12 @@ class Operations:
                 200,
                 self._view(
                     self.store.update(
-                        partner_id, name=parsed.name, webhook_url=parsed.webhookUrl, is_active=parsed.isActive
+                        partner_id,
+                        name=parsed.name,
+                        webhook_url=parsed.webhookUrl,
+                        is_active=parsed.isActive,
+                        headers=parsed.headers,
+                        timeout_ms=parsed.timeoutMs,
                     )
                 ),
             )

@@ -37,6 +37,8 @@ class Partner:
     previous_secrets: tuple[tuple[str, datetime], ...] = ()
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    headers: tuple[tuple[str, str], ...] = ()  # sent with every webhook (values may be credentials)
+    timeout_ms: int | None = None  # overrides WEBHOOK_TIMEOUT for this partner
 
     def signing_secrets(self, now: datetime | None = None) -> list[str]:
         """The current secret first, then rotated-out secrets that have not expired."""
@@ -50,6 +52,9 @@ class Partner:
             "name": self.name,
             "webhookUrl": self.webhook_url,
             "isActive": self.is_active,
+            # header values are often the endpoint's own credentials: names only
+            "headers": {name: "***" for name, _ in self.headers},
+            "timeoutMs": self.timeout_ms,
             "createdAt": self.created_at.isoformat() if self.created_at else None,
             "updatedAt": self.updated_at.isoformat() if self.updated_at else None,
         }
@@ -97,6 +102,8 @@ def _to_partner(doc: dict[str, Any]) -> Partner:
         previous_secrets=previous,
         created_at=doc.get("createdAt"),
         updated_at=doc.get("updatedAt"),
+        headers=tuple(sorted((doc.get("headers") or {}).items())),
+        timeout_ms=doc.get("timeoutMs"),
     )
 
 
@@ -207,8 +214,16 @@ class PartnerStore:
         name: str | None = None,
         webhook_url: str | None = None,
         is_active: bool | None = None,
+        headers: dict[str, str] | None = None,
+        timeout_ms: int | None = None,
     ) -> Partner:
-        fields = {"name": name, "webhookUrl": webhook_url, "isActive": is_active}
+        fields = {
+            "name": name,
+            "webhookUrl": webhook_url,
+            "isActive": is_active,
+            "headers": headers,
+            "timeoutMs": timeout_ms,
+        }
         return self._update(partner_id, {"$set": {k: v for k, v in fields.items() if v is not None}})
 
     def delete(self, partner_id: str) -> None:
