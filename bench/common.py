@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import statistics
 import sys
 from pathlib import Path
@@ -11,10 +10,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from webhooks.signing import generate_secret  # noqa: E402
 
 from runtime_process import RuntimeProcess  # noqa: E402
-from support import CountingReceiver  # noqa: E402
+from support import CountingReceiver, partner_spec  # noqa: E402
+
+partner = partner_spec
 
 __all__ = ["CountingReceiver", "RuntimeProcess", "partner", "pct", "quiet_runtime", "summary"]
 
@@ -30,17 +30,6 @@ def summary(values: list[float]) -> str:
     return (
         f"p50 {pct(values, 50):.1f} ms, p99 {pct(values, 99):.1f} ms, mean {statistics.fmean(values):.1f} ms"
     )
-
-
-def partner(name: str, url: str, events: list[str]) -> dict[str, Any]:
-    return {
-        "name": name,
-        "webhookUrl": url,
-        "apiKey": f"bench-{name}-{os.urandom(6).hex()}",
-        "secretKey": generate_secret(),
-        "events": events,
-        "isActive": True,
-    }
 
 
 def quiet_runtime(partners: list[dict[str, Any]], env: dict[str, str] | None = None) -> RuntimeProcess:

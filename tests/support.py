@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 import uuid
@@ -13,6 +14,20 @@ from pathlib import Path
 from typing import Any
 
 EVENTS_DIR = Path(__file__).resolve().parents[1] / "events"
+
+
+def partner_spec(name: str, url: str, events: list[str], active: bool = True) -> dict[str, Any]:
+    """A partner as `webhooks local --partners` takes it, with a fresh API key and secret."""
+    from webhooks.signing import generate_secret
+
+    return {
+        "name": name,
+        "webhookUrl": url,
+        "apiKey": f"key-{name}-{os.urandom(6).hex()}",
+        "secretKey": generate_secret(),
+        "events": events,
+        "isActive": active,
+    }
 
 
 def sqs_client_for(endpoint_url: str) -> Any:

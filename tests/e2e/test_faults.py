@@ -6,7 +6,6 @@ The runtime here uses servers the test starts itself, so the test can stop and r
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,29 +13,17 @@ from typing import Any
 
 import pytest
 
-from webhooks.signing import generate_secret
 from webhooks_cli.servers import ServerProcess, start_mongo, start_sqs
 from webhooks_cli.topology import create_queues
 
 from runtime_process import RuntimeProcess
-from support import Receiver, Reply, sqs_client_for, wait_until
+from support import Receiver, Reply, partner_spec, sqs_client_for, wait_until
 
 pytestmark = pytest.mark.e2e
 
 
 def port_of(server: ServerProcess) -> int:
     return int(server.url.split(":")[2].split("/")[0].split("?")[0])
-
-
-def spec(name: str, url: str, events: list[str]) -> dict[str, Any]:
-    return {
-        "name": name,
-        "webhookUrl": url,
-        "apiKey": f"key-{name}-{os.urandom(4).hex()}",
-        "secretKey": generate_secret(),
-        "events": events,
-        "isActive": True,
-    }
 
 
 def sqs_client(url: str) -> Any:
@@ -64,7 +51,7 @@ def test_queue_outage_is_never_a_202_and_the_pollers_resume(
 ) -> None:
     sqs, mongo = start_sqs(), start_mongo()
     servers += [sqs, mongo]
-    partner = spec("p", receiver.url, ["order.*"])
+    partner = partner_spec("p", receiver.url, ["order.*"])
     runtime = RuntimeProcess(
         [partner],
         {"AWS_ENDPOINT_URL": sqs.url, "MONGO_URI": mongo.url, "POWERTOOLS_LOG_LEVEL": "WARNING"},
@@ -109,8 +96,8 @@ def test_database_outage_is_a_clear_503_and_nothing_is_lost(
     storage = tmp_path / "mongo"
     sqs, mongo = start_sqs(), start_mongo(storage=storage)
     servers += [sqs, mongo]
-    orders = spec("orders", receiver.url, ["order.*"])
-    other = spec("other", "https://other.example/h", ["nothing.here"])
+    orders = partner_spec("orders", receiver.url, ["order.*"])
+    other = partner_spec("other", "https://other.example/h", ["nothing.here"])
     runtime = RuntimeProcess(
         [orders, other],
         {
@@ -166,7 +153,7 @@ def test_a_deliver_worker_killed_mid_batch_delivers_once_more_at_most(
     # a short visibility timeout, so the message is back in seconds (the template's is 6 minutes)
     sqs_client(sqs.url).create_queue(QueueName="webhooks-delivery", Attributes={"VisibilityTimeout": "3"})
     slow = Receiver([Reply(200, delay=2.0)])
-    partner = spec("slow", slow.url, ["order.*"])
+    partner = partner_spec("slow", slow.url, ["order.*"])
     env = {"AWS_ENDPOINT_URL": sqs.url, "MONGO_URI": mongo.url, "POWERTOOLS_LOG_LEVEL": "WARNING"}
     second = None
     try:
