@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve().parents[1] / "tests")]
-from bench_partners import LOAD_EVENT_TYPES, LOAD_SUBSCRIPTIONS, load_partners  # noqa: E402
-from common import CountingReceiver, quiet_runtime, summary  # noqa: E402
-from loadrun import run_load  # noqa: E402
+from bench_partners import LOAD_SUBSCRIPTIONS  # noqa: E402
+from common import CountingReceiver, summary  # noqa: E402
+from loadrun import run_standard_load  # noqa: E402
 
 
 def main() -> None:
@@ -27,22 +27,12 @@ def main() -> None:
     receivers = {
         name: CountingReceiver(status=500 if name == "failing" else 200) for name in LOAD_SUBSCRIPTIONS
     }
-    partners = load_partners({name: r.url for name, r in receivers.items()})
-    runtime = quiet_runtime(partners, {"WEBHOOK_RETRY_DELAY": args.retry_delay, "WEBHOOK_MAX_ATTEMPTS": "3"})
+    env = {"WEBHOOK_RETRY_DELAY": args.retry_delay, "WEBHOOK_MAX_ATTEMPTS": "3"}
     try:
-        result = run_load(
-            runtime.url,
-            runtime.endpoints,
-            partners[0]["apiKey"],
-            LOAD_SUBSCRIPTIONS,
-            receivers,
-            rate=args.rate,
-            seconds=args.seconds,
-            event_types=LOAD_EVENT_TYPES,
-            settle_timeout=120,
+        result = run_standard_load(
+            receivers, env, rate=args.rate, seconds=args.seconds, settle_timeout=120, capture_logs=False
         )
     finally:
-        runtime.stop()
         for receiver in receivers.values():
             receiver.close()
     r = result.report

@@ -101,3 +101,34 @@ def run_load(
     return LoadResult(
         report, ledger, latencies, statuses, attempts, failed, posted - started, settled - posted
     )
+
+
+def run_standard_load(
+    receivers: dict[str, CountingReceiver],
+    env: dict[str, str],
+    rate: float,
+    seconds: float,
+    settle_timeout: float,
+    capture_logs: bool = True,
+) -> LoadResult:
+    """The load run of the test and the benchmark: the partners of bench_partners, the first
+    one posting, through a `webhooks local` of its own that is stopped afterwards."""
+    from bench_partners import LOAD_EVENT_TYPES, LOAD_SUBSCRIPTIONS, load_partners
+    from runtime_process import RuntimeProcess
+
+    partners = load_partners({name: r.url for name, r in receivers.items()})
+    runtime = RuntimeProcess(partners, {"POWERTOOLS_LOG_LEVEL": "WARNING", **env}, capture=capture_logs)
+    try:
+        return run_load(
+            runtime.url,
+            runtime.endpoints,
+            partners[0]["apiKey"],
+            LOAD_SUBSCRIPTIONS,
+            receivers,
+            rate=rate,
+            seconds=seconds,
+            event_types=LOAD_EVENT_TYPES,
+            settle_timeout=settle_timeout,
+        )
+    finally:
+        runtime.stop()

@@ -12,7 +12,6 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,7 +82,6 @@ class Poller:
         # concurrent receives can both take the same message (a duplicate invocation).
         # Handlers still run side by side; only the receive calls take turns.
         self._receive_lock = threading.Lock()
-        self.on_batch: Callable[[int, int], None] | None = None  # (records, deleted), for tests
 
     def start(self) -> None:
         for n in range(self.config.concurrency):
@@ -158,9 +156,7 @@ class Poller:
             return
         failures = failed_ids(result)
         done = [m for m in messages if m["MessageId"] not in failures]
-        deleted = self._delete(done)
-        if self.on_batch:
-            self.on_batch(len(messages), deleted)
+        self._delete(done)
 
     def _delete(self, messages: list[dict[str, Any]]) -> int:
         deleted = 0

@@ -9,9 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from bench_partners import LOAD_EVENT_TYPES, LOAD_SUBSCRIPTIONS, load_partners
-from loadrun import run_load
-from runtime_process import RuntimeProcess
+from bench_partners import LOAD_SUBSCRIPTIONS
+from loadrun import run_standard_load
 from support import CountingReceiver
 
 pytestmark = pytest.mark.e2e
@@ -26,23 +25,8 @@ def receivers() -> Iterator[dict[str, CountingReceiver]]:
 
 
 def test_short_load_with_a_failing_partner_loses_nothing(receivers: dict[str, CountingReceiver]) -> None:
-    partners = load_partners({name: r.url for name, r in receivers.items()})
-    env = {"WEBHOOK_RETRY_DELAY": "1000", "WEBHOOK_MAX_ATTEMPTS": "2", "POWERTOOLS_LOG_LEVEL": "WARNING"}
-    runtime = RuntimeProcess(partners, env)
-    try:
-        result = run_load(
-            runtime.url,
-            runtime.endpoints,
-            partners[0]["apiKey"],
-            LOAD_SUBSCRIPTIONS,
-            receivers,
-            rate=20,
-            seconds=5,
-            event_types=LOAD_EVENT_TYPES,
-            settle_timeout=30,
-        )
-    finally:
-        runtime.stop()
+    env = {"WEBHOOK_RETRY_DELAY": "1000", "WEBHOOK_MAX_ATTEMPTS": "2"}
+    result = run_standard_load(receivers, env, rate=20, seconds=5, settle_timeout=30)
     report = result.report
     assert result.statuses == {202: report.accepted} and report.accepted >= 90
     assert report.ok, (str(report), report.lost[:5], report.unexpected[:5])
