@@ -129,6 +129,12 @@ def cmd_partners(args: argparse.Namespace) -> int:
     elif action == "unsubscribe":
         store.unsubscribe(partner_id, _events(args.events))
         view = _partner_view(store, store.get(partner_id))
+    elif action == "rate-limit":
+        return _show(
+            _operations().update_partner(partner_id, json.dumps({"rateLimit": args.per_second or None}))
+        )
+    elif action == "enable-endpoint":
+        return _show(_operations().enable_endpoint(partner_id))
     else:  # pragma: no cover - argparse rejects unknown actions
         raise CliError(f"unknown action {action}")
     _print(view, True)
@@ -162,6 +168,7 @@ def _operations() -> Operations:
     # imported here: they set up Powertools' logger, which must see `webhooks local`'s env first
     from webhooks.catalog import EventTypeCatalog
     from webhooks.delivery_log import DeliveryLog, EventStore
+    from webhooks.endpoint_health import ParkedDeliveries
     from webhooks.operations import Operations
 
     settings = settings_for_cli()
@@ -177,6 +184,7 @@ def _operations() -> Operations:
         EventStore(db, settings.delivery_log_ttl_days),
         queue,
         EventTypeCatalog(db, cache_ttl=0),
+        ParkedDeliveries(db, settings.delivery_log_ttl_days),
     )
 
 
@@ -313,12 +321,19 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--json", action="store_true", help="(output is always JSON)")
     lst = actions.add_parser("list")
     lst.add_argument("--json", action="store_true")
-    for name in ("show", "deactivate", "activate", "rotate-secret", "subscribe", "unsubscribe"):
-        p = actions.add_parser(name)
+    helps = {
+        "rate-limit": "deliveries per second for this partner, across all deliverers",
+        "enable-endpoint": "enable an endpoint disabled for failing and send what was parked",
+    }
+    names = ("show", "deactivate", "activate", "rotate-secret", "subscribe", "unsubscribe", *helps)
+    for name in names:
+        p = actions.add_parser(name, help=helps.get(name))
         p.add_argument("partner_id")
         p.add_argument("--json", action="store_true", help="(output is always JSON)")
         if name in ("subscribe", "unsubscribe"):
             p.add_argument("--events", required=True)
+        if name == "rate-limit":
+            p.add_argument("--per-second", type=int, required=True, help="0 removes the limit")
         if name == "rotate-secret":
             p.add_argument(
                 "--overlap-hours", type=float, default=24.0, help="how long the old secret still signs"

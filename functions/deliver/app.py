@@ -17,23 +17,34 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from webhooks.config import load_settings
 from webhooks.deliver import Attempt, Deliverer
 from webhooks.delivery_log import DeliveryLog
+from webhooks.endpoint_health import DisablePolicy, EndpointHealth, ParkedDeliveries
 from webhooks.http_delivery import make_session
 from webhooks.mongo import get_database
 from webhooks.observability import logger, metrics
 from webhooks.partners import PartnerStore
 from webhooks.queues import SqsQueue, sqs_client
+from webhooks.rate_limit import RateLimiter
 
 settings = load_settings()
 settings.require("delivery_queue_url", "delivery_dlq_url")
 _sqs = sqs_client(settings)
 _db = get_database(settings)
+_store = PartnerStore(_db, settings.cache_ttl_seconds)
 deliverer = Deliverer(
     settings,
-    PartnerStore(_db, settings.cache_ttl_seconds),
+    _store,
     make_session(settings.worker_concurrency, settings.allow_private_destinations),
     delivery_queue=SqsQueue(_sqs, str(settings.delivery_queue_url)),
     delivery_dlq=SqsQueue(_sqs, str(settings.delivery_dlq_url)),
     log=DeliveryLog(_db, settings.delivery_log_ttl_days, enabled=settings.delivery_log_enabled),
+    limiter=RateLimiter(_db),
+    health=EndpointHealth(
+        _store,
+        DisablePolicy(settings.endpoint_disable_after_failures, settings.endpoint_disable_after_seconds),
+    ),
+    parked=ParkedDeliveries(_db, settings.delivery_log_ttl_days),
+    # endpoint.disabled events go through the pipeline like any other event
+    events_queue=SqsQueue(_sqs, settings.events_queue_url) if settings.events_queue_url else None,
 )
 # The POSTs of one batch run side by side: a batch of 10 to a slow endpoint takes
 # about as long as one.
@@ -55,9 +66,10 @@ async def record_handler(record: SQSRecord) -> Attempt:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    deliverer.begin_batch([record.get("body", "") for record in event.get("Records", [])])
     try:
         return async_process_partial_response(
             event=event, record_handler=record_handler, processor=processor, context=context
         )
     finally:
-        deliverer.log.flush()  # one write per invocation, time-boxed, never raises
+        deliverer.finish_batch()  # delivery log and endpoint health: time-boxed, never raise

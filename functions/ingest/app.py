@@ -19,6 +19,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from webhooks.catalog import EventTypeCatalog
 from webhooks.config import load_settings
 from webhooks.delivery_log import DeliveryLog, EventStore
+from webhooks.endpoint_health import ParkedDeliveries
 from webhooks.events_api import EventsApi, Reply, invalid_body
 from webhooks.idempotency import IdempotencyStore
 from webhooks.ingest import Ingestor
@@ -49,6 +50,7 @@ ops = Operations(
     EventStore(_db, settings.delivery_log_ttl_days),
     SqsQueue(_sqs, settings.delivery_queue_url) if settings.delivery_queue_url else None,
     _catalog,
+    ParkedDeliveries(_db, settings.delivery_log_ttl_days),
 )
 
 app = APIGatewayRestResolver()
@@ -130,6 +132,7 @@ app.get(f"{P}/deliveries")(admin(lambda partner_id: ops.partner_deliveries(partn
 app.post(f"{P}/replay")(admin(lambda partner_id: ops.replay(partner_id, _body())))
 app.post(f"{P}/recover")(admin(lambda partner_id: ops.recover(partner_id, _body())))
 app.post(f"{P}/test")(admin(lambda partner_id: ops.send_test(partner_id)))
+app.post(f"{P}/endpoint/enable")(admin(lambda partner_id: ops.enable_endpoint(partner_id)))
 app.get(f"{ADMIN}/events/<event_id>/deliveries")(admin(lambda event_id: ops.event_deliveries(event_id)))
 T = f"{ADMIN}/event-types/<name>"
 app.get(f"{ADMIN}/event-types")(admin(lambda: ops.list_event_types()))

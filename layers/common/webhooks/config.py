@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     admin_api_key_hash: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
     admin_api_key: SecretStr | None = None
 
+    # Endpoint health: an endpoint whose attempts have all failed, at least this many
+    # times and for at least this long, is disabled (0 failures: never). Svix: 5 days.
+    endpoint_disable_after_failures: int = Field(10, ge=0, le=1_000_000)
+    endpoint_disable_after_seconds: float = Field(5 * 86_400, ge=0, le=365 * 86_400)
+
     @field_validator(
         "mongo_uri",
         "mongo_uri_parameter",

@@ -7,31 +7,51 @@ Outcomes of one attempt:
 - any other failure with attempts left: the message's visibility timeout becomes the
   backoff delay and the record is reported failed, so SQS hands it back then.
 - the partner was deleted or deactivated since: dropped, with a log line.
+
+Flow control comes before the POST and never costs an attempt:
+- the partner's endpoint is disabled (endpoint health): the delivery is parked, to be
+  sent when the endpoint is enabled again;
+- the partner is paused (it answered 429, or 503 with Retry-After) or over its rate
+  limit: the delivery is deferred, re-sent to the delivery queue with a DelaySeconds and
+  its attempts so far. Extending the visibility timeout instead would raise SQS's receive
+  count, which the redrive policy counts: a partner at its limit for long would see
+  deliveries dead-lettered that were never attempted.
+
+Attempt numbers are the attempts a deferred message carried plus SQS's receive count.
 """
 
 from __future__ import annotations
 
+import math
 import random
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 import requests
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
+from pymongo.errors import PyMongoError
 
 from .backoff import parse_retry_after, retry_delay_seconds
 from .config import Settings
 from .delivery_log import AttemptRecord, DeliveryLog
+from .endpoint_health import Disabled, EndpointHealth, ParkedDeliveries
 from .http_delivery import HttpResult, post
-from .models import DeliveryMessage, webhook_body
+from .models import DeliveryMessage, Event, EventEnvelope, new_event_id, to_json, utc_timestamp, webhook_body
 from .observability import MetricUnit, logger, metrics
-from .partners import PartnerStore
+from .partners import Partner, PartnerStore
 from .queues import Queue
+from .rate_limit import MAX_DEFER_SECONDS, RateLimiter
 from .signing import signature_headers
 
-Outcome = Literal["delivered", "retry", "dead_lettered", "dropped"]
+Outcome = Literal["delivered", "retry", "dead_lettered", "dropped", "deferred", "parked"]
 RETRY_AFTER_STATUSES = (429, 503)
+ENDPOINT_DISABLED_EVENT = "endpoint.disabled"
+# the rate limit's counters are in MongoDB: while it is away, limited deliveries wait
+LIMITER_UNAVAILABLE_DEFER_SECONDS = 5
 
 
 class RetryLater(Exception):
@@ -57,6 +77,10 @@ class Deliverer:
         delivery_dlq: Queue,
         rng: random.Random | None = None,
         log: DeliveryLog | None = None,
+        limiter: RateLimiter | None = None,
+        health: EndpointHealth | None = None,
+        parked: ParkedDeliveries | None = None,
+        events_queue: Queue | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -65,6 +89,45 @@ class Deliverer:
         self.delivery_dlq = delivery_dlq
         self.rng = rng or random.Random()
         self.log = log
+        self.limiter = limiter
+        self.health = health
+        self.parked = parked
+        self.events_queue = events_queue  # where endpoint.disabled events go
+
+    # --- one invocation -------------------------------------------------------------
+
+    def begin_batch(self, bodies: Sequence[str]) -> None:
+        """Claim the rate-limit slots the batch needs: one round trip per limited partner."""
+        if self.limiter is None:
+            return
+        wanted: Counter[str] = Counter()
+        limits: dict[str, int] = {}
+        try:
+            for body in bodies:
+                try:
+                    partner_id = DeliveryMessage.model_validate_json(body).partnerId
+                except ValidationError:
+                    continue
+                partner = self.store.get_cached(partner_id)
+                if partner is None or not partner.rate_limit or not partner.is_active:
+                    continue
+                if not partner.endpoint_disabled and not partner.paused_for():
+                    limits[partner_id] = partner.rate_limit
+                    wanted[partner_id] += 1
+            for partner_id, count in wanted.items():
+                self.limiter.reserve(partner_id, limits[partner_id], count)
+        except PyMongoError as exc:  # each delivery asks again on its own
+            logger.warning("rate limit slots not claimed", extra={"error": type(exc).__name__})
+
+    def finish_batch(self) -> None:
+        """Write the delivery log and endpoint health; announce endpoints disabled. Never raises."""
+        if self.log is not None:
+            self.log.flush()
+        if self.health is not None:
+            for disabled in self.health.flush():
+                self._announce(disabled)
+
+    # --- one message ----------------------------------------------------------------
 
     def deliver(self, body: str, receive_count: int, receipt_handle: str) -> Attempt:
         """One attempt for one message. Raises :class:`RetryLater` when SQS should retry it."""
@@ -76,12 +139,21 @@ class Deliverer:
             return Attempt("dead_lettered", receive_count, error=reason)
 
         event = message.event
-        context = {"event_id": event.eventId, "partner_id": message.partnerId, "attempt": receive_count}
+        attempts_before = message.priorAttempts + receive_count - 1
+        number = attempts_before + 1
+        context = {"event_id": event.eventId, "partner_id": message.partnerId, "attempt": number}
         partner = self.store.get_cached(message.partnerId)
         if partner is None or not partner.is_active:
             logger.warning("delivery dropped: partner missing or inactive", extra=context)
             metrics.add_metric(name="DeliveriesDropped", unit=MetricUnit.Count, value=1)
-            return Attempt("dropped", receive_count)
+            return Attempt("dropped", number)
+        if partner.endpoint_disabled:
+            partner = self._park(message, partner)
+            if partner is None:
+                return Attempt("parked", attempts_before)
+        wait = self._wait_seconds(partner)
+        if wait:
+            return self._defer(message, attempts_before, wait)
 
         payload = webhook_body(event)
         # the partner's own headers first: the platform's (signatures, ids) always win
@@ -93,7 +165,13 @@ class Deliverer:
         result = post(
             self.session, partner.webhook_url, payload, headers, timeout, self.settings.response_body_limit
         )
-        attempt = self._decide(result, receive_count)
+        attempt = self._decide(result, number)
+        if self.health is not None:
+            self.health.record(
+                partner, result.ok, result.error or (f"HTTP {result.status}" if result.status else None)
+            )
+        if result.status == 429 or (result.status in RETRY_AFTER_STATUSES and result.retry_after):
+            self._pause(partner, result, attempt)
         logger.info(
             "delivery attempt",
             extra={
@@ -111,7 +189,7 @@ class Deliverer:
             event.eventId,
             event.eventType,
             message.partnerId,
-            receive_count,
+            number,
             attempt.outcome,
             result.status,
             result.latency_ms,
@@ -133,7 +211,7 @@ class Deliverer:
                     "partnerId": message.partnerId,
                     "eventId": event.eventId,
                     "eventType": event.eventType,
-                    "attempts": receive_count,
+                    "attempts": number,
                     "lastStatus": result.status,
                     "lastError": (result.error or "")[:1000],
                 },
@@ -150,26 +228,121 @@ class Deliverer:
             # The message still comes back, after the queue's own visibility timeout.
             logger.warning("backoff not applied", extra={**context, "error": type(exc).__name__})
         self._log(record)
-        raise RetryLater(f"attempt {receive_count} failed: {result.error}")
+        raise RetryLater(f"attempt {number} failed: {result.error}")
 
     def _log(self, record: AttemptRecord) -> None:
         if self.log is not None:
             self.log.record(record)
 
-    def _decide(self, result: HttpResult, receive_count: int) -> Attempt:
+    # --- flow control ---------------------------------------------------------------
+
+    def _park(self, message: DeliveryMessage, partner: Partner) -> Partner | None:
+        """Park the delivery of a disabled endpoint. Returns the partner when the endpoint
+        turned out to be enabled again (the delivery then goes ahead), None when parked."""
+        assert self.parked is not None, "a store for parked deliveries is needed to park"
+        try:
+            key = self.parked.park(message)
+            # Read past the cache: an operator may have just enabled the endpoint and
+            # replayed what was parked, in which case this delivery must not stay behind.
+            fresh = self.store.get(partner.id)
+            if fresh.endpoint_disabled or not self.parked.unpark(key):
+                metrics.add_metric(name="DeliveriesParked", unit=MetricUnit.Count, value=1)
+                logger.info(
+                    "delivery parked: endpoint disabled",
+                    extra={"event_id": message.event.eventId, "partner_id": partner.id},
+                )
+                return None
+        except PyMongoError as exc:
+            raise RetryLater(f"delivery not parked: {type(exc).__name__}") from exc
+        self.store.forget(partner.id)
+        return fresh
+
+    def _wait_seconds(self, partner: Partner) -> int:
+        paused = partner.paused_for()
+        if paused > 0:
+            # spread what comes back, so the end of a pause is not a burst
+            return min(MAX_DEFER_SECONDS, math.ceil(paused * (1 + 0.2 * self.rng.random())))
+        if partner.rate_limit and self.limiter is not None:
+            try:
+                return self.limiter.acquire(partner.id, partner.rate_limit)
+            except PyMongoError as exc:
+                logger.warning("rate limit unavailable", extra={"error": type(exc).__name__})
+                return LIMITER_UNAVAILABLE_DEFER_SECONDS
+        return 0
+
+    def _defer(self, message: DeliveryMessage, attempts_before: int, seconds: int) -> Attempt:
+        deferred = message.model_copy(update={"priorAttempts": attempts_before})
+        attributes = {
+            "partnerId": message.partnerId,
+            "eventId": message.event.eventId,
+            "eventType": message.event.eventType,
+        }
+        try:
+            self.delivery_queue.send(to_json(deferred.model_dump()), attributes, delay_seconds=seconds)
+        except (BotoCoreError, ClientError) as exc:
+            raise RetryLater(f"delivery not deferred: {type(exc).__name__}") from exc
+        metrics.add_metric(name="DeliveriesDeferred", unit=MetricUnit.Count, value=1)
+        return Attempt("deferred", attempts_before, delay_seconds=seconds)
+
+    def _pause(self, partner: Partner, result: HttpResult, attempt: Attempt) -> None:
+        """The partner asked us to slow down: hold all its deliveries for a while."""
+        retry_after = parse_retry_after(result.retry_after)
+        if retry_after is not None:
+            seconds = min(retry_after, self.settings.retry_after_max_seconds)
+        else:
+            seconds = attempt.delay_seconds or self.settings.webhook_retry_delay / 1000
+        if seconds <= 0:
+            return
+        try:
+            self.store.pause(partner.id, datetime.now(UTC) + timedelta(seconds=seconds))
+        except PyMongoError as exc:
+            logger.warning(
+                "partner not paused", extra={"partner_id": partner.id, "error": type(exc).__name__}
+            )
+            return
+        logger.info(
+            "partner paused", extra={"partner_id": partner.id, "status": result.status, "seconds": seconds}
+        )
+
+    def _announce(self, disabled: Disabled) -> None:
+        """The ``endpoint.disabled`` log line, metric, and event (to partners subscribed to it)."""
+        data = {
+            "partnerId": disabled.partner_id,
+            "name": disabled.name,
+            "consecutiveFailures": disabled.consecutive_failures,
+            "failingSince": utc_timestamp(disabled.failing_since),
+            "disabledAt": utc_timestamp(disabled.disabled_at),
+            "reason": disabled.reason,
+        }
+        logger.error(ENDPOINT_DISABLED_EVENT, extra={"partner_id": disabled.partner_id, "endpoint": data})
+        metrics.add_metric(name="EndpointDisabled", unit=MetricUnit.Count, value=1)
+        if self.events_queue is None:
+            return
+        event = Event(
+            eventId=new_event_id(), eventType=ENDPOINT_DISABLED_EVENT, timestamp=utc_timestamp(), data=data
+        )
+        envelope = EventEnvelope(source="webhooks", events=[event])
+        try:
+            self.events_queue.send(to_json(envelope.model_dump(exclude_none=True)))
+        except (BotoCoreError, ClientError) as exc:
+            logger.warning("endpoint.disabled event not sent", extra={"error": type(exc).__name__})
+
+    # --- outcomes -------------------------------------------------------------------
+
+    def _decide(self, result: HttpResult, number: int) -> Attempt:
         if result.ok:
-            return Attempt("delivered", receive_count, result.status)
-        if result.status == 410 or receive_count >= self.settings.webhook_max_attempts:
-            return Attempt("dead_lettered", receive_count, result.status, result.error)
+            return Attempt("delivered", number, result.status)
+        if result.status == 410 or number >= self.settings.webhook_max_attempts:
+            return Attempt("dead_lettered", number, result.status, result.error)
         retry_after = parse_retry_after(result.retry_after) if result.status in RETRY_AFTER_STATUSES else None
         delay = retry_delay_seconds(
-            receive_count,
+            number,
             self.settings.webhook_retry_delay,
             retry_after=retry_after,
             retry_after_max=self.settings.retry_after_max_seconds,
             rng=self.rng,
         )
-        return Attempt("retry", receive_count, result.status, result.error, delay)
+        return Attempt("retry", number, result.status, result.error, delay)
 
     def _dead_letter(self, body: str, attributes: dict[str, object]) -> None:
         """Raises if the DLQ is unreachable, so the message stays on the main queue."""

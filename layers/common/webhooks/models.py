@@ -72,6 +72,9 @@ class DeliveryMessage(BaseModel):
     version: Literal[1] = 1
     partnerId: str
     event: Event
+    # attempts made before this message was sent: a delivery deferred by flow control is
+    # re-sent as a new message (SQS counts receives per message) and carries its count along
+    priorAttempts: int = Field(default=0, ge=0)
 
 
 class IngestResult(BaseModel):

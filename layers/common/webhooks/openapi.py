@@ -186,7 +186,7 @@ def openapi_document() -> dict[str, Any]:
                 params=partner,
             ),
             "patch": _op(
-                "Update name, URL or active state",
+                "Update name, URL, active state, headers, timeout or rate limit",
                 "updatePartner",
                 {**ok, **_errors(400, 401, 403, 404, 500)},
                 body="PartnerUpdate",
@@ -270,6 +270,17 @@ def openapi_document() -> dict[str, Any]:
                 "Send a webhook.test event now",
                 "sendTest",
                 {**accepted, **_errors(401, 403, 404, 409, 500, 503)},
+                security=admin,
+                params=partner,
+            )
+        },
+        f"{ADMIN}/partners/{{partner_id}}/endpoint/enable": {
+            "post": _op(
+                "Enable an endpoint that was disabled for failing, and send it the deliveries "
+                "parked meanwhile (up to 5,000 per call; remainingParked says if more are left)",
+                "enableEndpoint",
+                {**ok, "207": _json("Enabled; some parked deliveries not sent", ANY_OBJECT)}
+                | _errors(401, 403, 404, 500, 503),
                 security=admin,
                 params=partner,
             )

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -28,6 +29,7 @@ from pymongo.errors import DuplicateKeyError
 from .catalog import EventTypeCatalog, InvalidSchema
 from .config import Settings
 from .delivery_log import BadCursor, DeliveryLog, EventStore, StatusFilter
+from .endpoint_health import ParkedDeliveries
 from .events_api import BodyError, Reply, format_errors, invalid_body, parse_json
 from .models import (
     DeliveryMessage,
@@ -47,6 +49,8 @@ Url = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=8, max_length=2048, pattern=r"^https?://[^\s/]+")
 ]
 TEST_EVENT_TYPE = "webhook.test"
+PARKED_PAGE = 500
+PARKED_PER_REQUEST = 5_000  # one request stays well inside API Gateway's 29 s; call again for more
 _event_type: TypeAdapter[str] = TypeAdapter(EventType)
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 
@@ -95,6 +99,9 @@ class PartnerCreate(_Body):
     events: list[SubscriptionPattern] = Field(default_factory=list, max_length=100)
     headers: dict[HeaderName, HeaderValue] | None = None
     timeoutMs: int | None = Field(None, ge=100, le=30_000)
+    rateLimit: int | None = Field(
+        None, ge=1, le=100_000, description="deliveries per second; null: unlimited"
+    )
 
     _headers = field_validator("headers")(_custom_headers)
 
@@ -105,6 +112,9 @@ class PartnerUpdate(_Body):
     isActive: bool | None = None
     headers: dict[HeaderName, HeaderValue] | None = None
     timeoutMs: int | None = Field(None, ge=100, le=30_000)
+    rateLimit: int | None = Field(
+        None, ge=1, le=100_000, description="deliveries per second; null removes the limit"
+    )
 
     _headers = field_validator("headers")(_custom_headers)
 
@@ -182,6 +192,7 @@ class Operations:
         events: EventStore,
         delivery_queue: Queue | None,
         catalog: EventTypeCatalog | None = None,
+        parked: ParkedDeliveries | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -189,6 +200,7 @@ class Operations:
         self.events = events
         self.delivery_queue = delivery_queue
         self.catalog = catalog
+        self.parked = parked
 
     # --- credentials ----------------------------------------------------------------
 
@@ -219,9 +231,12 @@ class Operations:
             created = self.store.create(parsed.name, parsed.webhookUrl, parsed.events)
         except DuplicateKeyError:
             return _error(409, "A partner with that API key exists")
-        if parsed.headers is not None or parsed.timeoutMs is not None:
+        if parsed.headers is not None or parsed.timeoutMs is not None or parsed.rateLimit is not None:
             partner = self.store.update(
-                created.partner.id, headers=parsed.headers, timeout_ms=parsed.timeoutMs
+                created.partner.id,
+                headers=parsed.headers,
+                timeout_ms=parsed.timeoutMs,
+                rate_limit=parsed.rateLimit,
             )
             created = NewPartner(partner, created.api_key, created.secret_key, created.events)
         logger.info("partner created", extra={"partner_id": created.partner.id})
@@ -233,13 +248,21 @@ class Operations:
         return Reply(200, {"partners": [self._view(p) for p in self.store.all()]})
 
     def get_partner(self, partner_id: str) -> Reply:
-        return self._found(lambda: Reply(200, self._view(self.store.get(partner_id))))
+        def get() -> Reply:
+            view = self._view(self.store.get(partner_id))
+            if self.parked is not None:
+                view["endpoint"]["parkedDeliveries"] = self.parked.count(partner_id)
+            return Reply(200, view)
+
+        return self._found(get)
 
     def update_partner(self, partner_id: str, body: str | None) -> Reply:
         parsed = _parse(PartnerUpdate, body)
         if isinstance(parsed, Reply):
             return parsed
         assert isinstance(parsed, PartnerUpdate)
+        # a null rateLimit in the body removes the limit; an absent one leaves it
+        rate_limit = (parsed.rateLimit or 0) if "rateLimit" in parsed.model_fields_set else None
         return self._found(
             lambda: Reply(
                 200,
@@ -251,10 +274,46 @@ class Operations:
                         is_active=parsed.isActive,
                         headers=parsed.headers,
                         timeout_ms=parsed.timeoutMs,
+                        rate_limit=rate_limit,
                     )
                 ),
             )
         )
+
+    def enable_endpoint(self, partner_id: str) -> Reply:
+        """Enable a disabled endpoint and send it what was parked meanwhile, oldest first."""
+        if self.parked is None or self.delivery_queue is None:
+            return _error(503, "Enabling endpoints is not available here (no DELIVERY_QUEUE_URL)")
+        parked, queue = self.parked, self.delivery_queue
+
+        def enable() -> Reply:
+            # enabled before the parked deliveries are read: a deliverer parking one right
+            # now re-reads the partner after parking and delivers it itself
+            partner = self.store.enable_endpoint(partner_id)
+            replayed: list[str] = []
+            failed: list[str] = []
+            while len(replayed) < PARKED_PER_REQUEST and not failed:
+                page = list(parked.oldest(partner.id, PARKED_PAGE))
+                if not page:
+                    break
+                sent, failed = _send(queue, partner, [m.event for _, m in page], "parked")
+                done = set(sent)
+                parked.remove([key for key, m in page if m.event.eventId in done])
+                replayed += sent
+            logger.info("endpoint enabled", extra={"partner_id": partner.id, "replayed": len(replayed)})
+            remaining = parked.count(partner.id)
+            status = 503 if failed and not replayed else (207 if failed else 200)
+            return Reply(
+                status,
+                {
+                    **self._view(partner),
+                    "replayed": len(replayed),
+                    "remainingParked": remaining,
+                    **({"error": "the delivery queue refused some parked deliveries"} if failed else {}),
+                },
+            )
+
+        return self._found(enable)
 
     def rotate_secret(self, partner_id: str, body: str | None) -> Reply:
         parsed = _parse(Rotation, body, allow_empty=True)
@@ -413,31 +472,13 @@ class Operations:
     def _enqueue(self, partner: Partner, events: list[Event], reason: str) -> Reply:
         if self.delivery_queue is None:
             return _error(503, "Replay is not available here (no DELIVERY_QUEUE_URL)")
-        messages = [
-            OutgoingMessage(
-                str(n),
-                to_json(DeliveryMessage(partnerId=partner.id, event=e).model_dump()),
-                {"partnerId": partner.id, "eventId": e.eventId, "eventType": e.eventType, "reason": reason},
-            )
-            for n, e in enumerate(events)
-        ]
-        failed: set[str] = set()
-        for group in batch_groups([len(m.body) + 200 for m in messages]):
-            failed |= set(self.delivery_queue.send_batch([messages[i] for i in group]))
-        sent = [e.eventId for n, e in enumerate(events) if str(n) not in failed]
+        sent, failed = _send(self.delivery_queue, partner, events, reason)
         logger.info(
             "deliveries enqueued by an operator",
             extra={"reason": reason, "partner_id": partner.id, "count": len(sent)},
         )
         status = 202 if not failed else (207 if sent else 503)
-        return Reply(
-            status,
-            {
-                "partnerId": partner.id,
-                "enqueued": sent,
-                "failed": [e.eventId for n, e in enumerate(events) if str(n) in failed],
-            },
-        )
+        return Reply(status, {"partnerId": partner.id, "enqueued": sent, "failed": failed})
 
     # --- helpers ------------------------------------------------------------------------
 
@@ -455,3 +496,24 @@ class Operations:
             return action(partner)
 
         return self._found(run)
+
+
+def _send(queue: Queue, partner: Partner, events: list[Event], reason: str) -> tuple[list[str], list[str]]:
+    """Delivery messages for ``events`` to the delivery queue: (event ids sent, ids refused)."""
+    messages = [
+        OutgoingMessage(
+            str(n),
+            to_json(DeliveryMessage(partnerId=partner.id, event=e).model_dump()),
+            {"partnerId": partner.id, "eventId": e.eventId, "eventType": e.eventType, "reason": reason},
+        )
+        for n, e in enumerate(events)
+    ]
+    failed: set[str] = set()
+    for group in batch_groups([len(m.body) + 200 for m in messages]):
+        try:
+            failed |= set(queue.send_batch([messages[i] for i in group]))
+        except (BotoCoreError, ClientError) as exc:
+            logger.warning("delivery queue unavailable", extra={"error": type(exc).__name__})
+            failed |= {messages[i].id for i in group}
+    sent = [e.eventId for n, e in enumerate(events) if str(n) not in failed]
+    return sent, [e.eventId for n, e in enumerate(events) if str(n) in failed]

@@ -39,6 +39,23 @@ class Partner:
     updated_at: datetime | None = None
     headers: tuple[tuple[str, str], ...] = ()  # sent with every webhook (values may be credentials)
     timeout_ms: int | None = None  # overrides WEBHOOK_TIMEOUT for this partner
+    rate_limit: int | None = None  # deliveries per second; None is unlimited
+    paused_until: datetime | None = None  # set by a 429 / Retry-After: deliveries wait until then
+    # endpoint health: the failure streak, and when (and why) the endpoint was disabled
+    consecutive_failures: int = 0
+    failing_since: datetime | None = None
+    disabled_at: datetime | None = None
+    disabled_reason: str | None = None
+
+    @property
+    def endpoint_disabled(self) -> bool:
+        return self.disabled_at is not None
+
+    def paused_for(self, now: datetime | None = None) -> float:
+        """Seconds this partner's deliveries should still wait (0 when not paused)."""
+        if self.paused_until is None:
+            return 0.0
+        return max(0.0, (self.paused_until - (now or datetime.now(UTC))).total_seconds())
 
     def signing_secrets(self, now: datetime | None = None) -> list[str]:
         """The current secret first, then rotated-out secrets that have not expired."""
@@ -55,6 +72,15 @@ class Partner:
             # header values are often the endpoint's own credentials: names only
             "headers": {name: "***" for name, _ in self.headers},
             "timeoutMs": self.timeout_ms,
+            "rateLimit": self.rate_limit,
+            "endpoint": {
+                "status": "disabled" if self.endpoint_disabled else "enabled",
+                "disabledAt": _iso(self.disabled_at),
+                "disabledReason": self.disabled_reason,
+                "consecutiveFailures": self.consecutive_failures,
+                "failingSince": _iso(self.failing_since),
+                "pausedUntil": _iso(self.paused_until) if self.paused_for() > 0 else None,
+            },
             "createdAt": self.created_at.isoformat() if self.created_at else None,
             "updatedAt": self.updated_at.isoformat() if self.updated_at else None,
         }
@@ -81,6 +107,19 @@ def subscription_matches(pattern: str, event_type: str) -> bool:
     return pattern in _candidates(event_type)
 
 
+def _iso(moment: datetime | None) -> str | None:
+    return _aware(moment).isoformat() if moment else None
+
+
+def _aware(moment: datetime) -> datetime:
+    """MongoDB hands datetimes back naive (in UTC)."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _maybe_aware(moment: datetime | None) -> datetime | None:
+    return _aware(moment) if moment else None
+
+
 def _object_id(partner_id: str) -> ObjectId:
     try:
         return ObjectId(partner_id)
@@ -89,10 +128,7 @@ def _object_id(partner_id: str) -> ObjectId:
 
 
 def _to_partner(doc: dict[str, Any]) -> Partner:
-    previous = tuple(
-        (p["secretKey"], p["expiresAt"].replace(tzinfo=p["expiresAt"].tzinfo or UTC))
-        for p in doc.get("previousSecrets") or []
-    )
+    previous = tuple((p["secretKey"], _aware(p["expiresAt"])) for p in doc.get("previousSecrets") or [])
     return Partner(
         id=str(doc["_id"]),
         name=doc.get("name", ""),
@@ -104,6 +140,12 @@ def _to_partner(doc: dict[str, Any]) -> Partner:
         updated_at=doc.get("updatedAt"),
         headers=tuple(sorted((doc.get("headers") or {}).items())),
         timeout_ms=doc.get("timeoutMs"),
+        rate_limit=doc.get("rateLimit"),
+        paused_until=_maybe_aware(doc.get("pausedUntil")),
+        consecutive_failures=int(doc.get("consecutiveFailures") or 0),
+        failing_since=_maybe_aware(doc.get("failingSince")),
+        disabled_at=_maybe_aware(doc.get("endpointDisabledAt")),
+        disabled_reason=doc.get("endpointDisabledReason"),
     )
 
 
@@ -131,6 +173,11 @@ class PartnerStore:
         self.partners.create_index("name")
         self.subscriptions.create_index([("eventType", ASCENDING), ("isActive", ASCENDING)])
         self.subscriptions.create_index([("partnerId", ASCENDING), ("eventType", ASCENDING)])
+
+    def forget(self, partner_id: str) -> None:
+        """Drop one partner from the by-id cache, so its next lookup reads the database."""
+        with self._lock:
+            self._by_id.pop(partner_id, None)
 
     def clear_cache(self) -> None:
         with self._lock:
@@ -216,15 +263,52 @@ class PartnerStore:
         is_active: bool | None = None,
         headers: dict[str, str] | None = None,
         timeout_ms: int | None = None,
+        rate_limit: int | None = None,
     ) -> Partner:
+        """Change the given fields (None leaves one as it is; ``rate_limit=0`` removes the limit)."""
         fields = {
             "name": name,
             "webhookUrl": webhook_url,
             "isActive": is_active,
             "headers": headers,
             "timeoutMs": timeout_ms,
+            "rateLimit": rate_limit,
         }
-        return self._update(partner_id, {"$set": {k: v for k, v in fields.items() if v is not None}})
+        update: dict[str, Any] = {"$set": {k: v for k, v in fields.items() if v is not None}}
+        if rate_limit == 0:
+            del update["$set"]["rateLimit"]
+            update["$unset"] = {"rateLimit": ""}
+        return self._update(partner_id, update)
+
+    def pause(self, partner_id: str, until: datetime) -> None:
+        """Hold the partner's deliveries until ``until`` (a later pause wins over an earlier one)."""
+        self.partners.update_one({"_id": _object_id(partner_id)}, {"$max": {"pausedUntil": until}})
+        self.forget(partner_id)
+
+    def disable_endpoint(self, partner_id: str, reason: str) -> bool:
+        """Disable the endpoint; True only for the one caller that actually disabled it."""
+        now = self._clock()
+        result = self.partners.update_one(
+            {"_id": _object_id(partner_id), "endpointDisabledAt": None},
+            {"$set": {"endpointDisabledAt": now, "endpointDisabledReason": reason, "updatedAt": now}},
+        )
+        self.forget(partner_id)
+        return result.modified_count == 1
+
+    def enable_endpoint(self, partner_id: str) -> Partner:
+        """Enable the endpoint and start its health from a clean slate."""
+        return self._update(
+            partner_id,
+            {
+                "$set": {"consecutiveFailures": 0},
+                "$unset": {
+                    "endpointDisabledAt": "",
+                    "endpointDisabledReason": "",
+                    "failingSince": "",
+                    "pausedUntil": "",
+                },
+            },
+        )
 
     def delete(self, partner_id: str) -> None:
         """Remove the partner and its subscriptions (its delivery log stays until it expires)."""

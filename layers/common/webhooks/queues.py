@@ -75,7 +75,9 @@ class OutgoingMessage:
 
 
 class Queue(Protocol):
-    def send(self, body: str, attributes: Mapping[str, object] | None = None) -> str: ...
+    def send(
+        self, body: str, attributes: Mapping[str, object] | None = None, delay_seconds: int = 0
+    ) -> str: ...
 
     def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[str]:
         """Send up to 10 messages; return the ids of those SQS did not accept."""
@@ -89,10 +91,12 @@ class SqsQueue:
         self.client = client
         self.url = url
 
-    def send(self, body: str, attributes: Mapping[str, object] | None = None) -> str:
+    def send(self, body: str, attributes: Mapping[str, object] | None = None, delay_seconds: int = 0) -> str:
         kwargs: dict[str, Any] = {"QueueUrl": self.url, "MessageBody": body}
         if attributes:
             kwargs["MessageAttributes"] = string_attributes(attributes)
+        if delay_seconds:
+            kwargs["DelaySeconds"] = delay_seconds
         return str(self.client.send_message(**kwargs)["MessageId"])
 
     def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[str]:
