@@ -19,12 +19,13 @@ import pytest
 from pymongo import MongoClient
 
 from webhooks.config import Settings, load_settings
+from webhooks.models import DeliveryMessage, Event, new_event_id, to_json, utc_timestamp
 from webhooks.partners import PartnerStore
 from webhooks_cli.lambdas import LambdaContext, load_handler
 from webhooks_cli.servers import start_mongo, start_sqs
 from webhooks_cli.topology import create_queues
 
-from support import Receiver, sqs_client_for
+from support import Receiver, receive, sqs_client_for, sqs_event
 
 
 @pytest.fixture(scope="session")
@@ -152,3 +153,42 @@ def receiver_factory() -> Iterator[Callable[..., Receiver]]:
     yield make
     for receiver in made:
         receiver.close()
+
+
+class Delivery:
+    """Puts delivery messages on the real queue and runs the handler on what SQS hands back."""
+
+    def __init__(self, stack: Stack, handler: Any) -> None:
+        self.stack = stack
+        self.handler = handler
+        self.queue = stack.url("DELIVERY_QUEUE_URL")
+
+    def enqueue(
+        self, partner_id: str, event_type: str = "order.created", data: dict[str, Any] | None = None
+    ) -> Event:
+        event = Event(
+            eventId=new_event_id(),
+            eventType=event_type,
+            timestamp=utc_timestamp(),
+            data=data if data is not None else {"orderId": "1234", "note": "naïve café"},
+        )
+        body = to_json(DeliveryMessage(partnerId=partner_id, event=event).model_dump())
+        self.stack.sqs.send_message(QueueUrl=self.queue, MessageBody=body)
+        return event
+
+    def run(self, count: int = 1, timeout: float = 5.0) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        messages = receive(self.stack.sqs, self.queue, count, timeout)
+        assert len(messages) == count, f"expected {count} messages, SQS gave {len(messages)}"
+        return self.handler(sqs_event(messages, self.queue)), messages
+
+    def delete(self, result: dict[str, Any], messages: list[dict[str, Any]]) -> None:
+        """What the event source mapping does: delete what the handler did not report failed."""
+        failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
+        for m in messages:
+            if m["MessageId"] not in failed:
+                self.stack.sqs.delete_message(QueueUrl=self.queue, ReceiptHandle=m["ReceiptHandle"])
+
+
+@pytest.fixture
+def delivery(stack: Stack, function: Callable[[str], Any]) -> Delivery:
+    return Delivery(stack, function("deliver"))

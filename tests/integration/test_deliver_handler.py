@@ -13,49 +13,10 @@ from typing import Any
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from webhooks.models import DeliveryMessage, Event, new_event_id, to_json, utc_timestamp
+from webhooks.models import DeliveryMessage
 
-from conftest import Stack
+from conftest import Delivery, Stack
 from support import Reply, drain, receive, sqs_event
-
-
-class Delivery:
-    """Puts delivery messages on the real queue and runs the handler on what SQS hands back."""
-
-    def __init__(self, stack: Stack, handler: Any) -> None:
-        self.stack = stack
-        self.handler = handler
-        self.queue = stack.url("DELIVERY_QUEUE_URL")
-
-    def enqueue(
-        self, partner_id: str, event_type: str = "order.created", data: dict[str, Any] | None = None
-    ) -> Event:
-        event = Event(
-            eventId=new_event_id(),
-            eventType=event_type,
-            timestamp=utc_timestamp(),
-            data=data if data is not None else {"orderId": "1234", "note": "naïve café"},
-        )
-        body = to_json(DeliveryMessage(partnerId=partner_id, event=event).model_dump())
-        self.stack.sqs.send_message(QueueUrl=self.queue, MessageBody=body)
-        return event
-
-    def run(self, count: int = 1, timeout: float = 5.0) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        messages = receive(self.stack.sqs, self.queue, count, timeout)
-        assert len(messages) == count, f"expected {count} messages, SQS gave {len(messages)}"
-        return self.handler(sqs_event(messages, self.queue)), messages
-
-    def delete(self, result: dict[str, Any], messages: list[dict[str, Any]]) -> None:
-        """What the event source mapping does: delete what the handler did not report failed."""
-        failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
-        for m in messages:
-            if m["MessageId"] not in failed:
-                self.stack.sqs.delete_message(QueueUrl=self.queue, ReceiptHandle=m["ReceiptHandle"])
-
-
-@pytest.fixture
-def delivery(stack: Stack, function: Any) -> Delivery:
-    return Delivery(stack, function("deliver"))
 
 
 def make_partner(stack: Stack, url: str, events: list[str] | None = None) -> tuple[str, str]:

@@ -11,7 +11,9 @@ A deliver invocation claims the slots its whole batch needs in one round trip
 (:meth:`RateLimiter.acquire`); slots left from an earlier second are never used. A
 delivery that gets no slot is told how long to wait: its position past the limit divided
 by the limit, so a backlog comes back spread over the following seconds rather than all
-at once.
+at once. Every delivery past the limit is counted too (that is how it learns its place), so
+a deferral costs one more round trip: deferrals are the slow path anyway (each is an SQS
+send).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -34,12 +36,12 @@ WINDOW_TTL = timedelta(minutes=5)
 
 @dataclass
 class _Window:
-    """What this process knows about one partner's current second."""
+    """What this process claimed of one partner's current second and has not handed out."""
 
     second: int
-    slots: int  # claimed in MongoDB, not handed out yet
-    full: bool  # the counter reached the limit: no need to ask again this second
-    over: int  # deliveries known to be past the limit this second
+    slots: int = 0  # deliveries that may go now
+    # places past the limit (1 = first one over), for deliveries that must wait
+    places: list[int] = field(default_factory=list)
 
 
 class RateLimiter:
@@ -59,7 +61,7 @@ class RateLimiter:
         second = int(self._clock())
         with self._lock:
             window = self._local.get(partner_id)
-            if window is not None and window.second == second and (window.full or window.slots >= count):
+            if window is not None and window.second == second and window.slots + len(window.places) >= count:
                 return
         self._claim(partner_id, limit, count, second)
 
@@ -73,9 +75,8 @@ class RateLimiter:
                     if window.slots > 0:
                         window.slots -= 1
                         return 0
-                    if window.full:
-                        window.over += 1
-                        return _wait_seconds(window.over, limit)
+                    if window.places:
+                        return _wait_seconds(window.places.pop(0), limit)
             self._claim(partner_id, limit, 1, second)
         return 1  # the second ended while we were asking: try again in the next one
 
@@ -101,11 +102,11 @@ class RateLimiter:
         with self._lock:
             window = self._local.get(partner_id)
             if window is None or window.second != second:
-                window = self._local[partner_id] = _Window(second, 0, False, 0)
+                window = self._local[partner_id] = _Window(second)
             window.slots += granted
-            window.full = total >= limit
-            # our claims past the limit start right after everything counted before them
-            window.over = max(window.over, max(before, limit) - limit)
+            # every claim past the limit has its own place in the counter: waits are spread
+            # exactly, however many deliverers claim at once
+            window.places += range(before + granted - limit + 1, total - limit + 1)
 
 
 def _wait_seconds(position_past_limit: int, limit: int) -> int:
