@@ -1,0 +1,131 @@
+"""Flow control through `webhooks local`: a rate limit held by two runtimes sharing the
+queues and the database, and an endpoint disabled, parked and replayed on re-enable."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from runtime_process import RuntimeProcess
+from support import CountingReceiver, partner_spec, wait_until
+
+pytestmark = pytest.mark.e2e
+ADMIN_KEY = f"admin-{os.urandom(8).hex()}"
+ADMIN = {"X-Admin-Key": ADMIN_KEY}
+LIMIT = 20
+EVENTS = 160
+
+
+@pytest.fixture
+def receivers() -> Iterator[dict[str, CountingReceiver]]:
+    made = {"limited": CountingReceiver(), "failing": CountingReceiver(status=500), "ops": CountingReceiver()}
+    yield made
+    for receiver in made.values():
+        receiver.close()
+
+
+def start_pair(partners: list[dict[str, Any]], env: dict[str, str]) -> tuple[RuntimeProcess, RuntimeProcess]:
+    first = RuntimeProcess(partners, env={**env, "ADMIN_API_KEY": ADMIN_KEY})
+    try:
+        second = RuntimeProcess(env={**env, **first.endpoints, "ADMIN_API_KEY": ADMIN_KEY})
+    except Exception:
+        first.stop()
+        raise
+    return first, second
+
+
+def partner_id(runtime: RuntimeProcess, name: str) -> str:
+    status, body = runtime.request("GET", "/api/v1/admin/partners", headers=ADMIN)
+    assert status == 200
+    [found] = [p for p in body["partners"] if p["name"] == name]
+    return str(found["partnerId"])
+
+
+def test_two_runtimes_hold_a_partners_rate_limit_and_deliver_everything_once(
+    receivers: dict[str, CountingReceiver],
+) -> None:
+    spec = partner_spec("limited", receivers["limited"].url, ["limited.*"])
+    env = {"CACHE_TTL_SECONDS": "0", "POWERTOOLS_LOG_LEVEL": "WARNING"}
+    first, second = start_pair([spec], env)
+    try:
+        pid = partner_id(first, "limited")
+        status, body = first.request("PATCH", f"/api/v1/admin/partners/{pid}", {"rateLimit": LIMIT}, ADMIN)
+        assert status == 200 and body["rateLimit"] == LIMIT
+        for n in range(EVENTS // 10):
+            runtime = first if n % 2 else second
+            batch = [{"eventType": "limited.tick", "data": {"n": n * 10 + i}} for i in range(10)]
+            status, _ = runtime.post(batch, spec["apiKey"])
+            assert status == 202
+        wait_until(lambda: len(receivers["limited"].arrivals) >= EVENTS, timeout=60, interval=0.2)
+        time.sleep(1.5)  # anything extra would have arrived by now
+    finally:
+        first.stop()
+        second.stop()
+
+    arrivals = receivers["limited"].arrivals
+    ids = [event_id for event_id, _, _ in arrivals]
+    assert len(ids) == EVENTS and len(set(ids)) == EVENTS  # all of them, each once
+    per_second = Counter(int(at) for _, at, _ in arrivals)
+    counts = [per_second.get(s, 0) for s in range(min(per_second), max(per_second) + 1)]
+    # Windows are the deliverers' wall-clock seconds; a POST let through at the very end of
+    # one can land in the receiver's next second, so the limit is checked over a few seconds.
+    spans = [sum(counts[i : i + 3]) for i in range(len(counts) - 2)]
+    assert max(spans) <= 3 * LIMIT * 1.1, counts
+    middle = counts[1:-1]  # the first and last seconds are partial
+    assert len(middle) >= 5
+    assert LIMIT * 0.9 <= sum(middle) / len(middle) <= LIMIT * 1.1, counts
+
+
+def test_a_failing_endpoint_is_disabled_announced_parked_and_replayed_on_enable(
+    receivers: dict[str, CountingReceiver],
+) -> None:
+    failing = partner_spec("failing", receivers["failing"].url, ["failing.*"])
+    ops = partner_spec("ops", receivers["ops"].url, ["endpoint.*"])
+    env = {
+        "CACHE_TTL_SECONDS": "0",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+        "WEBHOOK_RETRY_DELAY": "1000",
+        "WEBHOOK_MAX_ATTEMPTS": "10",
+        "ENDPOINT_DISABLE_AFTER_FAILURES": "3",
+        "ENDPOINT_DISABLE_AFTER_SECONDS": "1",
+    }
+    runtime = RuntimeProcess([failing, ops], env={**env, "ADMIN_API_KEY": ADMIN_KEY})
+    try:
+        pid = partner_id(runtime, "failing")
+        sent = []
+        for n in range(2):
+            status, body = runtime.post([{"eventType": "failing.order", "data": {"n": n}}], failing["apiKey"])
+            assert status == 202
+            sent.append(body["results"][0]["eventId"])
+
+        # the ops partner hears about it through the pipeline itself
+        [announced] = wait_until(lambda: receivers["ops"].delivered(), timeout=30)
+        assert announced
+        assert any("endpoint.disabled" in line and pid in line for line in runtime.lines)
+        attempts_when_disabled = len(receivers["failing"].arrivals)
+        assert attempts_when_disabled >= 3
+
+        for n in range(2, 4):
+            status, body = runtime.post([{"eventType": "failing.order", "data": {"n": n}}], failing["apiKey"])
+            sent.append(body["results"][0]["eventId"])
+
+        def parked() -> bool:
+            status, view = runtime.request("GET", f"/api/v1/admin/partners/{pid}", headers=ADMIN)
+            return view["endpoint"]["status"] == "disabled" and view["endpoint"]["parkedDeliveries"] == 4
+
+        wait_until(parked, timeout=30, interval=0.2)
+        assert len(receivers["failing"].arrivals) == attempts_when_disabled  # parked, not attempted
+
+        receivers["failing"].status = 200  # the partner fixed its endpoint
+        status, body = runtime.request("POST", f"/api/v1/admin/partners/{pid}/endpoint/enable", headers=ADMIN)
+        assert status == 200 and body["replayed"] == 4 and body["remainingParked"] == 0
+        wait_until(lambda: set(receivers["failing"].delivered()) == set(sent), timeout=30, interval=0.1)
+        time.sleep(1)
+        assert sorted(receivers["failing"].delivered()) == sorted(sent)  # each once
+    finally:
+        assert runtime.stop() == 0
