@@ -2,6 +2,7 @@
 
 1. Deliveries/s of the deliver handler (sign, POST, decide; WORKER_CONCURRENCY=5) to a fast
    receiver vs a raw `requests.Session.post` loop to the same receiver.
+   Also: the delivery log on vs off, and a rate limit that is never reached vs no limit.
 2. Wall time of a 10-message batch to a receiver answering in 200 ms, divided by one
    message's time (1.0 would be perfectly parallel; a serial loop would be 10).
 
@@ -135,6 +136,23 @@ def main() -> None:
             f"(one insert_many per invocation of 10)"
         )
         handler = handler_on
+
+        # (1c) a rate limit that is never reached: the same partner set-up, limited or not
+        limited_id = store.create("limited", fast.url, []).partner.id
+        store.update(limited_id, rate_limit=100_000)
+        limits: dict[str, list[float]] = {"limited": [], "unlimited": []}
+        for _ in range(3):
+            for name, pid in (("unlimited", fast_id), ("limited", limited_id)):
+                rounds = [records(pid, 10) for _ in range(args.messages // 30)]
+                started = time.perf_counter()
+                for batch in rounds:
+                    assert handler(batch, context) == {"batchItemFailures": []}
+                limits[name].append(len(rounds) * 10 / (time.perf_counter() - started))
+        limited, unlimited = max(limits["limited"]), max(limits["unlimited"])
+        print(
+            f"[rate limit, not reached] {limited:.0f} deliveries/s limited vs {unlimited:.0f}/s unlimited "
+            f"-> ratio {limited / unlimited:.2f}x (one findAndModify per partner per invocation of 10)"
+        )
 
         # (2) a batch of 10 to a 200 ms endpoint vs one message
         handler(records(slow_id, 1), context)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -40,47 +41,56 @@ def at_start_of_a_second() -> None:
 # --- the limiter on its own --------------------------------------------------------------
 
 
-def test_three_limiters_sharing_the_database_admit_exactly_the_limit_per_second(stack: Stack) -> None:
-    now = [1_900_000_000.25]
-    limiters = [RateLimiter(stack.db, clock=lambda: now[0]) for _ in range(3)]
-    results: list[int] = []
+def acquire_concurrently(limiters: list[RateLimiter], partner_id: str, limit: int, each: int) -> list[int]:
+    seconds: list[int] = []
     lock = threading.Lock()
 
     def run(limiter: RateLimiter) -> None:
-        for _ in range(10):
-            wait = limiter.acquire("partner-a", 5)
+        for _ in range(each):
+            second = limiter.acquire(partner_id, limit)
             with lock:
-                results.append(wait)
+                seconds.append(second)
 
     threads = [threading.Thread(target=run, args=(limiter,)) for limiter in limiters]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert results.count(0) == 5
-    # the backlog is spread over the next seconds, as many per second as the limit
-    assert sorted(w for w in results if w) == [1] * 5 + [2] * 5 + [3] * 5 + [4] * 5 + [5] * 5
+    return seconds
 
-    now[0] += 1  # the next second: a fresh allowance, again exactly the limit
-    results.clear()
-    threads = [threading.Thread(target=run, args=(limiter,)) for limiter in limiters]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert results.count(0) == 5
-    assert RateLimiter(stack.db, clock=lambda: now[0]).acquire("partner-b", 5) == 0  # per partner
+
+def test_three_limiters_sharing_the_database_give_out_exactly_the_limit_per_second(stack: Stack) -> None:
+    now = [1_900_000_000.25]
+    limiters = [RateLimiter(stack.db, clock=lambda: now[0]) for _ in range(3)]
+    seconds = acquire_concurrently(limiters, "partner-a", 5, each=10)
+    # slots 0.2 s apart from now (.25): four left in this second, then five in each of
+    # the next ones; 30 claims, 30 distinct slots
+    start = 1_900_000_000
+    assert Counter(seconds) == {start: 4, **{start + n: 5 for n in range(1, 6)}, start + 6: 1}
+    assert RateLimiter(stack.db, clock=lambda: now[0]).acquire("partner-b", 5) == start  # per partner
+
+    now[0] += 10  # the backlog has drained: slots start again from the current second
+    seconds = acquire_concurrently(limiters, "partner-a", 5, each=2)
+    assert Counter(seconds) == {start + 10: 4, start + 11: 2}
+
+
+def test_a_limit_that_does_not_divide_a_second_never_exceeds_it(stack: Stack) -> None:
+    limiter = RateLimiter(stack.db, clock=lambda: 1_900_000_200.9)
+    seconds = [limiter.acquire("p", 7) for _ in range(15)]
+    assert Counter(seconds) == {1_900_000_200: 1, 1_900_000_201: 7, 1_900_000_202: 7}
 
 
 def test_a_batch_claims_its_slots_in_one_go_and_hands_them_out(stack: Stack) -> None:
     now = [1_900_000_100.5]
     first, second = RateLimiter(stack.db, clock=lambda: now[0]), RateLimiter(stack.db, clock=lambda: now[0])
     first.reserve("p", 4, 10)
-    assert [first.acquire("p", 4) for _ in range(10)] == [0, 0, 0, 0, 1, 1, 1, 1, 2, 2]
-    # another process, same second: ten already counted, so it waits behind them
-    assert [second.acquire("p", 4) for _ in range(3)] == [2, 2, 3]
-    [window] = stack.db["rateLimitWindows"].find()
-    assert window["count"] == 13 and window["_id"] == "p:1900000100" and "expiresAt" in window
+    start = 1_900_000_100
+    # from now (.5), 0.25 s apart: two slots left in this second, then four a second
+    assert [first.acquire("p", 4) - start for _ in range(10)] == [0, 0, 1, 1, 1, 1, 2, 2, 2, 2]
+    # another process, same second: ten slots are taken, so it queues behind them
+    assert [second.acquire("p", 4) - start for _ in range(3)] == [3, 3, 3]
+    [doc] = stack.db["rateLimits"].find()
+    assert doc["_id"] == "p" and doc["next"] == (start + 3) * 1_000_000 + 750_000 and "expiresAt" in doc
 
 
 def test_disable_policy_needs_both_the_streak_and_the_duration() -> None:
@@ -95,13 +105,14 @@ def test_disable_policy_needs_both_the_streak_and_the_duration() -> None:
 # --- rate limits in the deliver handler ---------------------------------------------------
 
 
-def test_over_the_limit_deliveries_are_deferred_not_attempted_and_all_arrive_once(
+def test_over_the_limit_deliveries_wait_for_their_slot_once_and_all_arrive_once(
     stack: Stack, delivery: Delivery, receiver_factory: Any
 ) -> None:
     receiver = receiver_factory()
     partner_id = partner(stack, receiver.url, rate_limit=2)
     events = [delivery.enqueue(partner_id) for _ in range(5)]
     at_start_of_a_second()
+    now = int(time.time())
     result, messages = delivery.run(5)
     assert result == {"batchItemFailures": []}  # deferred ones are re-sent, the originals deleted
     delivery.delete(result, messages)
@@ -109,21 +120,28 @@ def test_over_the_limit_deliveries_are_deferred_not_attempted_and_all_arrive_onc
     assert len(attempts(stack, partner_id)) == 2
     assert stack.sqs.receive_message(QueueUrl=delivery.queue, WaitTimeSeconds=0).get("Messages") is None
 
+    deferred = []
     deadline = time.monotonic() + 20
     while len(receiver.requests) < 5 and time.monotonic() < deadline:
-        found = receive(stack.sqs, delivery.queue, 10, timeout=2)
+        found = stack.sqs.receive_message(
+            QueueUrl=delivery.queue,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=1,
+            MessageSystemAttributeNames=["All"],
+        ).get("Messages", [])
+        for m in found:
+            body = DeliveryMessage.model_validate_json(m["Body"])
+            assert body.priorAttempts == 0 and body.partnerId == partner_id
+            assert time.time() >= body.rateSlot  # never back before its second
+            deferred.append(body.rateSlot)
         if found:
-            for m in found:
-                body = DeliveryMessage.model_validate_json(m["Body"])
-                assert body.priorAttempts == 0 and body.partnerId == partner_id
             result = delivery.handler(sqs_event(found, delivery.queue))
             delivery.delete(result, found)
+    assert sorted(deferred) == [now + 1, now + 1, now + 2]  # each deferred once, to its own slot
     assert sorted(receiver.event_ids()) == sorted(e.eventId for e in events)  # each exactly once
     logged = attempts(stack, partner_id)
     assert len(logged) == 5 and {a["attempt"] for a in logged} == {1}  # deferrals are not attempts
-    per_second: dict[int, int] = {}
-    for r in receiver.requests:
-        per_second[int(r.at)] = per_second.get(int(r.at), 0) + 1
+    per_second = Counter(int(r.at) for r in receiver.requests)
     assert max(per_second.values()) <= 2
 
 

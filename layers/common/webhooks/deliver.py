@@ -11,11 +11,12 @@ Outcomes of one attempt:
 Flow control comes before the POST and never costs an attempt:
 - the partner's endpoint is disabled (endpoint health): the delivery is parked, to be
   sent when the endpoint is enabled again;
-- the partner is paused (it answered 429, or 503 with Retry-After) or over its rate
-  limit: the delivery is deferred, re-sent to the delivery queue with a DelaySeconds and
-  its attempts so far. Extending the visibility timeout instead would raise SQS's receive
-  count, which the redrive policy counts: a partner at its limit for long would see
-  deliveries dead-lettered that were never attempted.
+- the partner is paused (it answered 429, or 503 with Retry-After) or its rate limit
+  gave the delivery a slot in a later second: the delivery is deferred, re-sent to the
+  delivery queue with a DelaySeconds, its attempts so far and its slot. Extending the
+  visibility timeout instead would raise SQS's receive count, which the redrive policy
+  counts: a partner at its limit for long would see deliveries dead-lettered that were
+  never attempted.
 
 Attempt numbers are the attempts a deferred message carried plus SQS's receive count.
 """
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import math
 import random
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,7 +46,7 @@ from .models import DeliveryMessage, Event, EventEnvelope, new_event_id, to_json
 from .observability import MetricUnit, logger, metrics
 from .partners import Partner, PartnerStore
 from .queues import Queue
-from .rate_limit import MAX_DEFER_SECONDS, RateLimiter
+from .rate_limit import RateLimiter
 from .signing import signature_headers
 
 Outcome = Literal["delivered", "retry", "dead_lettered", "dropped", "deferred", "parked"]
@@ -52,6 +54,8 @@ RETRY_AFTER_STATUSES = (429, 503)
 ENDPOINT_DISABLED_EVENT = "endpoint.disabled"
 # the rate limit's counters are in MongoDB: while it is away, limited deliveries wait
 LIMITER_UNAVAILABLE_DEFER_SECONDS = 5
+MAX_DEFER_SECONDS = 900  # SQS's DelaySeconds limit; a later slot is waited for in steps
+SLOT_LEAD_SECONDS = 0.2  # a rate-limit slot starting sooner than this is waited for in-process
 
 
 class RetryLater(Exception):
@@ -105,9 +109,12 @@ class Deliverer:
         try:
             for body in bodies:
                 try:
-                    partner_id = DeliveryMessage.model_validate_json(body).partnerId
+                    message = DeliveryMessage.model_validate_json(body)
                 except ValidationError:
                     continue
+                if message.rateSlot is not None:
+                    continue  # holds its slot already
+                partner_id = message.partnerId
                 partner = self.store.get_cached(partner_id)
                 if partner is None or not partner.rate_limit or not partner.is_active:
                     continue
@@ -151,9 +158,9 @@ class Deliverer:
             partner = self._park(message, partner)
             if partner is None:
                 return Attempt("parked", attempts_before)
-        wait = self._wait_seconds(partner)
+        wait, slot = self._hold(partner, message)
         if wait:
-            return self._defer(message, attempts_before, wait)
+            return self._defer(message, attempts_before, wait, slot)
 
         payload = webhook_body(event)
         # the partner's own headers first: the platform's (signatures, ids) always win
@@ -239,7 +246,8 @@ class Deliverer:
     def _park(self, message: DeliveryMessage, partner: Partner) -> Partner | None:
         """Park the delivery of a disabled endpoint. Returns the partner when the endpoint
         turned out to be enabled again (the delivery then goes ahead), None when parked."""
-        assert self.parked is not None, "a store for parked deliveries is needed to park"
+        if self.parked is None:  # a deployment without parking keeps the delivery queued
+            raise RetryLater("endpoint disabled and no store for parked deliveries")
         try:
             key = self.parked.park(message)
             # Read past the cache: an operator may have just enabled the endpoint and
@@ -257,21 +265,40 @@ class Deliverer:
         self.store.forget(partner.id)
         return fresh
 
-    def _wait_seconds(self, partner: Partner) -> int:
+    def _hold(self, partner: Partner, message: DeliveryMessage) -> tuple[int, int | None]:
+        """Seconds the delivery must wait (0: go now), and the rate-limit slot it keeps meanwhile."""
         paused = partner.paused_for()
         if paused > 0:
-            # spread what comes back, so the end of a pause is not a burst
-            return min(MAX_DEFER_SECONDS, math.ceil(paused * (1 + 0.2 * self.rng.random())))
-        if partner.rate_limit and self.limiter is not None:
+            # spread what comes back, so the end of a pause is not a burst; the slot is
+            # given up (claimed anew after the pause)
+            return min(MAX_DEFER_SECONDS, math.ceil(paused * (1 + 0.2 * self.rng.random()))), None
+        if not partner.rate_limit or self.limiter is None:
+            return 0, None
+        slot = message.rateSlot
+        for _ in range(2):
+            if slot is not None and slot >= int(time.time()):
+                break
+            # no slot yet, or its second went by (a batch that straddled it, a deferred
+            # delivery back late): going now would count against this second's slots
             try:
-                return self.limiter.acquire(partner.id, partner.rate_limit)
+                slot = self.limiter.acquire(partner.id, partner.rate_limit)
             except PyMongoError as exc:
                 logger.warning("rate limit unavailable", extra={"error": type(exc).__name__})
-                return LIMITER_UNAVAILABLE_DEFER_SECONDS
-        return 0
+                return LIMITER_UNAVAILABLE_DEFER_SECONDS, None
+        assert slot is not None
+        ahead = slot - time.time()
+        if ahead <= SLOT_LEAD_SECONDS:
+            # DelaySeconds counts whole seconds: a slot this close is waited for here, so
+            # the delivery goes in its own second rather than up to a second late
+            time.sleep(max(0.0, ahead))
+            return 0, None
+        # back between LEAD before the slot's second and LEAD before its end
+        return min(MAX_DEFER_SECONDS, math.ceil(ahead - SLOT_LEAD_SECONDS)), slot
 
-    def _defer(self, message: DeliveryMessage, attempts_before: int, seconds: int) -> Attempt:
-        deferred = message.model_copy(update={"priorAttempts": attempts_before})
+    def _defer(
+        self, message: DeliveryMessage, attempts_before: int, seconds: int, slot: int | None
+    ) -> Attempt:
+        deferred = message.model_copy(update={"priorAttempts": attempts_before, "rateSlot": slot})
         attributes = {
             "partnerId": message.partnerId,
             "eventId": message.event.eventId,

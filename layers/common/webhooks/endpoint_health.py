@@ -22,8 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pymongo
-from bson import ObjectId
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
@@ -96,11 +95,12 @@ class EndpointHealth:
                 with pymongo.timeout(WRITE_TIMEOUT_SECONDS):
                     done = self._write(partner_id, outcomes)
             except PyMongoError as exc:
+                # the database is most likely away: do not wait out the others one by one
                 logger.warning(
                     "endpoint health not written",
-                    extra={"partner_id": partner_id, "error": type(exc).__name__},
+                    extra={"partners": len(pending), "error": type(exc).__name__},
                 )
-                continue
+                break
             if done is not None:
                 disabled.append(done)
         return disabled
@@ -108,45 +108,35 @@ class EndpointHealth:
     def _write(self, partner_id: str, outcomes: _Outcomes) -> Disabled | None:
         results = outcomes.results
         last_ok = max((i for i, (ok, _, _) in enumerate(results) if ok), default=None)
-        partners = self.store.partners
-        if last_ok is not None:
-            failures_after = results[last_ok + 1 :]
-            if not failures_after:
-                with self._lock:
-                    known_failing = partner_id in self._failing
-                    self._failing.discard(partner_id)
-                if known_failing or outcomes.partner.consecutive_failures:
-                    partners.update_one(
-                        {"_id": ObjectId(partner_id)},
-                        {"$set": {"consecutiveFailures": 0}, "$unset": {"failingSince": ""}},
-                    )
-                return None
-            doc = partners.find_one_and_update(
-                {"_id": ObjectId(partner_id)},
-                {"$set": {"consecutiveFailures": len(failures_after), "failingSince": failures_after[0][1]}},
-                return_document=ReturnDocument.AFTER,
-            )
-        else:
-            doc = partners.find_one_and_update(
-                {"_id": ObjectId(partner_id)},
-                {"$inc": {"consecutiveFailures": len(results)}, "$min": {"failingSince": results[0][1]}},
-                return_document=ReturnDocument.AFTER,
-            )
+        failures = results if last_ok is None else results[last_ok + 1 :]
+        if not failures:
+            with self._lock:
+                known_failing = partner_id in self._failing
+                self._failing.discard(partner_id)
+            if known_failing or outcomes.partner.consecutive_failures:
+                self.store.reset_failures(partner_id)
+            return None
+        # after a success in this invocation the streak starts again at its first failure
+        partner = self.store.add_failures(
+            partner_id, len(failures), failures[0][1], restart=last_ok is not None
+        )
         with self._lock:
             self._failing.add(partner_id)
-        if doc is None or doc.get("endpointDisabledAt") is not None:
+        if partner is None or partner.endpoint_disabled or partner.failing_since is None:
             return None
-        failures = int(doc.get("consecutiveFailures") or 0)
-        since = doc["failingSince"]
-        since = since if since.tzinfo else since.replace(tzinfo=UTC)
         now = self._clock()
-        if not self.policy.reached(failures, since, now):
+        if not self.policy.reached(partner.consecutive_failures, partner.failing_since, now):
             return None
+        since = partner.failing_since.isoformat()
         last_error = results[-1][2] or "delivery failed"
-        reason = f"{failures} consecutive failed attempts since {since.isoformat()}; last: {last_error}"[:500]
-        if not self.store.disable_endpoint(partner_id, reason):
+        reason = (
+            f"{partner.consecutive_failures} consecutive failed attempts since {since}; last: {last_error}"
+        )
+        if not self.store.disable_endpoint(partner_id, reason[:500]):
             return None  # another deliverer disabled it first
-        return Disabled(partner_id, outcomes.partner.name, failures, since, now, reason)
+        return Disabled(
+            partner_id, partner.name, partner.consecutive_failures, partner.failing_since, now, reason[:500]
+        )
 
 
 class ParkedDeliveries:

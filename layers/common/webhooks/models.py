@@ -75,6 +75,9 @@ class DeliveryMessage(BaseModel):
     # attempts made before this message was sent: a delivery deferred by flow control is
     # re-sent as a new message (SQS counts receives per message) and carries its count along
     priorAttempts: int = Field(default=0, ge=0)
+    # the wall-clock second (epoch) in which this delivery holds a slot of the partner's
+    # rate limit: set when it was deferred for the limit, so it is not counted twice
+    rateSlot: int | None = None
 
 
 class IngestResult(BaseModel):

@@ -285,6 +285,25 @@ class PartnerStore:
         self.partners.update_one({"_id": _object_id(partner_id)}, {"$max": {"pausedUntil": until}})
         self.forget(partner_id)
 
+    def add_failures(
+        self, partner_id: str, count: int, first_failure: datetime, *, restart: bool = False
+    ) -> Partner | None:
+        """Lengthen the failure streak (or, with ``restart``, start a new one); None if deleted."""
+        if restart:
+            update = {"$set": {"consecutiveFailures": count, "failingSince": first_failure}}
+        else:
+            update = {"$inc": {"consecutiveFailures": count}, "$min": {"failingSince": first_failure}}
+        doc = self.partners.find_one_and_update(
+            {"_id": _object_id(partner_id)}, update, return_document=ReturnDocument.AFTER
+        )
+        return _to_partner(doc) if doc else None
+
+    def reset_failures(self, partner_id: str) -> None:
+        self.partners.update_one(
+            {"_id": _object_id(partner_id)},
+            {"$set": {"consecutiveFailures": 0}, "$unset": {"failingSince": ""}},
+        )
+
     def disable_endpoint(self, partner_id: str, reason: str) -> bool:
         """Disable the endpoint; True only for the one caller that actually disabled it."""
         now = self._clock()

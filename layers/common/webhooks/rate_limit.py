@@ -1,113 +1,102 @@
 """Per-partner rate limits, shared by every deliverer through MongoDB.
 
-A limit is N deliveries per second. Each partner has one counter document per
-wall-clock second (``rateLimitWindows``, ``_id = "<partnerId>:<second>"``), raised with
-one atomic ``$inc``; a delivery may go when the counter was below N before its own
-increment. So however many deliver invocations run at once, in however many processes,
-one partner gets at most N requests per second.
+A limit is N deliveries per second. Each partner has one document (``rateLimits``) whose
+``next`` is the time of its next free slot, in microseconds; slots are ``ceil(1e6 / N)``
+apart, so no second holds more than N of them. Claiming slots is one atomic update:
+``next = max(next, now) + count * spacing``. Starting from now, not from the start of the
+second, means a burst that begins late in a second gets only that second's remaining
+slots, so its requests cannot land in the next second on top of that second's own. Every
+delivery gets its own slot, and with it the wall-clock second it may go in:
+
+- this second: it goes now;
+- a later second (the partner is at its limit): it waits for that second, and since it
+  keeps its slot it is not counted again when it comes back. A backlog therefore drains
+  at exactly N per second, first come first served, each delivery deferred at most once.
 
 A deliver invocation claims the slots its whole batch needs in one round trip
 (:meth:`RateLimiter.reserve`), then hands them out to its concurrent POSTs
-(:meth:`RateLimiter.acquire`); slots left from an earlier second are never used. A
-delivery that gets no slot is told how long to wait: its position past the limit divided
-by the limit, so a backlog comes back spread over the following seconds rather than all
-at once. Every delivery past the limit is counted too (that is how it learns its place), so
-a deferral costs one more round trip: deferrals are the slow path anyway (each is an SQS
-send).
+(:meth:`RateLimiter.acquire`).
 """
 
 from __future__ import annotations
 
-import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import ReturnDocument
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
-MAX_DEFER_SECONDS = 900  # SQS's DelaySeconds limit
-WINDOW_TTL = timedelta(minutes=5)
+MICROS = 1_000_000
+KEEP_IDLE = timedelta(days=1)  # a partner's document outlives its last claim by this much
 
 
-@dataclass
-class _Window:
-    """What this process claimed of one partner's current second and has not handed out."""
-
-    second: int
-    slots: int = 0  # deliveries that may go now
-    # places past the limit (1 = first one over), for deliveries that must wait
-    places: list[int] = field(default_factory=list)
+def slot_spacing(limit: int) -> int:
+    """Microseconds between two slots: rounded up, so a second never holds more than ``limit``."""
+    return -(-MICROS // limit)
 
 
 class RateLimiter:
     def __init__(self, db: Database[Any], clock: Callable[[], float] = time.time) -> None:
-        self.windows = db["rateLimitWindows"]
+        self.counters = db["rateLimits"]
         self._clock = clock
-        self._local: dict[str, _Window] = {}
+        self._claimed: dict[str, deque[int]] = {}  # per partner: seconds of slots not handed out
         self._lock = threading.Lock()
         self._indexed = False
 
     def ensure_indexes(self) -> None:
-        self.windows.create_index("expiresAt", expireAfterSeconds=0)
+        self.counters.create_index("expiresAt", expireAfterSeconds=0)
         self._indexed = True
 
     def reserve(self, partner_id: str, limit: int, count: int) -> None:
-        """Claim up to ``count`` slots of this second for deliveries about to start."""
-        second = int(self._clock())
+        """Claim ``count`` slots for deliveries about to start, in one round trip."""
         with self._lock:
-            window = self._local.get(partner_id)
-            if window is not None and window.second == second and window.slots + len(window.places) >= count:
+            if len(self._claimed.get(partner_id, ())) >= count:
                 return
-        self._claim(partner_id, limit, count, second)
+        seconds = self._claim(partner_id, limit, count)
+        with self._lock:
+            self._claimed.setdefault(partner_id, deque()).extend(seconds)
 
     def acquire(self, partner_id: str, limit: int) -> int:
-        """0 when a delivery may go now; otherwise the seconds it should wait first."""
-        second = int(self._clock())
-        for _ in range(2):
-            with self._lock:
-                window = self._local.get(partner_id)
-                if window is not None and window.second == second:
-                    if window.slots > 0:
-                        window.slots -= 1
-                        return 0
-                    if window.places:
-                        return _wait_seconds(window.places.pop(0), limit)
-            self._claim(partner_id, limit, 1, second)
-        return 1  # the second ended while we were asking: try again in the next one
+        """The wall-clock second (epoch) this delivery may go in: now or later."""
+        with self._lock:
+            claimed = self._claimed.get(partner_id)
+            if claimed:
+                return claimed.popleft()
+        return self._claim(partner_id, limit, 1)[0]
 
-    def _claim(self, partner_id: str, limit: int, count: int, second: int) -> None:
+    def _claim(self, partner_id: str, limit: int, count: int) -> list[int]:
         if not self._indexed:
             self.ensure_indexes()
-        key = f"{partner_id}:{second}"
-        update = {
-            "$inc": {"count": count},
-            "$setOnInsert": {"expiresAt": datetime.fromtimestamp(second, UTC) + WINDOW_TTL},
-        }
-        try:
-            doc = self.windows.find_one_and_update(
-                {"_id": key}, update, upsert=True, return_document=ReturnDocument.AFTER
+        spacing = slot_spacing(limit)
+        now = self._clock()
+        now_micros = int(now * MICROS)
+        taken = count * spacing
+        update = [
+            {
+                "$set": {
+                    "next": {"$add": [{"$max": [{"$ifNull": ["$next", now_micros]}, now_micros]}, taken]},
+                    "expiresAt": datetime.fromtimestamp(now, UTC) + KEEP_IDLE,
+                }
+            }
+        ]
+        doc = self.counters.find_one_and_update(
+            {"_id": partner_id}, update, return_document=ReturnDocument.AFTER
+        )
+        if doc is None:
+            # the partner's first claim: create the document, then claim. Not an upsert:
+            # two racing upserts can leave it unclear whether a claim was counted once or twice
+            with suppress(DuplicateKeyError):
+                self.counters.insert_one({"_id": partner_id, "next": 0})
+            doc = self.counters.find_one_and_update(
+                {"_id": partner_id}, update, return_document=ReturnDocument.AFTER
             )
-        except DuplicateKeyError:  # two first claims of the same second raced: one upserted
-            doc = self.windows.find_one_and_update(
-                {"_id": key}, update, upsert=True, return_document=ReturnDocument.AFTER
-            )
-        total = int(doc["count"]) if doc else count
-        before = total - count
-        granted = max(0, min(count, limit - before))
-        with self._lock:
-            window = self._local.get(partner_id)
-            if window is None or window.second != second:
-                window = self._local[partner_id] = _Window(second)
-            window.slots += granted
-            # every claim past the limit has its own place in the counter: waits are spread
-            # exactly, however many deliverers claim at once
-            window.places += range(before + granted - limit + 1, total - limit + 1)
-
-
-def _wait_seconds(position_past_limit: int, limit: int) -> int:
-    return min(MAX_DEFER_SECONDS, max(1, math.ceil(position_past_limit / limit)))
+        if doc is None:
+            raise OperationFailure(f"rate limit counter of {partner_id} not found after creating it")
+        start = int(doc["next"]) - taken
+        return [(start + k * spacing) // MICROS for k in range(count)]

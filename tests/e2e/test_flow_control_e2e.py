@@ -72,10 +72,9 @@ def test_two_runtimes_hold_a_partners_rate_limit_and_deliver_everything_once(
     assert len(ids) == EVENTS and len(set(ids)) == EVENTS  # all of them, each once
     per_second = Counter(int(at) for _, at, _ in arrivals)
     counts = [per_second.get(s, 0) for s in range(min(per_second), max(per_second) + 1)]
-    # Windows are the deliverers' wall-clock seconds; a POST let through at the very end of
-    # one can land in the receiver's next second, so the limit is checked over a few seconds.
-    spans = [sum(counts[i : i + 3]) for i in range(len(counts) - 2)]
-    assert max(spans) <= 3 * LIMIT * 1.1, counts
+    # every second at the receiver, not only on average (POST latency could push a request
+    # into the next second: the 10% allows for it)
+    assert max(counts) <= LIMIT * 1.1, counts
     middle = counts[1:-1]  # the first and last seconds are partial
     assert len(middle) >= 5
     assert LIMIT * 0.9 <= sum(middle) / len(middle) <= LIMIT * 1.1, counts
