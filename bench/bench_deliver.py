@@ -60,6 +60,21 @@ def records(partner_id: str, count: int) -> dict[str, Any]:
     return {"Records": out}
 
 
+def best_of_interleaved(
+    variants: dict[str, tuple[Any, str]], context: LambdaContext, batches: int
+) -> dict[str, float]:
+    """Deliveries/s of each (handler, partner) variant: interleaved rounds, best of three."""
+    rates: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(3):
+        for name, (handler, partner_id) in variants.items():
+            rounds = [records(partner_id, 10) for _ in range(batches)]
+            started = time.perf_counter()
+            for batch in rounds:
+                assert handler(batch, context) == {"batchItemFailures": []}
+            rates[name].append(len(rounds) * 10 / (time.perf_counter() - started))
+    return {name: max(values) for name, values in rates.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=2000)
@@ -122,36 +137,25 @@ def main() -> None:
         os.environ["DELIVERY_LOG_ENABLED"] = "true"
         sys.modules.pop("webhooks_function_deliver")
         handler_on = load_handler("deliver")
-        rates: dict[str, list[float]] = {"on": [], "off": []}
-        for _ in range(3):  # interleaved rounds, best of three each
-            for name, h in (("off", handler_off), ("on", handler_on)):
-                rounds = [records(fast_id, 10) for _ in range(args.messages // 30)]
-                started = time.perf_counter()
-                for batch in rounds:
-                    assert h(batch, context) == {"batchItemFailures": []}
-                rates[name].append(len(rounds) * 10 / (time.perf_counter() - started))
-        on, off = max(rates["on"]), max(rates["off"])
+        rates = best_of_interleaved(
+            {"off": (handler_off, fast_id), "on": (handler_on, fast_id)}, context, args.messages // 30
+        )
         print(
-            f"[delivery log] {on:.0f} deliveries/s with the log on vs {off:.0f}/s off -> ratio {on / off:.2f}x "
-            f"(one insert_many per invocation of 10)"
+            f"[delivery log] {rates['on']:.0f} deliveries/s with the log on vs {rates['off']:.0f}/s off "
+            f"-> ratio {rates['on'] / rates['off']:.2f}x (one insert_many per invocation of 10)"
         )
         handler = handler_on
 
         # (1c) a rate limit that is never reached: the same partner set-up, limited or not
         limited_id = store.create("limited", fast.url, []).partner.id
         store.update(limited_id, rate_limit=100_000)
-        limits: dict[str, list[float]] = {"limited": [], "unlimited": []}
-        for _ in range(3):
-            for name, pid in (("unlimited", fast_id), ("limited", limited_id)):
-                rounds = [records(pid, 10) for _ in range(args.messages // 30)]
-                started = time.perf_counter()
-                for batch in rounds:
-                    assert handler(batch, context) == {"batchItemFailures": []}
-                limits[name].append(len(rounds) * 10 / (time.perf_counter() - started))
-        limited, unlimited = max(limits["limited"]), max(limits["unlimited"])
+        rates = best_of_interleaved(
+            {"unlimited": (handler, fast_id), "limited": (handler, limited_id)}, context, args.messages // 30
+        )
         print(
-            f"[rate limit, not reached] {limited:.0f} deliveries/s limited vs {unlimited:.0f}/s unlimited "
-            f"-> ratio {limited / unlimited:.2f}x (one findAndModify per partner per invocation of 10)"
+            f"[rate limit, not reached] {rates['limited']:.0f} deliveries/s limited vs "
+            f"{rates['unlimited']:.0f}/s unlimited -> ratio {rates['limited'] / rates['unlimited']:.2f}x "
+            f"(one findAndModify per partner per invocation of 10)"
         )
 
         # (2) a batch of 10 to a 200 ms endpoint vs one message

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from botocore.exceptions import EndpointConnectionError
 
 from webhooks.endpoint_health import DisablePolicy
 from webhooks.models import DeliveryMessage, Event, new_event_id, to_json, utc_timestamp
@@ -332,3 +333,62 @@ def test_a_limited_partners_deliveries_wait_while_the_database_is_away(
         delivery.delete(result, messages)
     assert receiver.requests == []  # not sent unlimited; deferred, so not lost either
     wait_until(lambda: receive(stack.sqs, delivery.queue, 1, timeout=1), timeout=10)
+
+
+class RefusingQueue:
+    """A delivery queue that is away: every send fails as SQS would."""
+
+    def send(self, body: str, attributes: Any = None, delay_seconds: int = 0) -> str:
+        raise EndpointConnectionError(endpoint_url="http://127.0.0.1:9")
+
+    def send_batch(self, messages: Any) -> list[str]:
+        raise EndpointConnectionError(endpoint_url="http://127.0.0.1:9")
+
+    def change_visibility(self, receipt_handle: str, seconds: int) -> None:
+        raise EndpointConnectionError(endpoint_url="http://127.0.0.1:9")
+
+
+def test_enabling_while_the_queue_is_away_keeps_every_parked_delivery(stack: Stack) -> None:
+    from webhooks.delivery_log import DeliveryLog, EventStore
+    from webhooks.endpoint_health import ParkedDeliveries
+    from webhooks.operations import Operations
+
+    parked = ParkedDeliveries(stack.db)
+    partner_id = partner(stack, "https://example.invalid/h")
+    assert stack.store().disable_endpoint(partner_id, "test")
+    for _ in range(3):
+        event = Event(eventId=new_event_id(), eventType="order.created", timestamp=utc_timestamp(), data={})
+        parked.park(DeliveryMessage(partnerId=partner_id, event=event))
+    ops = Operations(
+        stack.settings,
+        stack.store(),
+        DeliveryLog(stack.db),
+        EventStore(stack.db),
+        RefusingQueue(),
+        None,
+        parked,
+    )
+    reply = ops.enable_endpoint(partner_id)
+    assert reply.status_code == 503 and reply.body["replayed"] == 0 and reply.body["remainingParked"] == 3
+    assert parked.count(partner_id) == 3  # nothing lost: call again once the queue is back
+
+
+def test_a_delivery_that_cannot_be_parked_stays_on_the_queue(
+    stack: Stack, delivery: Delivery, receiver_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pymongo.errors import AutoReconnect
+
+    from webhooks.endpoint_health import ParkedDeliveries
+
+    receiver = receiver_factory()
+    partner_id = partner(stack, receiver.url)
+    assert stack.store().disable_endpoint(partner_id, "test")
+    delivery.enqueue(partner_id)
+
+    def away(*_: Any, **__: Any) -> str:
+        raise AutoReconnect("database away")
+
+    monkeypatch.setattr(ParkedDeliveries, "park", away)
+    result, messages = delivery.run()
+    assert [f["itemIdentifier"] for f in result["batchItemFailures"]] == [messages[0]["MessageId"]]
+    assert receiver.requests == []
