@@ -169,7 +169,13 @@ def _operations() -> Operations:
     from webhooks.catalog import EventTypeCatalog
     from webhooks.delivery_log import DeliveryLog, EventStore
     from webhooks.endpoint_health import ParkedDeliveries
+    from webhooks.observability import logger
     from webhooks.operations import Operations
+
+    # stdout is the command's JSON answer; the layer's log lines go to stderr
+    handler = logger.registered_handler
+    if isinstance(handler, logging.StreamHandler):
+        handler.setStream(sys.stderr)
 
     settings = settings_for_cli()
     store = _store(settings)

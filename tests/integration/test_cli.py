@@ -63,6 +63,28 @@ def test_create_prints_json_that_works_for_lookup(stack: Stack, capsys: pytest.C
     assert [p["name"] for p in listed] == ["Acme"]
 
 
+def test_rate_limit_and_enable_endpoint(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    from webhooks.endpoint_health import ParkedDeliveries
+
+    partner_id = stack.store().create("Limited", "https://limited.example/h", ["order.*"]).partner.id
+    code, shown, _ = run(capsys, "partners", "rate-limit", partner_id, "--per-second", "5")
+    assert code == 0 and shown["rateLimit"] == 5 and stack.store().get(partner_id).rate_limit == 5
+    code, _, err = run(capsys, "partners", "rate-limit", partner_id, "--per-second", "-1")
+    assert code != 0 and "rateLimit" in err
+    code, shown, _ = run(capsys, "partners", "rate-limit", partner_id, "--per-second", "0")
+    assert code == 0 and shown["rateLimit"] is None
+
+    assert stack.store().disable_endpoint(partner_id, "test")
+    event = Event(
+        eventId="event_parked", eventType="order.created", timestamp="2026-11-28T00:00:00.000Z", data={}
+    )
+    ParkedDeliveries(stack.db).park(DeliveryMessage(partnerId=partner_id, event=event))
+    code, enabled, _ = run(capsys, "partners", "enable-endpoint", partner_id)
+    assert code == 0 and enabled["replayed"] == 1 and enabled["endpoint"]["status"] == "enabled"
+    [message] = drain(stack.sqs, stack.url("DELIVERY_QUEUE_URL"), wait=1)
+    assert DeliveryMessage.model_validate_json(message["Body"]).event.eventId == "event_parked"
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

@@ -55,7 +55,7 @@ ENDPOINT_DISABLED_EVENT = "endpoint.disabled"
 # the rate limit's counters are in MongoDB: while it is away, limited deliveries wait
 LIMITER_UNAVAILABLE_DEFER_SECONDS = 5
 MAX_DEFER_SECONDS = 900  # SQS's DelaySeconds limit; a later slot is waited for in steps
-SLOT_LEAD_SECONDS = 0.2  # a rate-limit slot starting sooner than this is waited for in-process
+SLOT_LEAD_SECONDS = 0.5  # a rate-limit slot starting sooner than this is waited for in-process
 
 
 class RetryLater(Exception):
@@ -292,7 +292,8 @@ class Deliverer:
             # the delivery goes in its own second rather than up to a second late
             time.sleep(max(0.0, ahead))
             return 0, None
-        # back between LEAD before the slot's second and LEAD before its end
+        # back between LEAD before the slot's second and LEAD before its end: early rather
+        # than late, as a delivery back after its second must claim a new slot
         return min(MAX_DEFER_SECONDS, math.ceil(ahead - SLOT_LEAD_SECONDS)), slot
 
     def _defer(
