@@ -164,6 +164,16 @@ def cmd_dlq(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Stderr:
+    """Whatever ``sys.stderr`` is when a line is written (it is replaced in tests)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def _operations() -> Operations:
     # imported here: they set up Powertools' logger, which must see `webhooks local`'s env first
     from webhooks.catalog import EventTypeCatalog
@@ -175,7 +185,7 @@ def _operations() -> Operations:
     # stdout is the command's JSON answer; the layer's log lines go to stderr
     handler = logger.registered_handler
     if isinstance(handler, logging.StreamHandler):
-        handler.setStream(sys.stderr)
+        handler.setStream(_Stderr())
 
     settings = settings_for_cli()
     store = _store(settings)

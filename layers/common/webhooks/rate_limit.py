@@ -56,7 +56,7 @@ class RateLimiter:
     def reserve(self, partner_id: str, limit: int, count: int) -> None:
         """Claim ``count`` slots for deliveries about to start, in one round trip."""
         with self._lock:
-            if len(self._claimed.get(partner_id, ())) >= count:
+            if len(self._unexpired(partner_id)) >= count:
                 return
         seconds = self._claim(partner_id, limit, count)
         with self._lock:
@@ -65,10 +65,18 @@ class RateLimiter:
     def acquire(self, partner_id: str, limit: int) -> int:
         """The wall-clock second (epoch) this delivery may go in: now or later."""
         with self._lock:
-            claimed = self._claimed.get(partner_id)
+            claimed = self._unexpired(partner_id)
             if claimed:
                 return claimed.popleft()
         return self._claim(partner_id, limit, 1)[0]
+
+    def _unexpired(self, partner_id: str) -> deque[int]:
+        """Claimed slots not handed out, without those whose second went by (unused: lost)."""
+        claimed = self._claimed.setdefault(partner_id, deque())
+        current = int(self._clock())
+        while claimed and claimed[0] < current:
+            claimed.popleft()
+        return claimed
 
     def _claim(self, partner_id: str, limit: int, count: int) -> list[int]:
         if not self._indexed:
