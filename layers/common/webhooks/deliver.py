@@ -275,17 +275,14 @@ class Deliverer:
         if not partner.rate_limit or self.limiter is None:
             return 0, None
         slot = message.rateSlot
-        for _ in range(2):
-            if slot is not None and slot >= int(time.time()):
-                break
-            # no slot yet, or its second went by (a batch that straddled it, a deferred
-            # delivery back late): going now would count against this second's slots
+        if slot is None or slot < int(time.time()):
+            # no slot yet, or its second went by (a deferred delivery back late): going now
+            # would count against this second's slots
             try:
                 slot = self.limiter.acquire(partner.id, partner.rate_limit)
             except PyMongoError as exc:
                 logger.warning("rate limit unavailable", extra={"error": type(exc).__name__})
                 return LIMITER_UNAVAILABLE_DEFER_SECONDS, None
-        assert slot is not None
         ahead = slot - time.time()
         if ahead <= SLOT_LEAD_SECONDS:
             # DelaySeconds counts whole seconds: a slot this close is waited for here, so
@@ -300,13 +297,8 @@ class Deliverer:
         self, message: DeliveryMessage, attempts_before: int, seconds: int, slot: int | None
     ) -> Attempt:
         deferred = message.model_copy(update={"priorAttempts": attempts_before, "rateSlot": slot})
-        attributes = {
-            "partnerId": message.partnerId,
-            "eventId": message.event.eventId,
-            "eventType": message.event.eventType,
-        }
         try:
-            self.delivery_queue.send(to_json(deferred.model_dump()), attributes, delay_seconds=seconds)
+            self.delivery_queue.send(deferred.as_body(), deferred.attributes(), delay_seconds=seconds)
         except (BotoCoreError, ClientError) as exc:
             raise RetryLater(f"delivery not deferred: {type(exc).__name__}") from exc
         metrics.add_metric(name="DeliveriesDeferred", unit=MetricUnit.Count, value=1)
@@ -314,11 +306,13 @@ class Deliverer:
 
     def _pause(self, partner: Partner, result: HttpResult, attempt: Attempt) -> None:
         """The partner asked us to slow down: hold all its deliveries for a while."""
-        retry_after = parse_retry_after(result.retry_after)
-        if retry_after is not None:
-            seconds = min(retry_after, self.settings.retry_after_max_seconds)
-        else:
-            seconds = attempt.delay_seconds or self.settings.webhook_retry_delay / 1000
+        seconds: float | None = attempt.delay_seconds  # the backoff, lengthened by Retry-After
+        if seconds is None:  # the last attempt: nothing to retry, but the other deliveries wait
+            retry_after = parse_retry_after(result.retry_after)
+            cap = self.settings.retry_after_max_seconds
+            seconds = (
+                min(retry_after, cap) if retry_after is not None else self.settings.webhook_retry_delay / 1000
+            )
         if seconds <= 0:
             return
         try:

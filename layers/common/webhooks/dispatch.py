@@ -114,13 +114,10 @@ class Dispatcher:
             )
             logger.info("events without subscribers", extra={"event_ids": result.without_subscribers})
 
+        deliveries = [DeliveryMessage(partnerId=p, event=e) for e, p in pairs]
         messages = [
-            OutgoingMessage(
-                id=str(n),
-                body=to_json(DeliveryMessage(partnerId=p, event=e).model_dump()),
-                attributes={"partnerId": p, "eventId": e.eventId, "eventType": e.eventType},
-            )
-            for n, (e, p) in enumerate(pairs)
+            OutgoingMessage(id=str(n), body=d.as_body(), attributes=d.attributes())
+            for n, d in enumerate(deliveries)
         ]
         unsent = self._send_all(messages)
         if self.event_store is not None and envelope.partners is None:

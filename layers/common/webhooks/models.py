@@ -79,6 +79,13 @@ class DeliveryMessage(BaseModel):
     # rate limit: set when it was deferred for the limit, so it is not counted twice
     rateSlot: int | None = None
 
+    def as_body(self) -> str:
+        return to_json(self.model_dump())
+
+    def attributes(self) -> dict[str, object]:
+        """What the queues show of a delivery without reading its body (and the DLQ keeps)."""
+        return {"partnerId": self.partnerId, "eventId": self.event.eventId, "eventType": self.event.eventType}
+
 
 class IngestResult(BaseModel):
     eventId: str | None = None

@@ -37,7 +37,6 @@ from .models import (
     EventType,
     SubscriptionPattern,
     new_event_id,
-    to_json,
     utc_timestamp,
 )
 from .observability import logger
@@ -500,13 +499,10 @@ class Operations:
 
 def _send(queue: Queue, partner: Partner, events: list[Event], reason: str) -> tuple[list[str], list[str]]:
     """Delivery messages for ``events`` to the delivery queue: (event ids sent, ids refused)."""
+    deliveries = [DeliveryMessage(partnerId=partner.id, event=e) for e in events]
     messages = [
-        OutgoingMessage(
-            str(n),
-            to_json(DeliveryMessage(partnerId=partner.id, event=e).model_dump()),
-            {"partnerId": partner.id, "eventId": e.eventId, "eventType": e.eventType, "reason": reason},
-        )
-        for n, e in enumerate(events)
+        OutgoingMessage(str(n), d.as_body(), {**d.attributes(), "reason": reason})
+        for n, d in enumerate(deliveries)
     ]
     failed: set[str] = set()
     for group in batch_groups([len(m.body) + 200 for m in messages]):
