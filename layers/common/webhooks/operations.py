@@ -92,15 +92,18 @@ def _custom_headers(value: dict[str, str] | None) -> dict[str, str] | None:
     return value
 
 
+# one set of bounds for creating and updating a partner
+TimeoutMs = Annotated[int, Field(ge=100, le=30_000)]
+RateLimit = Annotated[int, Field(ge=1, le=100_000)]
+
+
 class PartnerCreate(_Body):
     name: Name
     webhookUrl: Url
     events: list[SubscriptionPattern] = Field(default_factory=list, max_length=100)
     headers: dict[HeaderName, HeaderValue] | None = None
-    timeoutMs: int | None = Field(None, ge=100, le=30_000)
-    rateLimit: int | None = Field(
-        None, ge=1, le=100_000, description="deliveries per second; null: unlimited"
-    )
+    timeoutMs: TimeoutMs | None = None
+    rateLimit: RateLimit | None = Field(None, description="deliveries per second; null: unlimited")
 
     _headers = field_validator("headers")(_custom_headers)
 
@@ -110,10 +113,8 @@ class PartnerUpdate(_Body):
     webhookUrl: Url | None = None
     isActive: bool | None = None
     headers: dict[HeaderName, HeaderValue] | None = None
-    timeoutMs: int | None = Field(None, ge=100, le=30_000)
-    rateLimit: int | None = Field(
-        None, ge=1, le=100_000, description="deliveries per second; null removes the limit"
-    )
+    timeoutMs: TimeoutMs | None = None
+    rateLimit: RateLimit | None = Field(None, description="deliveries per second; null removes the limit")
 
     _headers = field_validator("headers")(_custom_headers)
 
