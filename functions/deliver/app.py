@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -20,7 +21,7 @@ from webhooks.delivery_log import DeliveryLog
 from webhooks.endpoint_health import DisablePolicy, EndpointHealth, ParkedDeliveries
 from webhooks.http_delivery import make_session
 from webhooks.mongo import get_database
-from webhooks.observability import logger, metrics
+from webhooks.observability import logger, metrics, tracer
 from webhooks.partners import PartnerStore
 from webhooks.queues import SqsQueue, sqs_client
 from webhooks.rate_limit import RateLimiter
@@ -51,20 +52,27 @@ deliverer = Deliverer(
 _workers = ThreadPoolExecutor(max_workers=settings.worker_concurrency, thread_name_prefix="deliver")
 
 
-async def record_handler(record: SQSRecord) -> Attempt:
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(
-        _workers,
-        deliverer.deliver,
-        record.body,
-        int(record.attributes.approximate_receive_count or "1"),
-        record.receipt_handle,
-    )
-
-
 @logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # POSTs that could not finish before Lambda ends the invocation are not started
+    deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000
+    trace_entity = tracer.provider.get_trace_entity() if not tracer.disabled else None
+
+    def deliver(record: SQSRecord) -> Attempt:
+        if trace_entity is not None:  # X-Ray's context is per thread: the POSTs join this trace
+            tracer.provider.set_trace_entity(trace_entity)
+        return deliverer.deliver(
+            record.body,
+            int(record.attributes.approximate_receive_count or "1"),
+            record.receipt_handle,
+            deadline,
+        )
+
+    async def record_handler(record: SQSRecord) -> Attempt:
+        return await asyncio.get_running_loop().run_in_executor(_workers, deliver, record)
+
     processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     deliverer.begin_batch([record.get("body", "") for record in event.get("Records", [])])
     try:

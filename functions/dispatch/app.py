@@ -15,7 +15,7 @@ from webhooks.delivery_log import EventStore
 from webhooks.dispatch import Dispatcher, UnreadableEnvelope, parse_envelope
 from webhooks.models import EventEnvelope
 from webhooks.mongo import get_database
-from webhooks.observability import logger, metrics
+from webhooks.observability import logger, metrics, tracer
 from webhooks.partners import PartnerStore
 from webhooks.queues import SqsQueue, sqs_client
 
@@ -34,6 +34,7 @@ dispatcher = Dispatcher(
 
 
 @logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     parsed: dict[str, EventEnvelope | UnreadableEnvelope] = {}

@@ -24,7 +24,7 @@ from webhooks.events_api import EventsApi, Reply, invalid_body
 from webhooks.idempotency import IdempotencyStore
 from webhooks.ingest import Ingestor
 from webhooks.mongo import get_database
-from webhooks.observability import logger, metrics
+from webhooks.observability import logger, metrics, tracer
 from webhooks.openapi import ADMIN, EVENTS_PATH, HEALTH_PATHS, OPENAPI_PATH, allowed_methods, openapi_document
 from webhooks.operations import Operations
 from webhooks.partners import PartnerStore
@@ -159,6 +159,7 @@ def unexpected(exc: Exception) -> Response:
 
 
 @logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return app.resolve(event, context)

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     # holding it, read (decrypted) once per cold start. MONGO_URI, when set, wins.
     mongo_uri_parameter: str | None = None
     mongo_db_name: str = Field("recart_webhook_db", min_length=1)
+    # Connections per process at most. On Lambda every instance holds its own pool: the
+    # connection budget is the sum over the functions of (maximum concurrency x this).
+    mongo_max_pool_size: int | None = Field(None, ge=1, le=500)
     webhook_max_attempts: int = Field(3, ge=1, le=100)
     webhook_retry_delay: int = Field(2500, ge=0, le=SQS_MAX_VISIBILITY_SECONDS * 1000)
     webhook_timeout: int = Field(5000, ge=1, le=900_000)

@@ -19,6 +19,14 @@ Flow control comes before the POST and never costs an attempt:
   never attempted.
 
 Attempt numbers are the attempts a deferred message carried plus SQS's receive count.
+
+Time: a POST is only started when it can finish, with its settling, before the
+invocation's deadline (partner timeouts go up to 30 s, and a batch of 10 at a concurrency
+of 5 runs in two rounds). A delivery that cannot start in time is put back unattempted:
+re-sent like a deferred delivery, with its attempts so far, and acknowledged. Reporting it
+as a batch item failure instead would raise its receive count, which is its attempt
+number: each invocation that runs short would cost some deliveries an attempt they never
+made. Only when that re-send fails is the record reported failed (SQS brings it back).
 """
 
 from __future__ import annotations
@@ -43,19 +51,22 @@ from .delivery_log import AttemptRecord, DeliveryLog
 from .endpoint_health import Disabled, EndpointHealth, ParkedDeliveries
 from .http_delivery import HttpResult, post
 from .models import DeliveryMessage, Event, EventEnvelope, new_event_id, to_json, utc_timestamp, webhook_body
-from .observability import MetricUnit, logger, metrics
+from .observability import MetricUnit, logger, metrics, tracer
 from .partners import Partner, PartnerStore
 from .queues import Queue
 from .rate_limit import RateLimiter
 from .signing import signature_headers
 
-Outcome = Literal["delivered", "retry", "dead_lettered", "dropped", "deferred", "parked"]
+Outcome = Literal["delivered", "retry", "dead_lettered", "dropped", "deferred", "parked", "not_started"]
 RETRY_AFTER_STATUSES = (429, 503)
 ENDPOINT_DISABLED_EVENT = "endpoint.disabled"
 # the rate limit's counters are in MongoDB: while it is away, limited deliveries wait
 LIMITER_UNAVAILABLE_DEFER_SECONDS = 5
 MAX_DEFER_SECONDS = 900  # SQS's DelaySeconds limit; a later slot is waited for in steps
 SLOT_LEAD_SECONDS = 0.5  # a rate-limit slot starting sooner than this is waited for in-process
+# after a POST: the DLQ send or visibility change, the delivery log and health writes
+# (each time-boxed), and the return to Lambda
+SETTLE_SECONDS = 3.0
 
 
 class RetryLater(Exception):
@@ -136,8 +147,13 @@ class Deliverer:
 
     # --- one message ----------------------------------------------------------------
 
-    def deliver(self, body: str, receive_count: int, receipt_handle: str) -> Attempt:
-        """One attempt for one message. Raises :class:`RetryLater` when SQS should retry it."""
+    def deliver(
+        self, body: str, receive_count: int, receipt_handle: str, deadline: float | None = None
+    ) -> Attempt:
+        """One attempt for one message. Raises :class:`RetryLater` when SQS should retry it.
+
+        ``deadline`` is the invocation's end on the ``time.monotonic()`` clock (None: no limit).
+        """
         try:
             message = DeliveryMessage.model_validate_json(body)
         except ValidationError as exc:
@@ -162,16 +178,10 @@ class Deliverer:
         if wait:
             return self._defer(message, attempts_before, wait, slot)
 
-        payload = webhook_body(event)
-        # the partner's own headers first: the platform's (signatures, ids) always win
-        headers = {
-            **dict(partner.headers),
-            **signature_headers(event.eventId, event.eventType, payload, partner.signing_secrets()),
-        }
         timeout = partner.timeout_ms / 1000 if partner.timeout_ms else self.settings.timeout_seconds
-        result = post(
-            self.session, partner.webhook_url, payload, headers, timeout, self.settings.response_body_limit
-        )
+        if deadline is not None and time.monotonic() + timeout + SETTLE_SECONDS > deadline:
+            return self._not_started(message, attempts_before, slot)
+        result = self._post(message, partner, timeout)
         attempt = self._decide(result, number)
         if self.health is not None:
             self.health.record(
@@ -236,6 +246,35 @@ class Deliverer:
             logger.warning("backoff not applied", extra={**context, "error": type(exc).__name__})
         self._log(record)
         raise RetryLater(f"attempt {number} failed: {result.error}")
+
+    @tracer.capture_method(capture_response=False)
+    def _post(self, message: DeliveryMessage, partner: Partner, timeout: float) -> HttpResult:
+        event = message.event
+        tracer.put_annotation("event_id", event.eventId)  # the correlation id across traces
+        tracer.put_annotation("partner_id", message.partnerId)
+        payload = webhook_body(event)
+        # the partner's own headers first: the platform's (signatures, ids) always win
+        headers = {
+            **dict(partner.headers),
+            **signature_headers(event.eventId, event.eventType, payload, partner.signing_secrets()),
+        }
+        return post(
+            self.session, partner.webhook_url, payload, headers, timeout, self.settings.response_body_limit
+        )
+
+    def _not_started(self, message: DeliveryMessage, attempts_before: int, slot: int | None) -> Attempt:
+        """Too little of the invocation left for this POST: back on the queue, unattempted."""
+        put_back = message.model_copy(update={"priorAttempts": attempts_before, "rateSlot": slot})
+        try:
+            self.delivery_queue.send(put_back.as_body(), put_back.attributes())
+        except (BotoCoreError, ClientError) as exc:
+            raise RetryLater(f"delivery not started and not put back: {type(exc).__name__}") from exc
+        metrics.add_metric(name="DeliveriesNotStarted", unit=MetricUnit.Count, value=1)
+        logger.info(
+            "delivery not started: invocation ending",
+            extra={"event_id": message.event.eventId, "partner_id": message.partnerId},
+        )
+        return Attempt("not_started", attempts_before)
 
     def _log(self, record: AttemptRecord) -> None:
         if self.log is not None:

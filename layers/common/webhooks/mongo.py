@@ -34,9 +34,12 @@ def get_database(settings: Settings) -> Database[Any]:
         if client is None:
             # Small pool and short timeouts: a Lambda serves one request at a time and
             # should fail fast (and be retried by SQS) rather than hang when the database is away.
+            # Idle connections are closed before Atlas or a NAT gateway drops them (350 s
+            # idle) while an instance is frozen between invocations.
             client = MongoClient(
                 uri,
-                maxPoolSize=max(4, settings.worker_concurrency * 2),
+                maxPoolSize=settings.mongo_max_pool_size or max(4, settings.worker_concurrency * 2),
+                maxIdleTimeMS=240_000,
                 serverSelectionTimeoutMS=3000,
                 connectTimeoutMS=3000,
                 socketTimeoutMS=10000,

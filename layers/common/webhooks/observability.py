@@ -1,13 +1,17 @@
-"""Powertools Logger and Metrics shared by the functions and the layer.
+"""Powertools Logger, Metrics and Tracer shared by the functions and the layer.
 
 The service name comes from ``POWERTOOLS_SERVICE_NAME`` (set per function by the
 template and the local runtime). Log lines carry ids, counts, statuses and timings,
 never API keys, secrets or webhook bodies.
+
+The Tracer patches botocore (SQS, SSM) and pymongo only: patching requests or http.client
+would add X-Ray's trace header to every webhook a partner receives, so the POST is a
+subsegment of its own (``Deliverer._post``). Outside Lambda the Tracer disables itself.
 """
 
 from __future__ import annotations
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 
@@ -23,6 +27,7 @@ class _EMFProvider(AmazonCloudWatchEMFProvider):
 
 
 logger = Logger()
+tracer = Tracer(patch_modules=["botocore", "pymongo"])
 metrics = Metrics(namespace=NAMESPACE)
 metrics.provider = _EMFProvider(
     namespace=NAMESPACE,
@@ -32,4 +37,4 @@ metrics.provider = _EMFProvider(
     default_dimensions=metrics.default_dimensions,
 )
 
-__all__ = ["NAMESPACE", "MetricUnit", "logger", "metrics"]
+__all__ = ["NAMESPACE", "MetricUnit", "logger", "metrics", "tracer"]
