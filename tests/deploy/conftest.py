@@ -1,0 +1,100 @@
+"""Fixtures of the deploy suite: Python 3.12, an AWS emulator serving every service, the builds.
+
+The emulator is moto's full server (S3, SSM, SQS, IAM, ...) on a free 127.0.0.1 port. The
+two builds (arm64 as a user runs it, x86_64 to run the artifacts on this machine) are made
+once per session from a clean copy of the repo. A missing Python 3.12 fails these tests
+with what to install: they are never skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from webhooks_cli.servers import ServerProcess, _script, _spawn, free_port
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from samcli import Missing, clean_copy, find_python312, run_sam, sam_env  # noqa: E402
+
+REGION = "us-east-1"
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+}
+
+
+@pytest.fixture(scope="session")
+def python312() -> str:
+    try:
+        return find_python312()
+    except Missing as exc:
+        pytest.fail(str(exc))
+
+
+@pytest.fixture(scope="session")
+def aws_emulator() -> Iterator[str]:
+    """moto's server with every service (the suite's own SQS server serves SQS only)."""
+    port = free_port()
+    server: ServerProcess = _spawn(
+        "moto server", [_script("moto_server"), "-H", "127.0.0.1", "-p", str(port)], port, None, 30
+    )
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+def aws_client(service: str, endpoint: str) -> Any:
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+@dataclass
+class Build:
+    architecture: str
+    folder: Path  # the clean copy; the built artifacts are in folder/.aws-sam/build
+    output: str
+
+    @property
+    def artifacts(self) -> Path:
+        return self.folder / ".aws-sam" / "build"
+
+
+def _build(python312: str, architecture: str) -> Build:
+    folder = clean_copy(architecture)
+    args = ["build"]  # as the README says; the samconfig in the copy supplies the rest
+    if architecture != "arm64":
+        args += ["--parameter-overrides", f"Architecture={architecture}"]
+    output = run_sam(args, folder, sam_env(python312))
+    return Build(architecture, folder, output)
+
+
+@pytest.fixture(scope="session")
+def arm64_build(python312: str) -> Build:
+    return _build(python312, "arm64")
+
+
+@pytest.fixture(scope="session")
+def x86_64_build(python312: str) -> Build:
+    return _build(python312, "x86_64")
+
+
+def deploy_env(python312: str, endpoint: str) -> dict[str, str]:
+    return sam_env(python312, AWS_ENDPOINT_URL=endpoint, **CREDENTIALS)
+
+
+os.environ.setdefault("SAM_CLI_TELEMETRY", "0")
