@@ -27,6 +27,9 @@ from webhooks_cli.topology import create_queues
 
 from support import Receiver, receive, sqs_client_for, sqs_event
 
+# the deploy suite's fixtures (Python 3.12, the AWS emulator, the SAM builds)
+pytest_plugins = ["deploy.fixtures"]
+
 
 @pytest.fixture(scope="session")
 def sqs_endpoint() -> Iterator[str]:

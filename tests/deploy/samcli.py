@@ -10,12 +10,17 @@ copy of the files git knows (tracked, or new and not ignored), kept under
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import boto3
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ROOT / ".venv-tools"
@@ -24,6 +29,12 @@ BUILDS = TOOLS / "deploy-builds"
 # boto3 as the Lambda runtime provides it (not in our layer): installed for python3.12 once
 LAMBDA_RUNTIME = TOOLS / "lambda-runtime-py312"
 LAMBDA_RUNTIME_BOTO3 = "boto3>=1.40,<2"
+REGION = "us-east-1"
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+}
 
 
 class Missing(RuntimeError):
@@ -49,10 +60,8 @@ def find_python312() -> str:
     if on_path:
         candidates.append(on_path)
     roots = [os.environ.get("PYENV_ROOT", ""), str(Path.home() / ".pyenv")]
-    try:
+    with contextlib.suppress(OSError):
         roots.insert(0, subprocess.run(["pyenv", "root"], capture_output=True, text=True).stdout.strip())
-    except OSError:
-        pass
     for root in filter(None, roots):
         candidates.extend(sorted(glob.glob(f"{root}/versions/3.12.*/bin/python3.12"), reverse=True))
     for python in candidates:
@@ -144,6 +153,31 @@ def lambda_runtime(python312: str) -> Path:
         )
         stamp.touch()
     return LAMBDA_RUNTIME
+
+
+def aws_client(service: str, endpoint: str) -> Any:
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+@dataclass
+class Build:
+    architecture: str
+    folder: Path  # the clean copy; the built artifacts are in folder/.aws-sam/build
+    output: str
+
+    @property
+    def artifacts(self) -> Path:
+        return self.folder / ".aws-sam" / "build"
+
+
+def deploy_env(python312: str, endpoint: str) -> dict[str, str]:
+    return sam_env(python312, AWS_ENDPOINT_URL=endpoint, **CREDENTIALS)
 
 
 if __name__ == "__main__":

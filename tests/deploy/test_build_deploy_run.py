@@ -34,8 +34,7 @@ from standardwebhooks.webhooks import Webhook
 from webhooks.partners import PartnerStore
 from webhooks_cli.topology import create_queues
 
-from conftest import Build, aws_client, deploy_env
-from samcli import lambda_runtime, run_sam
+from deploy.samcli import Build, aws_client, deploy_env, lambda_runtime, run_sam
 from support import CfnLoader, Receiver, api_event, receive, sqs_event
 
 ROOT = Path(__file__).resolve().parents[2]

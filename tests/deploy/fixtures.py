@@ -8,28 +8,13 @@ with what to install: they are never skipped.
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-import boto3
 import pytest
 
 from webhooks_cli.servers import ServerProcess, _script, _spawn, free_port
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from samcli import Missing, clean_copy, find_python312, run_sam, sam_env  # noqa: E402
-
-REGION = "us-east-1"
-CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": REGION,
-}
+from deploy.samcli import Build, Missing, clean_copy, find_python312, run_sam, sam_env
 
 
 @pytest.fixture(scope="session")
@@ -53,27 +38,6 @@ def aws_emulator() -> Iterator[str]:
         server.stop()
 
 
-def aws_client(service: str, endpoint: str) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=endpoint,
-        region_name=REGION,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-
-
-@dataclass
-class Build:
-    architecture: str
-    folder: Path  # the clean copy; the built artifacts are in folder/.aws-sam/build
-    output: str
-
-    @property
-    def artifacts(self) -> Path:
-        return self.folder / ".aws-sam" / "build"
-
-
 def _build(python312: str, architecture: str) -> Build:
     folder = clean_copy(architecture)
     args = ["build"]  # as the README says; the samconfig in the copy supplies the rest
@@ -91,10 +55,3 @@ def arm64_build(python312: str) -> Build:
 @pytest.fixture(scope="session")
 def x86_64_build(python312: str) -> Build:
     return _build(python312, "x86_64")
-
-
-def deploy_env(python312: str, endpoint: str) -> dict[str, str]:
-    return sam_env(python312, AWS_ENDPOINT_URL=endpoint, **CREDENTIALS)
-
-
-os.environ.setdefault("SAM_CLI_TELEMETRY", "0")
