@@ -14,6 +14,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from webhooks.models import DeliveryMessage
+from webhooks_cli.lambdas import LambdaContext
 
 from conftest import Delivery, Stack
 from support import Reply, drain, receive, sqs_event
@@ -327,3 +328,34 @@ def test_partner_headers_are_sent_and_its_timeout_applies(
     assert got.headers["Authorization"] == "Bearer t0ken"
     expected = hmac.new(secret.encode(), got.body, hashlib.sha256).hexdigest()
     assert got.headers["X-Recart-Signature-256"] == expected
+
+
+def test_posts_that_cannot_finish_before_the_invocation_ends_are_put_back_unattempted(
+    stack: Stack, function: Any, receiver_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A slow endpoint and little time left: what cannot start in time goes back, uncounted."""
+    monkeypatch.setenv("WORKER_CONCURRENCY", "2")
+    receiver = receiver_factory([Reply(delay=1.5)])
+    partner_id, _ = make_partner(stack, receiver.url)
+    stack.store().update(partner_id, timeout_ms=2000)
+    delivery = Delivery(stack, function("deliver"))
+    events = [delivery.enqueue(partner_id) for _ in range(4)]
+    messages = receive(stack.sqs, delivery.queue, 4)
+    assert len(messages) == 4
+    # a POST needs its timeout (2 s) + 3 s to settle: with 6 s left the first two start at
+    # once; when they end (1.5 s) the next two would end past the deadline
+    result = delivery.handler(sqs_event(messages, delivery.queue), LambdaContext("deliver", 6.0))
+    assert result == {"batchItemFailures": []}  # nothing for SQS to retry: all settled
+    delivery.delete(result, messages)
+    assert len(receiver.requests) == 2
+    again = receive(stack.sqs, delivery.queue, 2)  # as the event source would hand them over
+    put_back = [DeliveryMessage.model_validate_json(m["Body"]) for m in again]
+    attempted = set(receiver.event_ids())
+    assert {m.event.eventId for m in put_back} == {e.eventId for e in events} - attempted
+    assert all(m.priorAttempts == 0 for m in put_back)  # their next attempt is their first
+    logged = list(stack.db["deliveryAttempts"].find({"partnerId": partner_id}))
+    assert sorted(d["eventId"] for d in logged) == sorted(attempted)
+    # with time enough, they go out as attempt 1: every event exactly once
+    assert delivery.handler(sqs_event(again, delivery.queue)) == {"batchItemFailures": []}
+    assert sorted(receiver.event_ids()) == sorted(e.eventId for e in events)
+    assert {d["attempt"] for d in stack.db["deliveryAttempts"].find({"partnerId": partner_id})} == {1}

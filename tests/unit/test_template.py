@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import importlib
+import json
 import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -214,3 +216,161 @@ def test_localstack_compose_file_is_well_formed() -> None:
         )
         assert result.returncode == 0, result.stderr
     assert sys.executable
+
+
+def test_samconfig_never_points_deploy_at_the_source_template() -> None:
+    """`sam deploy`/`sam package` given the source template upload unbuilt code."""
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    for env, commands in config.items():
+        if not isinstance(commands, dict):
+            continue
+        for command in ("global", "deploy", "package"):
+            assert "template_file" not in commands.get(command, {}).get("parameters", {}), (env, command)
+        if "build" in commands:
+            assert commands["build"]["parameters"]["template_file"] == "infra/template.yaml"
+    assert "sync" not in config["default"], "sam sync belongs to a dev stack, never the production one"
+
+
+def test_architecture_is_one_parameter_for_functions_and_layer(template: dict[str, Any]) -> None:
+    assert template["Parameters"]["Architecture"]["Default"] == "arm64"
+    assert template["Globals"]["Function"]["Architectures"] == [{"Ref": "Architecture"}]
+    layer = template["Resources"]["CommonLayer"]
+    assert layer["Metadata"]["BuildArchitecture"] == {"Ref": "Architecture"}
+    assert layer["Properties"]["CompatibleArchitectures"] == [{"Ref": "Architecture"}]
+    # its compiled wheels are built for the functions' runtime only
+    assert layer["Properties"]["CompatibleRuntimes"] == [template["Globals"]["Function"]["Runtime"]]
+    assert not any(
+        line.split("#")[0].strip().startswith(("boto3", "botocore"))
+        for line in (ROOT / "layers" / "common" / "requirements.txt").read_text().splitlines()
+    )
+
+
+def test_a_fresh_account_deploys_with_the_defaults(template: dict[str, Any]) -> None:
+    params = template["Parameters"]
+    # access logs need the account's API Gateway CloudWatch role: off unless asked for
+    assert params["EnableApiAccessLogs"]["Default"] == "false"
+    assert params["CreateApiGatewayAccountRole"]["Default"] == "false"
+    account = template["Resources"]["ApiGatewayAccount"]
+    assert account["Condition"] == "ApiGatewayAccountRole"
+
+
+def test_dead_letter_queues_outlive_the_stack(template: dict[str, Any]) -> None:
+    for dlq in ("EventsDLQ", "DeliveryDLQ"):
+        resource = template["Resources"][dlq]
+        assert resource["DeletionPolicy"] == resource["UpdateReplacePolicy"] == "Retain"
+
+
+def test_alarms_cover_queues_functions_and_api_and_say_when_they_recover(template: dict[str, Any]) -> None:
+    alarms = resources(template, "AWS::CloudWatch::Alarm")
+    for alarm in alarms.values():
+        assert (
+            alarm["Properties"]["AlarmActions"] == alarm["Properties"]["OKActions"] == [{"Ref": "AlarmTopic"}]
+        )
+    watched = {
+        (p.get("Namespace"), p.get("MetricName"), json.dumps(p.get("Dimensions"), sort_keys=True))
+        for p in (a["Properties"] for a in alarms.values())
+    }
+    for queue in ("EventsQueue", "DeliveryQueue"):
+        dims = json.dumps(
+            [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}], sort_keys=True
+        )
+        assert ("AWS/SQS", "ApproximateAgeOfOldestMessage", dims) in watched
+    for function in FUNCTIONS:
+        dims = json.dumps([{"Name": "FunctionName", "Value": {"Ref": function}}], sort_keys=True)
+        assert ("AWS/Lambda", "Errors", dims) in watched and ("AWS/Lambda", "Throttles", dims) in watched
+    api = [p for ns, p, _ in watched if ns == "AWS/ApiGateway"]
+    assert api == ["5XXError"]
+    assert template["Resources"]["WebhooksApi"]["Properties"]["Name"] == {"Fn::Sub": "${AWS::StackName}-api"}
+
+
+def emitted_metrics() -> dict[str, str]:
+    """Metric name -> the service (function) whose code emits it."""
+    layer = ROOT / "layers" / "common" / "webhooks"
+    services = {"events_api.py": "ingest", "dispatch.py": "dispatch", "deliver.py": "deliver"}
+    found: dict[str, str] = {}
+    for module, service in services.items():
+        for name in re.findall(r'add_metric\(\s*name="(\w+)"', (layer / module).read_text()):
+            found[name] = service
+    return found
+
+
+def test_the_dashboard_shows_metrics_the_code_emits(template: dict[str, Any]) -> None:
+    body = template["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    dashboard = json.loads(body)
+    emitted = emitted_metrics()
+    ours = []
+    for widget in dashboard["widgets"]:
+        for metric in widget["properties"].get("metrics", []):
+            namespace, name, *dimensions = [m for m in metric if not isinstance(m, dict)]
+            if namespace == "Webhooks":
+                assert name in emitted, f"the dashboard shows {name}, which no code emits"
+                assert dimensions == ["service", emitted[name]], (name, dimensions)
+                ours.append(name)
+    assert {"EventsAccepted", "Delivered", "AttemptFailed", "DeadLettered", "DeliveryLatency"} <= set(ours)
+    stats = {m[-1].get("stat") for w in dashboard["widgets"] for m in w["properties"].get("metrics", [])}
+    assert {"p50", "p99"} <= stats
+    queues_shown = set(re.findall(r"\$\{(\w+)\.QueueName\}", body))
+    assert queues_shown == {"EventsQueue", "DeliveryQueue", "EventsDLQ", "DeliveryDLQ"}
+    [logs] = [w for w in dashboard["widgets"] if w["type"] == "log"]
+    assert "delivery dead-lettered" in logs["properties"]["query"]
+    assert '"delivery dead-lettered"' in (ROOT / "layers" / "common" / "webhooks" / "deliver.py").read_text()
+
+
+def evaluate(expr: Any, params: dict[str, str]) -> Any:
+    """The few intrinsic functions CloudFormation Rules use here."""
+    if isinstance(expr, dict):
+        [(fn, arg)] = expr.items()
+        if fn == "Ref":
+            value = params[arg]
+            return value
+        args = [evaluate(a, params) for a in arg] if isinstance(arg, list) else evaluate(arg, params)
+        if fn == "Fn::Equals":
+            return str(args[0]) == str(args[1])
+        if fn == "Fn::Not":
+            return not args[0]
+        if fn == "Fn::Contains":
+            return str(args[1]) in [str(v) for v in args[0]]
+        if fn == "Fn::Join":
+            return args[0].join(args[1] if isinstance(args[1], list) else [args[1]])
+        raise AssertionError(f"unexpected {fn}")
+    if isinstance(expr, list):
+        return [evaluate(e, params) for e in expr]
+    return expr
+
+
+def refused(template: dict[str, Any], **overrides: Any) -> list[str]:
+    params = {k: v.get("Default") for k, v in template["Parameters"].items()}
+    params.update(overrides)
+    messages = []
+    for rule in template["Rules"].values():
+        if "RuleCondition" in rule and not evaluate(rule["RuleCondition"], params):
+            continue
+        messages += [a["AssertDescription"] for a in rule["Assertions"] if not evaluate(a["Assert"], params)]
+    return messages
+
+
+def test_rules_refuse_combinations_aws_would_refuse_mid_deploy(template: dict[str, Any]) -> None:
+    assert refused(template) == []
+    assert refused(template, DeliverBatchSize="100") == [
+        "A DeliverBatchSize over 10 needs a DeliverMaxBatchingWindow of at least 1 second"
+    ]
+    assert refused(template, DeliverBatchSize="100", DeliverMaxBatchingWindow="1") == []
+    assert refused(template, DispatchBatchSize="11")
+    assert refused(template, DispatchBatchSize="10") == []
+    assert refused(template, VpcSubnetIds=["subnet-1"], VpcSecurityGroupIds=[""]) == [
+        "VpcSubnetIds needs VpcSecurityGroupIds"
+    ]
+    assert refused(template, CreateApiGatewayAccountRole="true")
+
+
+def test_the_deliver_timeout_fits_the_longest_post_and_its_settling(template: dict[str, Any]) -> None:
+    from webhooks.deliver import SETTLE_SECONDS
+    from webhooks.operations import TimeoutMs
+
+    [bound] = [m for m in TimeoutMs.__metadata__ if hasattr(m, "metadata")]
+    partner_max_ms = next(c.le for c in bound.metadata if hasattr(c, "le"))
+    global_max_ms = template["Parameters"]["WebhookTimeout"]["MaxValue"]
+    deliver_timeout = template["Resources"]["DeliverFunction"]["Properties"]["Timeout"]
+    # one POST of the longest timeout, started at once, always finishes and settles in time;
+    # what cannot start in time is put back unattempted (deliver.py)
+    assert max(partner_max_ms, global_max_ms) / 1000 + SETTLE_SECONDS < deliver_timeout
