@@ -14,6 +14,7 @@ import argparse
 import logging
 import signal
 import sys
+from typing import Any
 
 import waitress
 from moto.core.utils import unix_time
@@ -51,6 +52,23 @@ def _wait_for_messages(self: Queue, timeout: int) -> None:
 
 
 Queue.wait_for_messages = _wait_for_messages  # type: ignore[method-assign]
+
+_receive_message = SQSBackend.receive_message
+
+
+def _receive_one_scan_at_a_time(self: SQSBackend, queue_name: str, *args: Any, **kwargs: Any) -> Any:
+    """moto's receive, its scan of the queue under the queue's lock.
+
+    moto checks a message's visibility and marks it received in two steps, so two receives
+    at once (waitress serves them on parallel threads, from any number of processes) can
+    both take the same message: a duplicate delivery. The lock is the queue's condition
+    (re-entrant), which a long poll's wait releases, so waiting receives do not block others.
+    """
+    with self.get_queue(queue_name)._messages_lock:  # type: ignore[attr-defined]
+        return _receive_message(self, queue_name, *args, **kwargs)
+
+
+SQSBackend.receive_message = _receive_one_scan_at_a_time  # type: ignore[method-assign]
 
 
 def main(argv: list[str] | None = None) -> None:
