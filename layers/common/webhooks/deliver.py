@@ -112,7 +112,10 @@ class Deliverer:
     # --- one invocation -------------------------------------------------------------
 
     def begin_batch(self, bodies: Sequence[str]) -> None:
-        """Claim the rate-limit slots the batch needs: one round trip per limited partner."""
+        """See partner changes made elsewhere; claim the rate-limit slots the batch needs
+        (one round trip per limited partner)."""
+        # deactivated, deleted or rotated partners: no delivery and no revoked secret from now on
+        self.store.sync()
         if self.limiter is None:
             return
         wanted: Counter[str] = Counter()
@@ -181,7 +184,12 @@ class Deliverer:
         timeout = partner.timeout_ms / 1000 if partner.timeout_ms else self.settings.timeout_seconds
         if deadline is not None and time.monotonic() + timeout + SETTLE_SECONDS > deadline:
             return self._not_started(message, attempts_before, slot)
-        result = self._post(message, partner, timeout)
+        try:
+            result = self._post(message, partner, timeout)
+        except Exception as exc:  # noqa: BLE001 - recorded and retried like any failed attempt
+            # the type only: a message could quote a header value or the URL's credentials
+            logger.error("delivery attempt raised", extra={**context, "error": type(exc).__name__})
+            result = HttpResult(None, 0.0, f"internal error: {type(exc).__name__}", type(exc).__name__)
         attempt = self._decide(result, number)
         if self.health is not None:
             self.health.record(

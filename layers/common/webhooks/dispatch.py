@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from .backoff import retry_delay_seconds
 from .delivery_log import EventStore
-from .models import DeliveryMessage, Event, EventEnvelope, to_json
+from .models import DeliveryMessage, Event, EventEnvelope, to_json, utf8_size
 from .observability import MetricUnit, logger, metrics
 from .partners import PartnerStore
 from .queues import OutgoingMessage, Queue, batch_groups
@@ -80,6 +80,7 @@ class Dispatcher:
 
     def subscribers(self, envelopes: Iterable[EventEnvelope]) -> dict[str, list[str]]:
         """Subscribers of every event type in the batch: one store query for all of them."""
+        self.store.sync()  # a partner removed or unsubscribed elsewhere gets nothing from now on
         return self.store.subscribers({e.eventType for env in envelopes for e in env.events})
 
     def defer(self, receipts: list[tuple[str, int]], reason: str) -> None:
@@ -140,7 +141,7 @@ class Dispatcher:
             if not unsent:
                 break
             todo = [by_id[i] for i in sorted(unsent, key=int)]
-            groups = [[todo[i] for i in g] for g in batch_groups([len(m.body) + 200 for m in todo])]
+            groups = [[todo[i] for i in g] for g in batch_groups([utf8_size(m.body) + 200 for m in todo])]
             for group, rejected in zip(groups, self.executor.map(self._send_group, groups), strict=True):
                 unsent -= {m.id for m in group} - rejected
         return unsent

@@ -8,6 +8,7 @@ API key (401), invalid body (400), idempotency conflict (409/422), then the enqu
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +34,11 @@ class Reply:
 
 
 class BodyError(ValueError):
-    pass
+    """The body is not acceptable JSON; ``where`` is the field path (``body`` for the whole)."""
+
+    def __init__(self, message: str, where: str = "body") -> None:
+        super().__init__(message)
+        self.where = where
 
 
 def _error(status: int, message: str, reason: str) -> Reply:
@@ -44,17 +49,67 @@ def _error(status: int, message: str, reason: str) -> Reply:
     return Reply(status, {"error": message})
 
 
+# I-JSON (RFC 7493): integers every JSON parser reads exactly, JavaScript's included
+MAX_SAFE_INTEGER = 2**53 - 1
+
+
+class _OutOfRange:
+    """Stands in, while parsing, for a number JSON parsers would not read the same."""
+
+    def __init__(self, text: str, reason: str) -> None:
+        self.text = text if len(text) <= 40 else text[:20] + "..."
+        self.reason = reason
+
+
 def _reject_constant(name: str) -> Any:
     raise BodyError(f"{name} is not valid JSON")
 
 
+def _find_out_of_range(value: Any, where: tuple[Any, ...] = ()) -> tuple[tuple[Any, ...], _OutOfRange] | None:
+    stack: list[tuple[tuple[Any, ...], Any]] = [(where, value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, _OutOfRange):
+            return path, item
+        if isinstance(item, dict):
+            stack.extend(((*path, k), v) for k, v in reversed(list(item.items())))
+        elif isinstance(item, list):
+            stack.extend(((*path, i), v) for i, v in reversed(list(enumerate(item))))
+    return None
+
+
 def parse_json(body: str) -> Any:
+    """JSON as every partner's parser will read it: no NaN/Infinity, no out-of-range numbers."""
+    out_of_range: list[_OutOfRange] = []
+
+    def finite_float(text: str) -> float | _OutOfRange:
+        value = float(text)
+        if not math.isinf(value):
+            return value
+        out_of_range.append(_OutOfRange(text, "not a finite double"))
+        return out_of_range[-1]
+
+    def safe_int(text: str) -> int | _OutOfRange:
+        # the digits are counted first: a 5,000-digit integer must not reach int()
+        if len(text.lstrip("-")) <= 16 and abs(int(text)) <= MAX_SAFE_INTEGER:
+            return int(text)
+        out_of_range.append(_OutOfRange(text, "beyond 2^53-1 in magnitude; send it as a string"))
+        return out_of_range[-1]
+
     try:
-        return json.loads(body, parse_constant=_reject_constant)
+        value = json.loads(
+            body, parse_constant=_reject_constant, parse_float=finite_float, parse_int=safe_int
+        )
     except json.JSONDecodeError as exc:
         raise BodyError(f"Malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
     except RecursionError:
         raise BodyError("JSON is nested too deeply") from None
+    if out_of_range:  # only then is the document walked, for the field's path
+        found = _find_out_of_range(value)
+        assert found is not None
+        path, number = found
+        raise BodyError(f"number {number.text} is out of range ({number.reason})", _path(path))
+    return value
 
 
 def _path(loc: tuple[Any, ...]) -> str:
@@ -102,6 +157,7 @@ class EventsApi:
         if not api_key:
             return _error(401, "API key is required", "missing_api_key")
         try:
+            self.store.sync()  # a key deactivated or deleted elsewhere stops working now
             partner = self.store.find_by_api_key(api_key)
         except PyMongoError as exc:
             logger.warning("partner store unavailable", extra={"error": type(exc).__name__})
@@ -112,7 +168,7 @@ class EventsApi:
         try:
             raw = parse_json(body)
         except BodyError as exc:
-            return invalid_body(f"body: {exc}")
+            return invalid_body(f"{exc.where}: {exc}")
         try:
             events = _events_adapter.validate_python(raw)
         except ValidationError as exc:
@@ -122,6 +178,11 @@ class EventsApi:
         if len(events) > self.settings.batch_size:
             return invalid_body(
                 f"body: must contain at most {self.settings.batch_size} events (got {len(events)})"
+            )
+        refusals = list(dict.fromkeys(r for e in events if (r := partner.may_publish(e.eventType))))
+        if refusals:
+            return _error(
+                403, f"Forbidden: {'; '.join(refusals[:MAX_LISTED_ERRORS])}", "event_type_forbidden"
             )
         if self.catalog is not None:
             try:

@@ -25,7 +25,12 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.util import connection as urllib3_connection
 
 USER_AGENT = "recart-webhooks/1.0"
-_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# IPv6 prefixes that carry an IPv4 address in their last 32 bits: the well-known and the
+# local-use NAT64 prefixes (RFC 6052, 8215), IPv4-compatible (deprecated, ::a.b.c.d) and
+# IPv4-translated (SIIT, ::ffff:0:a.b.c.d) addresses
+_EMBEDDING_V4 = tuple(
+    ipaddress.ip_network(n) for n in ("64:ff9b::/96", "64:ff9b:1::/48", "::/96", "::ffff:0:0:0/96")
+)
 
 
 class DestinationRefused(Exception):
@@ -40,7 +45,7 @@ def is_public_address(address: str) -> bool:
         return False
     if isinstance(ip, ipaddress.IPv6Address):
         embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
-        if embedded is None and ip in _NAT64:
+        if embedded is None and any(ip in network for network in _EMBEDDING_V4):
             embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
         if embedded is not None and not is_public_address(str(embedded)):
             return False
@@ -285,11 +290,17 @@ def _post_once(
         return HttpResult(None, elapsed(), f"destination refused: {exc}", "DestinationRefused")
     except requests.Timeout:
         return HttpResult(None, elapsed(), f"timed out after {timeout_seconds:g}s", "Timeout")
+    except requests.exceptions.InvalidHeader as exc:
+        # its message quotes the header's value, which may be a partner's credential
+        return HttpResult(None, elapsed(), "request not sent: invalid header value", type(exc).__name__)
     except requests.RequestException as exc:
         refused = _find_cause(exc, DestinationRefused)
         if refused is not None:
             return HttpResult(None, elapsed(), f"destination refused: {refused}", "DestinationRefused")
         return HttpResult(None, elapsed(), _short(exc), type(exc).__name__)
+    except (UnicodeError, ValueError, TypeError) as exc:
+        # e.g. a header value http.client cannot encode; the message may quote the value
+        return HttpResult(None, elapsed(), f"request not sent: {type(exc).__name__}", type(exc).__name__)
     with response:
         excerpt, complete = _read_capped(response, body_limit, deadline)
         watchdog = getattr(_Watchdog.current, "value", None)

@@ -14,7 +14,16 @@ from dataclasses import dataclass, field
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .models import Event, EventIn, IngestResponse, IngestResult, new_event_id, to_json, utc_timestamp
+from .models import (
+    Event,
+    EventIn,
+    IngestResponse,
+    IngestResult,
+    new_event_id,
+    to_json,
+    utc_timestamp,
+    utf8_size,
+)
 from .queues import OutgoingMessage, Queue, batch_groups
 
 logger = logging.getLogger(__name__)
@@ -57,14 +66,15 @@ def pack_envelopes(events: Sequence[Event], source: str | None, limit: int) -> l
     size = len(head) + len(tail)
     for index, event in enumerate(events):
         part = to_json(event.model_dump())
-        alone = len(head) + len(part) + len(tail)
+        part_bytes = utf8_size(part)
+        alone = len(head) + part_bytes + len(tail)
         if alone + DELIVERY_OVERHEAD_BYTES > limit:
             raise EventTooLarge(index, alone + DELIVERY_OVERHEAD_BYTES, limit)
-        if parts and size + 1 + len(part) > limit:
+        if parts and size + 1 + part_bytes > limit:
             current.body = head + ",".join(parts) + tail
             envelopes.append(current)
             current, parts, size = Envelope(), [], len(head) + len(tail)
-        size += len(part) + (1 if parts else 0)
+        size += part_bytes + (1 if parts else 0)
         parts.append(part)
         current.indexes.append(index)
     if parts:
@@ -109,7 +119,7 @@ class Ingestor:
             if not pending:
                 break
             order = sorted(pending)
-            for group in batch_groups([len(envelopes[n].body) for n in order]):
+            for group in batch_groups([utf8_size(envelopes[n].body) for n in order]):
                 messages = [OutgoingMessage(str(order[g]), envelopes[order[g]].body) for g in group]
                 try:
                     rejected = self.queue.send_batch(messages)

@@ -132,6 +132,11 @@ def openapi_document() -> dict[str, Any]:
             "202": _json("All events enqueued", _ref("IngestResponse")),
             "207": _json("Some events enqueued; each result says which", _ref("IngestResponse")),
             **_errors(400, 401, 409, 413, 422, 500),
+            "403": _json(
+                "Nothing enqueued: an event type is reserved for the platform or outside the key's "
+                "publish scopes",
+                _ref(ERROR),
+            ),
             "503": _json("Nothing enqueued; retry later", {"oneOf": [_ref("IngestResponse"), _ref(ERROR)]}),
         },
         params=[
@@ -186,7 +191,7 @@ def openapi_document() -> dict[str, Any]:
                 params=partner,
             ),
             "patch": _op(
-                "Update name, URL, active state, headers, timeout or rate limit",
+                "Update name, URL, active state, headers, timeout, rate limit or publish scopes",
                 "updatePartner",
                 {**ok, **_errors(400, 401, 403, 404, 500)},
                 body="PartnerUpdate",

@@ -19,6 +19,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StringConstraints,
     TypeAdapter,
     ValidationError,
@@ -38,10 +39,12 @@ from .models import (
     SubscriptionPattern,
     new_event_id,
     utc_timestamp,
+    utf8_size,
 )
 from .observability import logger
 from .partners import NewPartner, Partner, PartnerNotFound, PartnerStore
 from .queues import OutgoingMessage, Queue, batch_groups
+from .urls import url_problem
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Url = Annotated[
@@ -66,19 +69,33 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# RFC 9110 field names (tokens); values of visible ASCII with inner spaces or tabs, no
+# leading or trailing whitespace (requests refuses those, quoting the value in its error)
 HeaderName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")]
-HeaderValue = Annotated[str, StringConstraints(max_length=2000, pattern=r"^[^\r\n\x00]*$")]
-# what the platform itself sets: a partner header may not replace any of them
-RESERVED_HEADERS = (
-    "content-type",
-    "content-length",
-    "host",
-    "user-agent",
-    "connection",
-    "transfer-encoding",
-    "x-recart-",
-    "webhook-",
+HeaderValue = Annotated[
+    str, StringConstraints(max_length=2000, pattern=r"^([\x21-\x7e]([\x20-\x7e\t]*[\x21-\x7e])?)?$")
+]
+# what the platform sets, and hop-by-hop and framing headers: a partner header may not
+# set any of them. Compared with "_" read as "-": WSGI servers merge the two spellings.
+RESERVED_HEADERS = frozenset(
+    {
+        "content-type",
+        "content-length",
+        "content-encoding",
+        "transfer-encoding",
+        "host",
+        "user-agent",
+        "connection",
+        "keep-alive",
+        "te",
+        "trailer",
+        "upgrade",
+        "expect",
+        "proxy-authorization",
+        "proxy-connection",
+    }
 )
+RESERVED_HEADER_PREFIXES = ("x-recart-", "webhook-", "proxy-")
 
 
 def _custom_headers(value: dict[str, str] | None) -> dict[str, str] | None:
@@ -86,15 +103,31 @@ def _custom_headers(value: dict[str, str] | None) -> dict[str, str] | None:
         return None
     if len(value) > 20:
         raise ValueError("at most 20 custom headers")
-    reserved = [n for n in value if n.lower().startswith(RESERVED_HEADERS)]
+    normal = {name: name.lower().replace("_", "-") for name in value}
+    reserved = [
+        n for n, low in normal.items() if low in RESERVED_HEADERS or low.startswith(RESERVED_HEADER_PREFIXES)
+    ]
     if reserved:
         raise ValueError(f"reserved header(s) cannot be set: {', '.join(sorted(reserved))}")
+    if len(set(normal.values())) < len(normal):
+        raise ValueError("header names must differ other than in case and '_' / '-'")
     return value
 
 
 # one set of bounds for creating and updating a partner
 TimeoutMs = Annotated[int, Field(ge=100, le=30_000)]
 RateLimit = Annotated[int, Field(ge=1, le=100_000)]
+
+
+PublishScopes = Annotated[
+    list[SubscriptionPattern],
+    Field(
+        min_length=1,
+        max_length=100,
+        description="event types (exact or `prefix.*`) this partner's API key may publish; "
+        "absent or null: any but the platform's own (`endpoint.*`, `webhook.*`)",
+    ),
+]
 
 
 class PartnerCreate(_Body):
@@ -104,6 +137,7 @@ class PartnerCreate(_Body):
     headers: dict[HeaderName, HeaderValue] | None = None
     timeoutMs: TimeoutMs | None = None
     rateLimit: RateLimit | None = Field(None, description="deliveries per second; null: unlimited")
+    publishScopes: PublishScopes | None = None
 
     _headers = field_validator("headers")(_custom_headers)
 
@@ -111,10 +145,11 @@ class PartnerCreate(_Body):
 class PartnerUpdate(_Body):
     name: Name | None = None
     webhookUrl: Url | None = None
-    isActive: bool | None = None
+    isActive: StrictBool | None = None  # "false" as a string is an error, not a deactivation
     headers: dict[HeaderName, HeaderValue] | None = None
     timeoutMs: TimeoutMs | None = None
     rateLimit: RateLimit | None = Field(None, description="deliveries per second; null removes the limit")
+    publishScopes: PublishScopes | None = Field(None, description="null removes the scopes")
 
     _headers = field_validator("headers")(_custom_headers)
 
@@ -171,7 +206,7 @@ def _parse(model: type[BaseModel], body: str | None, allow_empty: bool = False) 
         raw = parse_json(body) if body else ({} if allow_empty else parse_json(""))
         return model.model_validate(raw)
     except BodyError as exc:
-        return invalid_body(f"body: {exc}")
+        return invalid_body(f"{exc.where}: {exc}")
     except ValidationError as exc:
         return invalid_body(format_errors(exc))
 
@@ -227,22 +262,32 @@ class Operations:
         if isinstance(parsed, Reply):
             return parsed
         assert isinstance(parsed, PartnerCreate)
+        refused = self._url_refused(parsed.webhookUrl)
+        if refused:
+            return refused
         try:
             created = self.store.create(parsed.name, parsed.webhookUrl, parsed.events)
         except DuplicateKeyError:
             return _error(409, "A partner with that API key exists")
-        if parsed.headers is not None or parsed.timeoutMs is not None or parsed.rateLimit is not None:
+        if any(
+            v is not None for v in (parsed.headers, parsed.timeoutMs, parsed.rateLimit, parsed.publishScopes)
+        ):
             partner = self.store.update(
                 created.partner.id,
                 headers=parsed.headers,
                 timeout_ms=parsed.timeoutMs,
                 rate_limit=parsed.rateLimit,
+                publish_scopes=parsed.publishScopes,
             )
             created = NewPartner(partner, created.api_key, created.secret_key, created.events)
         logger.info("partner created", extra={"partner_id": created.partner.id})
         return Reply(
             201, {**self._view(created.partner), "apiKey": created.api_key, "secretKey": created.secret_key}
         )
+
+    def _url_refused(self, url: str) -> Reply | None:
+        problem = url_problem(url, self.settings.allow_private_destinations)
+        return invalid_body(f"webhookUrl: {problem}") if problem else None
 
     def list_partners(self) -> Reply:
         return Reply(200, {"partners": [self._view(p) for p in self.store.all()]})
@@ -261,8 +306,12 @@ class Operations:
         if isinstance(parsed, Reply):
             return parsed
         assert isinstance(parsed, PartnerUpdate)
-        # a null rateLimit in the body removes the limit; an absent one leaves it
+        refused = self._url_refused(parsed.webhookUrl) if parsed.webhookUrl else None
+        if refused:
+            return refused
+        # a null rateLimit / publishScopes in the body removes it; an absent one leaves it
         rate_limit = (parsed.rateLimit or 0) if "rateLimit" in parsed.model_fields_set else None
+        scopes = (parsed.publishScopes or []) if "publishScopes" in parsed.model_fields_set else None
         return self._found(
             lambda: Reply(
                 200,
@@ -275,6 +324,7 @@ class Operations:
                         headers=parsed.headers,
                         timeout_ms=parsed.timeoutMs,
                         rate_limit=rate_limit,
+                        publish_scopes=scopes,
                     )
                 ),
             )
@@ -506,7 +556,7 @@ def _send(queue: Queue, partner: Partner, events: list[Event], reason: str) -> t
         for n, d in enumerate(deliveries)
     ]
     failed: set[str] = set()
-    for group in batch_groups([len(m.body) + 200 for m in messages]):
+    for group in batch_groups([utf8_size(m.body) + 200 for m in messages]):
         try:
             failed |= set(queue.send_batch([messages[i] for i in group]))
         except (BotoCoreError, ClientError) as exc:

@@ -4,11 +4,18 @@ Collections are the original service's (``partners``, ``subscriptions``), extend
 the API key is stored only as ``apiKeyHash``; rotated secrets stay valid in
 ``previousSecrets`` until they expire. Lookups that every invocation repeats (API key,
 partner by id, subscribers of an event type) go through a short in-process TTL cache.
+
+Revocation does not wait for that cache: every write that changes who may publish or
+receive, and how (deactivate, delete, rotate, update, subscriptions, endpoint disabled),
+raises a revision number in ``revisions``; :meth:`PartnerStore.sync`, called at the start
+of each invocation, reads it (at most once per ``REVISION_CHECK_SECONDS``) and drops the
+caches when it moved. A change takes effect everywhere within that bound.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -19,8 +26,14 @@ from bson.errors import InvalidId
 from cachetools import TTLCache
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.database import Database
+from pymongo.errors import PyMongoError
 
 from .signing import generate_api_key, generate_secret, hash_api_key
+from .urls import masked_url
+
+# the platform's own event types: no producer key may publish them
+RESERVED_EVENT_PREFIXES = ("endpoint.", "webhook.")
+REVISION_CHECK_SECONDS = 1.0
 
 
 class PartnerNotFound(LookupError):
@@ -46,6 +59,8 @@ class Partner:
     failing_since: datetime | None = None
     disabled_at: datetime | None = None
     disabled_reason: str | None = None
+    # what this partner's API key may publish (exact or `prefix.*`); None: all but reserved
+    publish_scopes: tuple[str, ...] | None = None
 
     @property
     def endpoint_disabled(self) -> bool:
@@ -62,17 +77,28 @@ class Partner:
         now = now or datetime.now(UTC)
         return [self.secret_key] + [s for s, expires in self.previous_secrets if expires > now]
 
+    def may_publish(self, event_type: str) -> str | None:
+        """Why this partner's key may not publish ``event_type`` (None: it may)."""
+        if event_type.startswith(RESERVED_EVENT_PREFIXES):
+            return f"event type {event_type!r} is reserved for the platform"
+        if self.publish_scopes is not None and not any(
+            subscription_matches(scope, event_type) for scope in self.publish_scopes
+        ):
+            return f"this API key may not publish event type {event_type!r}"
+        return None
+
     def public(self) -> dict[str, Any]:
-        """What the CLI prints: never the secret or the API key hash."""
+        """What the CLI prints: never the secret, the API key hash or URL credentials."""
         return {
             "partnerId": self.id,
             "name": self.name,
-            "webhookUrl": self.webhook_url,
+            "webhookUrl": masked_url(self.webhook_url),
             "isActive": self.is_active,
             # header values are often the endpoint's own credentials: names only
             "headers": {name: "***" for name, _ in self.headers},
             "timeoutMs": self.timeout_ms,
             "rateLimit": self.rate_limit,
+            "publishScopes": list(self.publish_scopes) if self.publish_scopes is not None else None,
             "endpoint": {
                 "status": "disabled" if self.endpoint_disabled else "enabled",
                 "disabledAt": _iso(self.disabled_at),
@@ -146,6 +172,7 @@ def _to_partner(doc: dict[str, Any]) -> Partner:
         failing_since=_maybe_aware(doc.get("failingSince")),
         disabled_at=_maybe_aware(doc.get("endpointDisabledAt")),
         disabled_reason=doc.get("endpointDisabledReason"),
+        publish_scopes=tuple(doc["publishScopes"]) if doc.get("publishScopes") else None,
     )
 
 
@@ -158,6 +185,9 @@ class PartnerStore:
     ) -> None:
         self.partners = db["partners"]
         self.subscriptions = db["subscriptions"]
+        self.revisions = db["revisions"]
+        self._revision: int | None = None
+        self._revision_checked = 0.0
         self._clock = clock
         self._lock = threading.Lock()
         size = 10_000
@@ -184,6 +214,29 @@ class PartnerStore:
             self._by_key.clear()
             self._by_id.clear()
             self._subscribers.clear()
+
+    def changed(self) -> None:
+        """Tell every process's cache (through :meth:`sync`) that partners changed, and this one's."""
+        self.revisions.update_one({"_id": "partners"}, {"$inc": {"rev": 1}}, upsert=True)
+        self.clear_cache()
+
+    def sync(self) -> None:
+        """Drop the caches if any process changed partners since the last look (one read)."""
+        if not self._cache_enabled:
+            return
+        now = time.monotonic()
+        if now - self._revision_checked < REVISION_CHECK_SECONDS:
+            return
+        try:
+            doc = self.revisions.find_one({"_id": "partners"})
+        except PyMongoError:
+            return  # the lookups that follow will fail or be served from cache, as before
+        self._revision_checked = now
+        revision = int(doc["rev"]) if doc else 0
+        if revision != self._revision:
+            if self._revision is not None:
+                self.clear_cache()
+            self._revision = revision
 
     # --- writes -----------------------------------------------------------------
 
@@ -213,7 +266,7 @@ class PartnerStore:
         result = self.partners.insert_one(doc)  # DuplicateKeyError if the key is in use
         doc["_id"] = result.inserted_id
         events = list(dict.fromkeys(events))
-        self.subscribe(str(result.inserted_id), events)
+        self.subscribe(str(result.inserted_id), events)  # also drops cached "no such key" answers
         return NewPartner(_to_partner(doc), api_key, secret_key, events)
 
     def upsert_by_name(
@@ -264,8 +317,10 @@ class PartnerStore:
         headers: dict[str, str] | None = None,
         timeout_ms: int | None = None,
         rate_limit: int | None = None,
+        publish_scopes: list[str] | None = None,
     ) -> Partner:
-        """Change the given fields (None leaves one as it is; ``rate_limit=0`` removes the limit)."""
+        """Change the given fields (None leaves one as it is; ``rate_limit=0`` removes the
+        limit, ``publish_scopes=[]`` the scopes)."""
         fields = {
             "name": name,
             "webhookUrl": webhook_url,
@@ -273,11 +328,16 @@ class PartnerStore:
             "headers": headers,
             "timeoutMs": timeout_ms,
             "rateLimit": rate_limit,
+            "publishScopes": publish_scopes,
         }
         update: dict[str, Any] = {"$set": {k: v for k, v in fields.items() if v is not None}}
-        if rate_limit == 0:
-            del update["$set"]["rateLimit"]
-            update["$unset"] = {"rateLimit": ""}
+        unset = {
+            k: "" for k, v in (("rateLimit", rate_limit), ("publishScopes", publish_scopes)) if v in (0, [])
+        }
+        for key in unset:
+            del update["$set"][key]
+        if unset:
+            update["$unset"] = unset
         return self._update(partner_id, update)
 
     def pause(self, partner_id: str, until: datetime) -> None:
@@ -311,7 +371,8 @@ class PartnerStore:
             {"_id": _object_id(partner_id), "endpointDisabledAt": None},
             {"$set": {"endpointDisabledAt": now, "endpointDisabledReason": reason, "updatedAt": now}},
         )
-        self.forget(partner_id)
+        if result.modified_count == 1:
+            self.changed()  # other deliverers park its deliveries from now on
         return result.modified_count == 1
 
     def enable_endpoint(self, partner_id: str) -> Partner:
@@ -335,7 +396,7 @@ class PartnerStore:
         if self.partners.delete_one({"_id": oid}).deleted_count == 0:
             raise PartnerNotFound(partner_id)
         self.subscriptions.delete_many({"partnerId": oid})
-        self.clear_cache()
+        self.changed()
 
     def rotate_secret(self, partner_id: str, overlap: timedelta = timedelta(hours=24)) -> str:
         """Make a new current secret; the old one keeps signing for ``overlap``."""
@@ -356,14 +417,14 @@ class PartnerStore:
                 {"$set": {"isActive": True}},
                 upsert=True,
             )
-        self.clear_cache()
+        self.changed()
 
     def unsubscribe(self, partner_id: str, events: Iterable[str]) -> None:
         oid = _object_id(partner_id)
         events = list(events)
         if events:
             self.subscriptions.delete_many({"partnerId": oid, "eventType": {"$in": events}})
-        self.clear_cache()
+        self.changed()
 
     def _update(self, partner_id: str, update: dict[str, Any]) -> Partner:
         update.setdefault("$set", {})["updatedAt"] = self._clock()
@@ -372,7 +433,7 @@ class PartnerStore:
         )
         if doc is None:
             raise PartnerNotFound(partner_id)
-        self.clear_cache()
+        self.changed()
         return _to_partner(doc)
 
     # --- reads ------------------------------------------------------------------
