@@ -16,6 +16,9 @@ from .lambdas import Handler, LambdaContext
 log = logging.getLogger("webhooks.local")
 
 MAX_REQUEST_BYTES = 10 * 1024 * 1024  # API Gateway's own payload limit
+# a client that stops sending headers or body for this long is dropped (a slow or stuck
+# client must not hold a server thread forever)
+READ_TIMEOUT_SECONDS = 10.0
 TEXT_TYPES = ("application/json", "text/", "application/xml", "application/x-www-form-urlencoded")
 
 
@@ -93,6 +96,7 @@ class ApiServer:
             # Headers and body are separate writes; with Nagle on, the body would wait for
             # the client's delayed ACK (~40 ms on Linux) on every response.
             disable_nagle_algorithm = True
+            timeout = READ_TIMEOUT_SECONDS  # applied to the socket: each read of headers and body
 
             def log_message(self, format: str, *args: Any) -> None:
                 log.debug("%s " + format, self.address_string(), *args)
@@ -121,12 +125,26 @@ class ApiServer:
         self.httpd.server_close()
 
     def _serve(self, request: BaseHTTPRequestHandler) -> None:
-        length = int(request.headers.get("Content-Length") or 0)
+        declared = request.headers.get("Content-Length")
+        if request.headers.get("Transfer-Encoding"):
+            self._refuse(request, 411, "Transfer-Encoding is not supported; send Content-Length")
+            return
+        if declared is not None and not declared.strip().isdigit():
+            self._refuse(request, 400, "Invalid Content-Length")
+            return
+        length = int(declared or 0)
         if length > MAX_REQUEST_BYTES:
             self._reply(request, 413, {"Content-Type": "application/json"}, b'{"error":"Request too large"}')
             request.close_connection = True
             return
-        body = request.rfile.read(length) if length else b""
+        try:
+            body = request.rfile.read(length) if length else b""
+        except TimeoutError:
+            request.close_connection = True
+            return
+        if len(body) < length:  # the client closed before sending what it announced
+            request.close_connection = True
+            return
         event = to_proxy_event(
             request.command, request.path, list(request.headers.items()), body, request.client_address[0]
         )
@@ -145,6 +163,11 @@ class ApiServer:
         raw = result.get("body") or ""
         payload = base64.b64decode(raw) if result.get("isBase64Encoded") else raw.encode("utf-8")
         self._reply(request, int(result.get("statusCode", 200)), headers, payload)
+
+    def _refuse(self, request: BaseHTTPRequestHandler, status: int, message: str) -> None:
+        body = ('{"error":"' + message + '"}').encode()
+        self._reply(request, status, {"Content-Type": "application/json", "Connection": "close"}, body)
+        request.close_connection = True
 
     @staticmethod
     def _reply(request: BaseHTTPRequestHandler, status: int, headers: dict[str, str], payload: bytes) -> None:

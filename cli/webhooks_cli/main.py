@@ -135,6 +135,9 @@ def cmd_partners(args: argparse.Namespace) -> int:
         )
     elif action == "enable-endpoint":
         return _show(_operations().enable_endpoint(partner_id))
+    elif action == "publish-scopes":
+        scopes = _events(args.events) if args.events else None  # none: any but the platform's own
+        return _show(_operations().update_partner(partner_id, json.dumps({"publishScopes": scopes})))
     else:  # pragma: no cover - argparse rejects unknown actions
         raise CliError(f"unknown action {action}")
     _print(view, True)
@@ -340,6 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     helps = {
         "rate-limit": "deliveries per second for this partner, across all deliverers",
         "enable-endpoint": "enable an endpoint disabled for failing and send what was parked",
+        "publish-scopes": "the event types this partner's API key may publish",
     }
     names = ("show", "deactivate", "activate", "rotate-secret", "subscribe", "unsubscribe", *helps)
     for name in names:
@@ -350,6 +354,10 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--events", required=True)
         if name == "rate-limit":
             p.add_argument("--per-second", type=int, required=True, help="0 removes the limit")
+        if name == "publish-scopes":
+            p.add_argument(
+                "--events", default="", help="comma-separated: order.*,cart.updated; empty removes the scopes"
+            )
         if name == "rotate-secret":
             p.add_argument(
                 "--overlap-hours", type=float, default=24.0, help="how long the old secret still signs"

@@ -58,7 +58,10 @@ app = APIGatewayRestResolver()
 
 def _json(reply: Reply) -> Response:
     return Response(
-        status_code=reply.status_code, content_type=content_types.APPLICATION_JSON, body=reply.body
+        status_code=reply.status_code,
+        content_type=content_types.APPLICATION_JSON,
+        body=reply.body,
+        headers=dict(reply.headers),
     )
 
 
@@ -89,7 +92,8 @@ def admin(operation: Callable[..., Reply]) -> Callable[..., Response]:
     """Run ``operation`` only for the admin credential (X-Admin-Key)."""
 
     def route(**params: str) -> Response:
-        refused = ops.check_admin(app.current_event.headers.get("x-admin-key"))
+        event = app.current_event
+        refused = ops.check_admin(event.headers.get("x-admin-key"), event.request_context.identity.source_ip)
         return _json(refused or operation(**params))
 
     route.__name__ = operation.__name__

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -31,6 +31,7 @@ _events_adapter: TypeAdapter[list[EventIn]] = TypeAdapter(list[EventIn])
 class Reply:
     status_code: int
     body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class BodyError(ValueError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -44,6 +45,7 @@ from .models import (
 from .observability import logger
 from .partners import NewPartner, Partner, PartnerNotFound, PartnerStore
 from .queues import OutgoingMessage, Queue, batch_groups
+from .throttle import FailureThrottle
 from .urls import url_problem
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -63,6 +65,16 @@ def _iso_datetime(value: Any) -> Any:
     if value is not None and not (isinstance(value, str | datetime) and ISO_DATE.match(str(value))):
         raise ValueError("must be an ISO-8601 date-time, e.g. 2026-11-28T12:00:00Z")
     return value
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """The moment in UTC; one that UTC cannot hold (year 0 or 10000 there) is a 400, not a 500."""
+    if value is None:
+        return None
+    try:
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+    except OverflowError:
+        raise ValueError("date-time out of range") from None
 
 
 class _Body(BaseModel):
@@ -170,11 +182,7 @@ class RecoverRequest(_Body):
     since: datetime
 
     _iso = field_validator("since", mode="before")(_iso_datetime)
-
-    @field_validator("since")
-    @classmethod
-    def _aware(cls, value: datetime) -> datetime:
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    _in_utc = field_validator("since")(_utc)
 
 
 class EventTypeRegistration(_Body):
@@ -195,6 +203,7 @@ class DeliveryQuery(BaseModel):
     eventId: str | None = None
 
     _dates = field_validator("since", "until", mode="before")(_iso_datetime)
+    _in_utc = field_validator("since", "until")(_utc)
 
 
 def _error(status: int, message: str) -> Reply:
@@ -236,19 +245,32 @@ class Operations:
         self.delivery_queue = delivery_queue
         self.catalog = catalog
         self.parked = parked
+        self.admin_failures = FailureThrottle()
 
     # --- credentials ----------------------------------------------------------------
 
-    def check_admin(self, admin_key: str | None) -> Reply | None:
-        """None when ``admin_key`` is the admin credential; otherwise the refusal."""
+    def check_admin(self, admin_key: str | None, source: str = "unknown") -> Reply | None:
+        """None when ``admin_key`` is the admin credential; otherwise the refusal.
+
+        Failures are logged with the source address and throttled per source.
+        """
         expected = self.settings.admin_key_hash
         if not expected:
             return _error(403, "The admin API is not enabled (set ADMIN_API_KEY_HASH)")
+        wait = self.admin_failures.blocked_for(source)
+        if wait > 0:
+            logger.warning("admin key attempts throttled", extra={"source_ip": source})
+            return Reply(
+                429,
+                {"error": f"Too many failed admin key attempts; retry in {math.ceil(wait)} s"},
+                {"Retry-After": str(math.ceil(wait))},
+            )
         if not admin_key:
             return _error(401, "Admin key is required (X-Admin-Key)")
         given = hashlib.sha256(admin_key.encode("utf-8", "surrogatepass")).hexdigest()
         if not hmac.compare_digest(given, expected):
-            logger.warning("admin key refused")
+            self.admin_failures.failed(source)
+            logger.warning("admin key refused", extra={"source_ip": source})
             return _error(401, "Invalid admin key")
         return None
 
