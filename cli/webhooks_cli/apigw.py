@@ -86,7 +86,12 @@ class ApiServer:
     """Serves ``handler`` on 127.0.0.1:port until :meth:`stop`."""
 
     def __init__(
-        self, handler: Handler, port: int, host: str = "127.0.0.1", timeout_seconds: float = 29
+        self,
+        handler: Handler,
+        port: int,
+        host: str = "127.0.0.1",
+        timeout_seconds: float = 29,
+        read_timeout: float = READ_TIMEOUT_SECONDS,
     ) -> None:
         outer = self
 
@@ -96,7 +101,7 @@ class ApiServer:
             # Headers and body are separate writes; with Nagle on, the body would wait for
             # the client's delayed ACK (~40 ms on Linux) on every response.
             disable_nagle_algorithm = True
-            timeout = READ_TIMEOUT_SECONDS  # applied to the socket: each read of headers and body
+            timeout = read_timeout  # applied to the socket: each read of headers and body
 
             def log_message(self, format: str, *args: Any) -> None:
                 log.debug("%s " + format, self.address_string(), *args)

@@ -401,3 +401,25 @@ def test_a_header_value_that_breaks_delivery_unexpectedly_is_still_recorded(
     assert logged["errorMessage"] == "internal error: RuntimeError" and logged["outcome"] == "retry"
     assert DeliveryMessage.model_validate_json(messages[0]["Body"]).partnerId == created.partner.id
     assert receive(stack.sqs, delivery.queue, 1, timeout=0.5) == []  # hidden for its backoff
+
+
+def test_the_local_api_server_drops_a_client_that_stops_sending() -> None:
+    """A client that sends half a request must not hold a server thread forever."""
+    import socket
+
+    from webhooks_cli.apigw import ApiServer
+
+    calls: list[Any] = []
+    server = ApiServer(lambda event, context: calls.append(event) or {"statusCode": 200}, 0, read_timeout=0.5)
+    server.start()
+    try:
+        for partial in (
+            b"POST /api/v1/events HTTP/1.1\r\nHost: x\r\n",
+            b"POST /x HTTP/1.1\r\nContent-Length: 10\r\n\r\n{",
+        ):
+            with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+                sock.sendall(partial)
+                assert sock.recv(4096) == b""  # closed by the server, no answer, handler not called
+        assert calls == []
+    finally:
+        server.stop()
