@@ -85,6 +85,20 @@ def test_rate_limit_and_enable_endpoint(stack: Stack, capsys: pytest.CaptureFixt
     assert DeliveryMessage.model_validate_json(message["Body"]).event.eventId == "event_parked"
 
 
+def test_publish_scopes_are_set_and_removed_through_the_cli(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    partner_id = stack.store().create("Scoped", "https://scoped.example/h", []).partner.id
+    code, shown, _ = run(capsys, "partners", "publish-scopes", partner_id, "--events", "order.*,cart.updated")
+    assert code == 0 and shown["publishScopes"] == ["order.*", "cart.updated"]
+    assert stack.store().get(partner_id).may_publish("cart.created") is not None
+    code, _, err = run(capsys, "partners", "publish-scopes", partner_id, "--events", "Not A Type")
+    assert code != 0 and "invalid event types" in err
+    code, shown, _ = run(capsys, "partners", "publish-scopes", partner_id)
+    assert code == 0 and shown["publishScopes"] is None
+    assert stack.store().get(partner_id).may_publish("cart.created") is None
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
