@@ -5,7 +5,14 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ["bench_sqs_server.py", "bench_ingest.py", "bench_deliver.py", "bench_e2e.py", "bench_flow.py"]
+BENCHES = [
+    "bench_sqs_server.py",
+    "bench_ingest.py",
+    "bench_deliver.py",
+    "bench_e2e.py",
+    "bench_flow.py",
+    "bench_revocation.py",
+]
 
 if __name__ == "__main__":
     failed = 0
