@@ -56,6 +56,8 @@ def runtime(partners: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) 
         "WEBHOOK_RETRY_DELAY": "1000",
         "CACHE_TTL_SECONDS": "0",
         "ADMIN_API_KEY": ADMIN_KEY,
+        # these tests try many wrong admin keys from one address on purpose
+        "ADMIN_AUTH_MAX_FAILURES": "1000",
         "POWERTOOLS_LOG_LEVEL": "WARNING",
     }
     rt = RuntimeProcess(list(partners.values()), env, tmp_path_factory.mktemp("ops"))

@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     delivery_log_ttl_days: float = Field(30.0, gt=0, le=3650)
     admin_api_key_hash: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
     admin_api_key: SecretStr | None = None
+    # failed admin keys from one source address within a minute before it gets 429s
+    admin_auth_max_failures: int = Field(10, ge=1, le=1_000_000)
 
     # Endpoint health: an endpoint whose attempts have all failed, at least this many
     # times and for at least this long, is disabled (0 failures: never). Svix: 5 days.

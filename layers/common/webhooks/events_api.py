@@ -79,8 +79,9 @@ def _find_out_of_range(value: Any, where: tuple[Any, ...] = ()) -> tuple[tuple[A
     return None
 
 
-def parse_json(body: str) -> Any:
-    """JSON as every partner's parser will read it: no NaN/Infinity, no out-of-range numbers."""
+def load_json(body: str) -> tuple[Any, bool]:
+    """Parse ``body``; numbers parsers disagree on are left as markers, and the flag says
+    whether there are any (so a document is only walked when it has one)."""
     out_of_range: list[_OutOfRange] = []
 
     def finite_float(text: str) -> float | _OutOfRange:
@@ -105,11 +106,22 @@ def parse_json(body: str) -> Any:
         raise BodyError(f"Malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
     except RecursionError:
         raise BodyError("JSON is nested too deeply") from None
-    if out_of_range:  # only then is the document walked, for the field's path
-        found = _find_out_of_range(value)
-        assert found is not None
+    return value, bool(out_of_range)
+
+
+def check_numbers(value: Any, where: tuple[Any, ...] = ()) -> None:
+    """Raise :class:`BodyError` naming the first number marked out of range in ``value``."""
+    found = _find_out_of_range(value, where)
+    if found is not None:
         path, number = found
         raise BodyError(f"number {number.text} is out of range ({number.reason})", _path(path))
+
+
+def parse_json(body: str) -> Any:
+    """JSON as every partner's parser will read it: no NaN/Infinity, no out-of-range numbers."""
+    value, marked = load_json(body)
+    if marked:
+        check_numbers(value)
     return value
 
 
@@ -167,13 +179,18 @@ class EventsApi:
             return _error(401, "Invalid API key or inactive partner", "invalid_api_key")
 
         try:
-            raw = parse_json(body)
+            raw, marked = load_json(body)
         except BodyError as exc:
             return invalid_body(f"{exc.where}: {exc}")
         try:
             events = _events_adapter.validate_python(raw)
         except ValidationError as exc:
             return invalid_body(format_errors(exc))
+        try:  # only the fields that are kept: unknown ones are dropped, numbers and all
+            for index, event in enumerate(events if marked else ()):
+                check_numbers(event.data, (index, "data"))
+        except BodyError as exc:
+            return invalid_body(f"{exc.where}: {exc}")
         if not events:
             return invalid_body("body: must contain at least 1 event")
         if len(events) > self.settings.batch_size:

@@ -80,6 +80,20 @@ DELIVERY_QUERY = [
     {"name": "eventId", "in": "query", "schema": {"type": "string"}},
 ]
 ANY_OBJECT = {"type": "object"}
+SAFE_INTEGER = 2**53 - 1
+# Event data as ingest accepts it: any JSON whose numbers every parser reads the same
+# (I-JSON, RFC 7493). Documented conservatively: ingest also takes larger finite floats.
+JSON_VALUE: dict[str, Any] = {
+    "description": "Any JSON value; numbers finite and, for integers, within +-(2^53-1) (I-JSON)",
+    "anyOf": [
+        {"type": "string"},
+        {"type": "boolean"},
+        {"type": "null"},
+        {"type": "number", "minimum": -SAFE_INTEGER, "maximum": SAFE_INTEGER},
+        {"type": "array", "items": _ref("JsonValue")},
+        {"type": "object", "additionalProperties": _ref("JsonValue")},
+    ],
+}
 
 
 @cache
@@ -109,6 +123,7 @@ def openapi_document() -> dict[str, Any]:
         + [(IngestResponse, "serialization"), (ErrorResponse, "serialization")],
         ref_template=REF,
     )
+    defs["$defs"]["EventIn"]["properties"]["data"]["additionalProperties"] = _ref("JsonValue")
     request_schema = TypeAdapter(list[EventIn]).json_schema(ref_template=REF)
     request_schema.pop("$defs", None)
     request_schema["minItems"] = 1
@@ -332,6 +347,12 @@ def openapi_document() -> dict[str, Any]:
             )
         },
     }
+    for operations in paths.values():  # failed admin keys are throttled per source
+        for operation in operations.values():
+            if operation.get("security") == admin:
+                operation["responses"]["429"] = _json(
+                    "Too many failed admin key attempts from this source; see Retry-After", _ref(ERROR)
+                )
     return {
         "openapi": "3.1.0",
         "info": {
@@ -343,7 +364,7 @@ def openapi_document() -> dict[str, Any]:
         },
         "paths": paths,
         "components": {
-            "schemas": defs["$defs"],
+            "schemas": {**defs["$defs"], "JsonValue": JSON_VALUE},
             "securitySchemes": {
                 "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
                 "AdminKey": {"type": "apiKey", "in": "header", "name": "X-Admin-Key"},

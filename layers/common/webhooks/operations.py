@@ -245,7 +245,7 @@ class Operations:
         self.delivery_queue = delivery_queue
         self.catalog = catalog
         self.parked = parked
-        self.admin_failures = FailureThrottle()
+        self.admin_failures = FailureThrottle(limit=settings.admin_auth_max_failures)
 
     # --- credentials ----------------------------------------------------------------
 
@@ -257,6 +257,8 @@ class Operations:
         expected = self.settings.admin_key_hash
         if not expected:
             return _error(403, "The admin API is not enabled (set ADMIN_API_KEY_HASH)")
+        if not admin_key:
+            return _error(401, "Admin key is required (X-Admin-Key)")
         wait = self.admin_failures.blocked_for(source)
         if wait > 0:
             logger.warning("admin key attempts throttled", extra={"source_ip": source})
@@ -265,8 +267,6 @@ class Operations:
                 {"error": f"Too many failed admin key attempts; retry in {math.ceil(wait)} s"},
                 {"Retry-After": str(math.ceil(wait))},
             )
-        if not admin_key:
-            return _error(401, "Admin key is required (X-Admin-Key)")
         given = hashlib.sha256(admin_key.encode("utf-8", "surrogatepass")).hexdigest()
         if not hmac.compare_digest(given, expected):
             self.admin_failures.failed(source)
