@@ -1,0 +1,161 @@
+"""Bring a database written by the Node service up to this data model (``webhooks migrate``).
+
+The Node service kept each partner's API key in plain text (``partners.apiKey``); this
+service looks keys up by their SHA-256 (``apiKeyHash``) and never stores the key. The
+migration, idempotent and resumable (each partner is one conditional update, so a run
+that stops half-way is finished by the next):
+- hashes every plain ``apiKey`` into ``apiKeyHash`` and removes it;
+- creates the indexes this service relies on;
+- checks that every partner and subscription can be read, and lists what it cannot take
+  (nothing is deleted: an operator decides);
+- reports the partners whose producers may authenticate with the signing secret: the Node
+  code looked partners up by ``secretKey == X-API-Key`` (its bcrypt check of ``apiKey``
+  was never awaited, so it passed), so its producers sent the secret. Here a secret is
+  never an API key: those producers must switch to the partner's API key, the ``apiKey``
+  string as stored (the Node seed stores bcrypt-looking strings there; they are taken
+  as the key itself, listed under ``bcryptLookingKeys``), or be issued a new one.
+
+Legacy secrets (not ``whsec_``) keep working unchanged: ``X-Recart-Signature-256`` is the
+HMAC keyed with the secret string, as before, and the Standard Webhooks signature is keyed
+with the secret's UTF-8 bytes until the partner's secret is rotated to a ``whsec_`` one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from bson import ObjectId
+from pydantic import TypeAdapter, ValidationError
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
+
+from .catalog import EventTypeCatalog
+from .delivery_log import DeliveryLog, EventStore
+from .idempotency import IdempotencyStore
+from .models import SubscriptionPattern
+from .partners import PartnerStore
+from .signing import SECRET_PREFIX, hash_api_key
+
+_pattern: TypeAdapter[str] = TypeAdapter(SubscriptionPattern)
+
+
+@dataclass
+class MigrationReport:
+    dry_run: bool
+    partners: int = 0
+    subscriptions: int = 0
+    hashed_api_keys: list[str] = field(default_factory=list)  # partner ids
+    already_migrated: int = 0
+    indexes: list[str] = field(default_factory=list)
+    legacy_secrets: list[str] = field(default_factory=list)  # partner ids whose secret is not whsec_
+    secret_may_be_used_as_api_key: list[str] = field(default_factory=list)
+    bcrypt_looking_keys: list[str] = field(default_factory=list)
+    problems: list[dict[str, str]] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        body = asdict(self)
+        return {
+            "dryRun": body.pop("dry_run"),
+            "partners": body.pop("partners"),
+            "subscriptions": body.pop("subscriptions"),
+            "hashedApiKeys": body.pop("hashed_api_keys"),
+            "alreadyMigrated": body.pop("already_migrated"),
+            "indexes": body.pop("indexes"),
+            "legacySecrets": body.pop("legacy_secrets"),
+            "secretMayBeUsedAsApiKey": body.pop("secret_may_be_used_as_api_key"),
+            "bcryptLookingKeys": body.pop("bcrypt_looking_keys"),
+            "problems": body.pop("problems"),
+        }
+
+
+def migrate(db: Database[Any], *, dry_run: bool = False) -> MigrationReport:
+    report = MigrationReport(dry_run=dry_run)
+    if not dry_run:
+        _create_indexes(db, report)
+    partner_ids = _partners(db, report)
+    _subscriptions(db, report, partner_ids)
+    return report
+
+
+def _create_indexes(db: Database[Any], report: MigrationReport) -> None:
+    PartnerStore(db).ensure_indexes()
+    report.indexes += ["partners.apiKeyHash (unique)", "partners.name", "subscriptions.eventType+isActive"]
+    IdempotencyStore(db).ensure_indexes()
+    report.indexes.append("idempotencyKeys (TTL)")
+    DeliveryLog(db).ensure_indexes()
+    EventStore(db).ensure_indexes()
+    report.indexes += ["deliveryAttempts", "events (TTL)"]
+    EventTypeCatalog(db)  # no index of its own: keyed by _id
+
+
+def _partners(db: Database[Any], report: MigrationReport) -> set[ObjectId]:
+    ids: set[ObjectId] = set()
+    for doc in db["partners"].find({}):
+        report.partners += 1
+        partner_id = str(doc["_id"])
+        ids.add(doc["_id"])
+        for name in ("name", "webhookUrl", "secretKey"):
+            if not isinstance(doc.get(name), str) or not doc[name]:
+                report.problems.append(
+                    {"partnerId": partner_id, "problem": f"{name} missing or not a string"}
+                )
+        secret = doc.get("secretKey")
+        if isinstance(secret, str) and secret and not secret.startswith(SECRET_PREFIX):
+            report.legacy_secrets.append(partner_id)
+        plain = doc.get("apiKey")
+        if plain is None:
+            if doc.get("apiKeyHash"):
+                report.already_migrated += 1
+            else:
+                report.problems.append(
+                    {"partnerId": partner_id, "problem": "no API key (apiKey or apiKeyHash)"}
+                )
+            continue
+        if not isinstance(plain, str) or not plain:
+            report.problems.append({"partnerId": partner_id, "problem": "apiKey is not a non-empty string"})
+            continue
+        if isinstance(secret, str) and secret:
+            report.secret_may_be_used_as_api_key.append(partner_id)
+        if plain.startswith(("$2a$", "$2b$", "$2y$")):
+            report.bcrypt_looking_keys.append(partner_id)
+        if dry_run_or_hash(db, doc, plain, report):
+            report.hashed_api_keys.append(partner_id)
+    return ids
+
+
+def dry_run_or_hash(db: Database[Any], doc: dict[str, Any], plain: str, report: MigrationReport) -> bool:
+    """Hash one partner's key (conditional on the key still being there: resumable)."""
+    if report.dry_run:
+        return True
+    try:
+        result = db["partners"].update_one(
+            {"_id": doc["_id"], "apiKey": plain},
+            {"$set": {"apiKeyHash": hash_api_key(plain)}, "$unset": {"apiKey": ""}},
+        )
+    except DuplicateKeyError:
+        report.problems.append(
+            {"partnerId": str(doc["_id"]), "problem": "another partner already holds this API key"}
+        )
+        return False
+    return result.modified_count == 1
+
+
+def _subscriptions(db: Database[Any], report: MigrationReport, partner_ids: set[ObjectId]) -> None:
+    for doc in db["subscriptions"].find({}):
+        report.subscriptions += 1
+        sub_id = str(doc["_id"])
+        partner = doc.get("partnerId")
+        if not isinstance(partner, ObjectId) or partner not in partner_ids:
+            report.problems.append({"subscriptionId": sub_id, "problem": "partnerId names no partner"})
+        try:
+            _pattern.validate_python(doc.get("eventType"))
+        except ValidationError:
+            report.problems.append(
+                {
+                    "subscriptionId": sub_id,
+                    "problem": f"eventType {doc.get('eventType')!r} is not a valid pattern",
+                }
+            )
+        if not isinstance(doc.get("isActive", True), bool):
+            report.problems.append({"subscriptionId": sub_id, "problem": "isActive is not a boolean"})

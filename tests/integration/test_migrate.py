@@ -1,0 +1,160 @@
+"""`webhooks migrate` on the Node service's own seed documents (its mongoInit.js).
+
+After the migration the partner's API key (the stored ``apiKey`` string) is accepted, its
+secret is not, and its webhook arrives signed with its old, non-whsec_ secret both ways.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from typing import Any
+
+import pytest
+from standardwebhooks.webhooks import Webhook
+
+from webhooks_cli.main import main
+
+from conftest import Stack
+from support import api_event, receive, sqs_event
+
+# mongoInit.js of the Node service, as it seeds `recart_webhook_db` (no other fields)
+NODE_PARTNERS = [
+    {
+        "name": "Awesome Reviews",
+        "webhookUrl": "https://httpbin.org/post",
+        "secretKey": "awesome-reviews-secret-123",
+        "apiKey": "$2b$10$1YkF7vCWhQpUiE4LRZ3C3uv7vcrZLbKGQIm5/nUlpAGdO.1eKZudm",
+        "isActive": True,
+    },
+    {
+        "name": "Shopping Analytics",
+        "webhookUrl": "https://postman-echo.com/post",
+        "secretKey": "shopping-analytics-key-456",
+        "apiKey": "$2b$10$7nHOYH4D3a.GnH10x62Dw.o5OyAG19LRKMeaWMxwEBO1YdXJPK5m2",
+        "isActive": True,
+    },
+    {
+        "name": "Inactive Partner",
+        "webhookUrl": "https://httpbin.org/status/429",
+        "secretKey": "inactive-partner-key-789",
+        "apiKey": "i$2b$10$YnCwBgjJ0KjsZF5GG1VgDu/2a.7G7xMh6e1i5yJT.liDf24Vn1EZi",
+        "isActive": False,
+    },
+    {
+        "name": "Marketing Tools",
+        "webhookUrl": "https://httpbin.org/delay/1",
+        "secretKey": "marketing-tools-key-abc",
+        "apiKey": "$2b$10$AK7RKd1LKpBe8ZJ5zDJe4uL0Pfh/q4YoIXcQXcIXhXcSUBPDZDtK6",
+        "isActive": True,
+    },
+]
+NODE_SUBSCRIPTIONS = [
+    ("Awesome Reviews", "order.created", True),
+    ("Awesome Reviews", "order.fulfilled", True),
+    ("Shopping Analytics", "order.created", True),
+    ("Inactive Partner", "order.created", True),
+    ("Marketing Tools", "order.created", False),
+    ("Marketing Tools", "customer.created", True),
+]
+
+
+def seed_node_database(stack: Stack) -> dict[str, Any]:
+    stack.db["partners"].insert_many([dict(p) for p in NODE_PARTNERS])
+    ids = {d["name"]: d["_id"] for d in stack.db["partners"].find()}
+    stack.db["subscriptions"].insert_many(
+        [
+            {"partnerId": ids[name], "eventType": event, "isActive": active}
+            for name, event, active in NODE_SUBSCRIPTIONS
+        ]
+    )
+    return ids
+
+
+def run_migrate(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, Any]:
+    code = main(["migrate", "--json", *args])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    return json.loads(out)  # type: ignore[no-any-return]
+
+
+def test_migrate_takes_the_node_seed_and_its_partners_work_with_their_old_secrets(
+    stack: Stack, function: Any, receiver_factory: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids = seed_node_database(stack)
+    awesome = NODE_PARTNERS[0]
+
+    dry = run_migrate(capsys, "--dry-run")
+    assert dry["dryRun"] is True and len(dry["hashedApiKeys"]) == 4
+    assert stack.db["partners"].count_documents({"apiKey": {"$exists": True}}) == 4  # nothing changed
+
+    report = run_migrate(capsys)
+    assert sorted(report["hashedApiKeys"]) == sorted(str(i) for i in ids.values())
+    assert report["problems"] == [] and report["partners"] == 4 and report["subscriptions"] == 6
+    assert len(report["legacySecrets"]) == 4 and len(report["secretMayBeUsedAsApiKey"]) == 4
+    assert len(report["bcryptLookingKeys"]) == 3
+    assert stack.db["partners"].count_documents({"apiKey": {"$exists": True}}) == 0
+    doc = stack.db["partners"].find_one({"name": "Awesome Reviews"})
+    assert doc is not None and doc["apiKeyHash"] == hashlib.sha256(awesome["apiKey"].encode()).hexdigest()
+    again = run_migrate(capsys)  # idempotent
+    assert again["hashedApiKeys"] == [] and again["alreadyMigrated"] == 4 and again["problems"] == []
+
+    # the partner's endpoint, moved to a local receiver (tests never reach outside addresses)
+    receiver = receiver_factory()
+    stack.db["partners"].update_one({"_id": ids["Awesome Reviews"]}, {"$set": {"webhookUrl": receiver.url}})
+
+    ingest = function("ingest")
+    body = json.dumps([{"eventType": "order.created", "data": {"orderId": "1234"}}])
+    assert ingest(api_event(body, awesome["apiKey"]))["statusCode"] == 202
+    refused = ingest(api_event(body, awesome["secretKey"]))  # how Node producers authenticated
+    assert refused["statusCode"] == 401
+
+    events_queue = stack.url("EVENTS_QUEUE_URL")
+    assert function("dispatch")(sqs_event(receive(stack.sqs, events_queue, 1), events_queue)) == {
+        "batchItemFailures": []
+    }
+    delivery_queue = stack.url("DELIVERY_QUEUE_URL")
+    deliveries = receive(stack.sqs, delivery_queue, 2)  # Awesome Reviews and Shopping Analytics
+    assert len(deliveries) == 2
+    by_partner = {json.loads(m["Body"])["partnerId"]: m for m in deliveries}
+    mine = [by_partner[str(ids["Awesome Reviews"])]]
+    assert function("deliver")(sqs_event(mine, delivery_queue)) == {"batchItemFailures": []}
+    [got] = receiver.wait_for(1)
+    expected = hmac.new(awesome["secretKey"].encode(), got.body, hashlib.sha256).hexdigest()
+    assert got.headers["X-Recart-Signature-256"] == expected
+    # Standard Webhooks with a legacy secret: keyed with its UTF-8 bytes (as whsec_ of them)
+    import base64
+
+    legacy_as_whsec = "whsec_" + base64.b64encode(awesome["secretKey"].encode()).decode()
+    assert Webhook(legacy_as_whsec).verify(got.body, got.headers)["data"] == {"orderId": "1234"}
+
+
+def test_migrate_lists_what_it_cannot_take_and_changes_nothing_else(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids = seed_node_database(stack)
+    stack.db["partners"].insert_one({"name": "", "webhookUrl": "https://x.example", "isActive": True})
+    stack.db["partners"].insert_one(
+        {
+            "name": "Twin",
+            "webhookUrl": "https://t.example",
+            "secretKey": "s",
+            "apiKey": NODE_PARTNERS[1]["apiKey"],
+        }
+    )
+    stack.db["subscriptions"].insert_one(
+        {"partnerId": "not-an-id", "eventType": "Bad Type", "isActive": "yes"}
+    )
+    report = run_migrate(capsys)
+    problems = {p.get("problem") for p in report["problems"]}
+    assert "name missing or not a string" in problems
+    assert "no API key (apiKey or apiKeyHash)" in problems
+    assert "another partner already holds this API key" in problems
+    assert "partnerId names no partner" in problems and "isActive is not a boolean" in problems
+    assert any("is not a valid pattern" in str(p) for p in problems)
+    assert len(report["hashedApiKeys"]) == 4  # the seed's partners still migrated
+    twin = stack.db["partners"].find_one({"name": "Twin"})
+    assert twin is not None and "apiKey" in twin  # left for an operator, not dropped
+    assert stack.db["subscriptions"].count_documents({}) == 7
+    assert set(ids)  # the seed is intact
