@@ -13,7 +13,6 @@ import logging
 import os
 import signal
 import sys
-from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -121,8 +120,9 @@ def cmd_partners(args: argparse.Namespace) -> int:
     elif action in ("deactivate", "activate"):
         view = _partner_view(store, store.set_active(partner_id, action == "activate"))
     elif action == "rotate-secret":
-        secret = store.rotate_secret(partner_id, timedelta(hours=args.overlap_hours))
-        view = {"partnerId": partner_id, "secretKey": secret, "previousSecretValidHours": args.overlap_hours}
+        # through the operations layer: the API's validation and its SECRET_OVERLAP_HOURS default
+        overlap = {} if args.overlap_hours is None else {"overlapHours": args.overlap_hours}
+        return _show(_operations().rotate_secret(partner_id, json.dumps(overlap)))
     elif action == "subscribe":
         store.subscribe(partner_id, _events(args.events))
         view = _partner_view(store, store.get(partner_id))
@@ -381,7 +381,10 @@ def build_parser() -> argparse.ArgumentParser:
             )
         if name == "rotate-secret":
             p.add_argument(
-                "--overlap-hours", type=float, default=24.0, help="how long the old secret still signs"
+                "--overlap-hours",
+                type=float,
+                default=None,
+                help="how long the old secret still signs (default SECRET_OVERLAP_HOURS, 24)",
             )
     partners.set_defaults(func=cmd_partners)
 

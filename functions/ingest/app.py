@@ -15,6 +15,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pymongo.errors import PyMongoError
 
 from webhooks.catalog import EventTypeCatalog
 from webhooks.config import load_settings
@@ -154,6 +155,13 @@ def not_found(_: NotFoundError) -> Response:
         response.headers["Allow"] = ", ".join(sorted(allowed))
         return response
     return _json(Reply(HTTPStatus.NOT_FOUND, {"error": "Not found"}))
+
+
+@app.exception_handler(PyMongoError)
+def database_away(exc: PyMongoError) -> Response:
+    # as the events route answers: a dependency is away, retry later (not a bug: no 500)
+    logger.warning("partner store unavailable", extra={"error": type(exc).__name__})
+    return _json(Reply(503, {"error": "Service temporarily unavailable, please retry"}))
 
 
 @app.exception_handler(Exception)

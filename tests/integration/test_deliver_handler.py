@@ -8,6 +8,7 @@ import json
 import socket
 import threading
 import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -58,7 +59,7 @@ def test_a_delivery_is_signed_both_ways_and_verifiable(
 def test_during_rotation_both_secrets_verify(stack: Stack, delivery: Delivery, receiver_factory: Any) -> None:
     receiver = receiver_factory()
     partner_id, old = make_partner(stack, receiver.url)
-    new = stack.store().rotate_secret(partner_id)
+    new = stack.store().rotate_secret(partner_id, timedelta(hours=24))
     delivery.enqueue(partner_id)
     delivery.run()
     [got] = receiver.wait_for(1)

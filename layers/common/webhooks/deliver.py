@@ -52,7 +52,7 @@ from .endpoint_health import Disabled, EndpointHealth, ParkedDeliveries
 from .http_delivery import HttpResult, post
 from .models import DeliveryMessage, Event, EventEnvelope, new_event_id, to_json, utc_timestamp, webhook_body
 from .observability import MetricUnit, logger, metrics, tracer
-from .partners import Partner, PartnerStore
+from .partners import Partner, PartnerNotFound, PartnerStore
 from .queues import Queue
 from .rate_limit import RateLimiter
 from .signing import signature_headers
@@ -174,7 +174,12 @@ class Deliverer:
             metrics.add_metric(name="DeliveriesDropped", unit=MetricUnit.Count, value=1)
             return Attempt("dropped", number)
         if partner.endpoint_disabled:
-            partner = self._park(message, partner)
+            try:
+                partner = self._park(message, partner)
+            except PartnerNotFound:
+                logger.warning("delivery dropped: partner deleted while parking", extra=context)
+                metrics.add_metric(name="DeliveriesDropped", unit=MetricUnit.Count, value=1)
+                return Attempt("dropped", number)
             if partner is None:
                 return Attempt("parked", attempts_before)
         wait, slot = self._hold(partner, message)
@@ -299,7 +304,11 @@ class Deliverer:
             key = self.parked.park(message)
             # Read past the cache: an operator may have just enabled the endpoint and
             # replayed what was parked, in which case this delivery must not stay behind.
-            fresh = self.store.get(partner.id)
+            try:
+                fresh = self.store.get(partner.id)
+            except PartnerNotFound:  # deleted meanwhile: nothing to park for
+                self.parked.unpark(key)
+                raise
             if fresh.endpoint_disabled or not self.parked.unpark(key):
                 metrics.add_metric(name="DeliveriesParked", unit=MetricUnit.Count, value=1)
                 logger.info(

@@ -210,3 +210,10 @@ class EventStore:
     def get(self, event_id: str) -> Event | None:
         doc = self.events.find_one({"_id": event_id})
         return Event.model_validate(doc) if doc else None
+
+    def get_many(self, event_ids: list[str]) -> list[Event]:
+        """The stored events among ``event_ids``, in that order: one query."""
+        if not event_ids:
+            return []
+        found = {d["_id"]: d for d in self.events.find({"_id": {"$in": event_ids}})}
+        return [Event.model_validate(found[i]) for i in event_ids if i in found]

@@ -8,7 +8,6 @@ enqueued unless SQS accepted the message that holds it.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -24,9 +23,8 @@ from .models import (
     utc_timestamp,
     utf8_size,
 )
+from .observability import logger
 from .queues import OutgoingMessage, Queue, batch_groups
-
-logger = logging.getLogger(__name__)
 
 SEND_ATTEMPTS = 3
 # Room kept per event so its delivery message (event + partner id + attributes) fits too.

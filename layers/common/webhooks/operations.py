@@ -26,13 +26,13 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from .catalog import EventTypeCatalog, InvalidSchema
 from .config import Settings
 from .delivery_log import BadCursor, DeliveryLog, EventStore, StatusFilter
 from .endpoint_health import ParkedDeliveries
-from .events_api import BodyError, Reply, format_errors, invalid_body, parse_json
+from .events_api import BodyError, Reply, format_errors, parse_json
 from .models import (
     DeliveryMessage,
     Event,
@@ -54,7 +54,8 @@ Url = Annotated[
 ]
 TEST_EVENT_TYPE = "webhook.test"
 PARKED_PAGE = 500
-PARKED_PER_REQUEST = 5_000  # one request stays well inside API Gateway's 29 s; call again for more
+PARKED_PER_REQUEST = 5_000
+RECOVER_PER_REQUEST = 1_000  # one request stays well inside API Gateway's 29 s; call again for more
 _event_type: TypeAdapter[str] = TypeAdapter(EventType)
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 
@@ -171,7 +172,9 @@ class EventPatterns(_Body):
 
 
 class Rotation(_Body):
-    overlapHours: float = Field(24.0, ge=0, le=720)
+    overlapHours: float | None = Field(
+        None, ge=0, le=720, description="how long the old secret still signs; default SECRET_OVERLAP_HOURS"
+    )
 
 
 class ReplayRequest(_Body):
@@ -210,14 +213,20 @@ def _error(status: int, message: str) -> Reply:
     return Reply(status, {"error": message})
 
 
+def _invalid(detail: str) -> Reply:
+    """The events API's 400 wording, without its producer metrics (an operator's typo is
+    not a rejected event)."""
+    return _error(400, f"Invalid request body. Errors: {detail}")
+
+
 def _parse(model: type[BaseModel], body: str | None, allow_empty: bool = False) -> BaseModel | Reply:
     try:
         raw = parse_json(body) if body else ({} if allow_empty else parse_json(""))
         return model.model_validate(raw)
     except BodyError as exc:
-        return invalid_body(f"{exc.where}: {exc}")
+        return _invalid(f"{exc.where}: {exc}")
     except ValidationError as exc:
-        return invalid_body(format_errors(exc))
+        return _invalid(format_errors(exc))
 
 
 def _query(params: Mapping[str, str] | None) -> DeliveryQuery | Reply:
@@ -294,13 +303,17 @@ class Operations:
         if any(
             v is not None for v in (parsed.headers, parsed.timeoutMs, parsed.rateLimit, parsed.publishScopes)
         ):
-            partner = self.store.update(
-                created.partner.id,
-                headers=parsed.headers,
-                timeout_ms=parsed.timeoutMs,
-                rate_limit=parsed.rateLimit,
-                publish_scopes=parsed.publishScopes,
-            )
+            try:
+                partner = self.store.update(
+                    created.partner.id,
+                    headers=parsed.headers,
+                    timeout_ms=parsed.timeoutMs,
+                    rate_limit=parsed.rateLimit,
+                    publish_scopes=parsed.publishScopes,
+                )
+            except PyMongoError:  # the caller never sees this key: the partner must not stay
+                self.store.remove_unannounced(created.partner.id)
+                raise
             created = NewPartner(partner, created.api_key, created.secret_key, created.events)
         logger.info("partner created", extra={"partner_id": created.partner.id})
         return Reply(
@@ -309,7 +322,7 @@ class Operations:
 
     def _url_refused(self, url: str) -> Reply | None:
         problem = url_problem(url, self.settings.allow_private_destinations)
-        return invalid_body(f"webhookUrl: {problem}") if problem else None
+        return _invalid(f"webhookUrl: {problem}") if problem else None
 
     def list_partners(self) -> Reply:
         return Reply(200, {"partners": [self._view(p) for p in self.store.all()]})
@@ -392,7 +405,7 @@ class Operations:
         if isinstance(parsed, Reply):
             return parsed
         assert isinstance(parsed, Rotation)
-        hours = parsed.overlapHours
+        hours = parsed.overlapHours if parsed.overlapHours is not None else self.settings.secret_overlap_hours
 
         def rotate() -> Reply:
             secret = self.store.rotate_secret(partner_id, timedelta(hours=hours))
@@ -457,7 +470,7 @@ class Operations:
         try:
             return Reply(200, self._catalog().register(name, parsed.json_schema, parsed.description))
         except InvalidSchema as exc:
-            return invalid_body(f"schema: {exc}")
+            return _invalid(f"schema: {exc}")
 
     def delete_event_type(self, name: str) -> Reply:
         if self._catalog().delete(name):
@@ -520,10 +533,14 @@ class Operations:
         since = parsed.since
 
         def recover(partner: Partner) -> Reply:
-            ids = self.log.failed_since(partner.id, since)
-            found = [e for e in (self.events.get(i) for i in ids) if e is not None]
+            # bounded, and one query for the events: a call stays well inside API
+            # Gateway's 29 s; "remaining" says to call again
+            failed = self.log.failed_since(partner.id, since)
+            ids = failed[:RECOVER_PER_REQUEST]
+            found = self.events.get_many(ids)
             reply = self._enqueue(partner, found, "recover")
             reply.body["missing"] = sorted(set(ids) - {e.eventId for e in found})
+            reply.body["remaining"] = len(failed) - len(ids)
             return reply
 
         return self._active(partner_id, recover)

@@ -266,8 +266,22 @@ class PartnerStore:
         result = self.partners.insert_one(doc)  # DuplicateKeyError if the key is in use
         doc["_id"] = result.inserted_id
         events = list(dict.fromkeys(events))
-        self.subscribe(str(result.inserted_id), events)  # also drops cached "no such key" answers
+        try:
+            self.subscribe(str(result.inserted_id), events)  # also drops cached "no such key" answers
+        except PyMongoError:
+            self.remove_unannounced(str(result.inserted_id))
+            raise
         return NewPartner(_to_partner(doc), api_key, secret_key, events)
+
+    def remove_unannounced(self, partner_id: str) -> None:
+        """Undo a create whose key and secret were never shown (a later write failed):
+        no active partner may exist that nobody holds the credentials of. Best effort."""
+        oid = _object_id(partner_id)
+        try:
+            self.subscriptions.delete_many({"partnerId": oid})
+            self.partners.delete_one({"_id": oid})
+        except PyMongoError:
+            pass
 
     def upsert_by_name(
         self,
@@ -398,7 +412,7 @@ class PartnerStore:
         self.subscriptions.delete_many({"partnerId": oid})
         self.changed()
 
-    def rotate_secret(self, partner_id: str, overlap: timedelta = timedelta(hours=24)) -> str:
+    def rotate_secret(self, partner_id: str, overlap: timedelta) -> str:
         """Make a new current secret; the old one keeps signing for ``overlap``."""
         current = self.get(partner_id)
         new_secret = generate_secret()
