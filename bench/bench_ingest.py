@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import threading
 import time
@@ -23,29 +22,13 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from webhooks_cli.lambdas import LambdaContext, load_handler
-from webhooks_cli.servers import start_mongo, start_sqs
-from webhooks_cli.topology import create_queues
 
-from common import CountingReceiver, partner, pct, quiet_runtime, summary
+from common import CountingReceiver, handler_servers, partner, pct, quiet_runtime, summary
 from support import sqs_client_for
 
 
 def handler_vs_raw(rounds: int) -> dict[str, float]:
-    sqs_server, mongo_server = start_sqs(), start_mongo()
-    try:
-        client = sqs_client_for(sqs_server.url)
-        urls = create_queues(client)
-        os.environ.update(
-            {
-                "AWS_ENDPOINT_URL": sqs_server.url,
-                "MONGO_URI": mongo_server.url,
-                "POWERTOOLS_METRICS_DISABLED": "true",
-                "POWERTOOLS_LOG_LEVEL": "WARNING",
-                "AWS_ACCESS_KEY_ID": "x",
-                "AWS_SECRET_ACCESS_KEY": "x",
-                **urls,
-            }
-        )
+    with handler_servers() as (client, urls):
         handler = load_handler("ingest")
         from webhooks.config import load_settings
         from webhooks.mongo import get_database
@@ -100,9 +83,6 @@ def handler_vs_raw(rounds: int) -> dict[str, float]:
             "handler_p99": pct(ours, 99),
             "raw_p99": pct(raw, 99),
         }
-    finally:
-        sqs_server.stop()
-        mongo_server.stop()
 
 
 def post_load(

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
@@ -22,32 +21,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from webhooks_cli.lambdas import LambdaContext, load_handler
-from webhooks_cli.servers import start_mongo, start_sqs
-from webhooks_cli.topology import create_queues
 
-import common  # noqa: F401 - puts tests/ on sys.path
-from support import api_event, drain, sqs_client_for
+from common import handler_servers
+from support import api_event, drain
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=600)
     args = parser.parse_args()
-    sqs_server, mongo_server = start_sqs(), start_mongo()
-    try:
-        client = sqs_client_for(sqs_server.url)
-        urls = create_queues(client)
-        os.environ.update(
-            {
-                "AWS_ENDPOINT_URL": sqs_server.url,
-                "MONGO_URI": mongo_server.url,
-                "POWERTOOLS_METRICS_DISABLED": "true",
-                "POWERTOOLS_LOG_LEVEL": "WARNING",
-                "AWS_ACCESS_KEY_ID": "x",
-                "AWS_SECRET_ACCESS_KEY": "x",
-                **urls,
-            }
-        )
+    with handler_servers() as (client, urls):
         handler = load_handler("ingest")
         import webhooks.partners as partners_module
         from webhooks.config import load_settings
@@ -83,9 +66,6 @@ def main() -> None:
             f"  default / none: {p50['default'] / p50['none']:.3f}x; every call / none: {p50['every call'] / p50['none']:.3f}x"
         )
         print("  reads: default at most 1 per second per process; every call: 1 per request")
-    finally:
-        sqs_server.stop()
-        mongo_server.stop()
 
 
 if __name__ == "__main__":

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import statistics
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +19,45 @@ from support import CountingReceiver, partner_spec  # noqa: E402
 
 partner = partner_spec
 
-__all__ = ["CountingReceiver", "RuntimeProcess", "partner", "pct", "quiet_runtime", "summary"]
+__all__ = [
+    "CountingReceiver",
+    "RuntimeProcess",
+    "handler_servers",
+    "partner",
+    "pct",
+    "quiet_runtime",
+    "summary",
+]
+
+
+@contextlib.contextmanager
+def handler_servers() -> Iterator[tuple[Any, dict[str, str]]]:
+    """moto SQS + SecantusDB for handlers run in this process: (SQS client, queue URLs),
+    with the environment the handlers read set; both servers stopped after."""
+    from webhooks_cli.servers import start_mongo, start_sqs
+    from webhooks_cli.topology import create_queues
+
+    from support import sqs_client_for
+
+    sqs_server, mongo_server = start_sqs(), start_mongo()
+    try:
+        client = sqs_client_for(sqs_server.url)
+        urls = create_queues(client)
+        os.environ.update(
+            {
+                "AWS_ENDPOINT_URL": sqs_server.url,
+                "MONGO_URI": mongo_server.url,
+                "POWERTOOLS_METRICS_DISABLED": "true",
+                "POWERTOOLS_LOG_LEVEL": "WARNING",
+                "AWS_ACCESS_KEY_ID": "x",
+                "AWS_SECRET_ACCESS_KEY": "x",
+                **urls,
+            }
+        )
+        yield client, urls
+    finally:
+        sqs_server.stop()
+        mongo_server.stop()
 
 
 def pct(values: list[float], q: float) -> float:
