@@ -17,7 +17,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 LOOPBACK = "127.0.0.1"
 PR_SET_PDEATHSIG = 1
@@ -133,7 +133,7 @@ def _wait_for_ping(server: ServerProcess, timeout: float = 10.0) -> None:
     from pymongo.errors import PyMongoError
 
     deadline = time.monotonic() + timeout
-    client: MongoClient = MongoClient(server.url, serverSelectionTimeoutMS=500)
+    client: MongoClient[dict[str, Any]] = MongoClient(server.url, serverSelectionTimeoutMS=500)
     try:
         while True:
             try:

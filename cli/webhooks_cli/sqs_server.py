@@ -29,7 +29,7 @@ def _retained(self: SQSBackend, queue_name: str, message: Message) -> bool:
     receive returns, so a receive costs O(depth x batch) and a backlog feeds on itself.
     Same rule, read from the one attribute it needs.
     """
-    retention = int(self.get_queue(queue_name).message_retention_period)  # type: ignore[arg-type]
+    retention = int(self.get_queue(queue_name).message_retention_period)  # type: ignore[arg-type,attr-defined]
     return retention + message.sent_timestamp / 1000 > unix_time()  # type: ignore[operator]
 
 

@@ -12,6 +12,7 @@ from aws_lambda_powertools.utilities.batch import (
     EventType,
     async_process_partial_response,
 )
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -55,7 +56,7 @@ _workers = ThreadPoolExecutor(max_workers=settings.worker_concurrency, thread_na
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     # POSTs that could not finish before Lambda ends the invocation are not started
     deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000
     trace_entity = tracer.provider.get_trace_entity() if not tracer.disabled else None

@@ -57,7 +57,7 @@ ops = Operations(
 app = APIGatewayRestResolver()
 
 
-def _json(reply: Reply) -> Response:
+def _json(reply: Reply) -> Response[Any]:
     return Response(
         status_code=reply.status_code,
         content_type=content_types.APPLICATION_JSON,
@@ -81,7 +81,7 @@ def _body() -> str | None:
 
 
 @app.exception_handler(NotUtf8)
-def not_utf8(_: NotUtf8) -> Response:
+def not_utf8(_: NotUtf8) -> Response[Any]:
     return _json(invalid_body("body: not valid UTF-8"))
 
 
@@ -89,10 +89,10 @@ def _query() -> dict[str, str]:
     return dict(app.current_event.query_string_parameters or {})
 
 
-def admin(operation: Callable[..., Reply]) -> Callable[..., Response]:
+def admin(operation: Callable[..., Reply]) -> Callable[..., Response[Any]]:
     """Run ``operation`` only for the admin credential (X-Admin-Key)."""
 
-    def route(**params: str) -> Response:
+    def route(**params: str) -> Response[Any]:
         event = app.current_event
         refused = ops.check_admin(event.headers.get("x-admin-key"), event.request_context.identity.source_ip)
         return _json(refused or operation(**params))
@@ -102,24 +102,24 @@ def admin(operation: Callable[..., Reply]) -> Callable[..., Response]:
 
 
 @app.post(EVENTS_PATH)
-def post_events() -> Response:
+def post_events() -> Response[Any]:
     headers = app.current_event.headers
     return _json(api.post_events(_body(), headers.get("x-api-key"), headers.get("idempotency-key")))
 
 
 @app.get("/api/v1/deliveries")
-def own_deliveries() -> Response:
+def own_deliveries() -> Response[Any]:
     return _json(ops.own_deliveries(app.current_event.headers.get("x-api-key"), _query()))
 
 
 @app.get(HEALTH_PATHS[0])
 @app.get(HEALTH_PATHS[1])
-def health() -> Response:
+def health() -> Response[Any]:
     return _json(Reply(200, {"status": "ok"}))
 
 
 @app.get(OPENAPI_PATH)
-def openapi() -> Response:
+def openapi() -> Response[Any]:
     return _json(Reply(200, openapi_document()))
 
 
@@ -147,7 +147,7 @@ app.delete(T)(admin(lambda name: ops.delete_event_type(name)))
 
 
 @app.not_found
-def not_found(_: NotFoundError) -> Response:
+def not_found(_: NotFoundError) -> Response[Any]:
     method = app.current_event.http_method
     allowed = allowed_methods(app.current_event.path)
     if allowed and method not in allowed:
@@ -158,14 +158,14 @@ def not_found(_: NotFoundError) -> Response:
 
 
 @app.exception_handler(PyMongoError)
-def database_away(exc: PyMongoError) -> Response:
+def database_away(exc: PyMongoError) -> Response[Any]:
     # as the events route answers: a dependency is away, retry later (not a bug: no 500)
     logger.warning("partner store unavailable", extra={"error": type(exc).__name__})
     return _json(Reply(503, {"error": "Service temporarily unavailable, please retry"}))
 
 
 @app.exception_handler(Exception)
-def unexpected(exc: Exception) -> Response:
+def unexpected(exc: Exception) -> Response[Any]:
     logger.exception("unhandled error", extra={"error": type(exc).__name__})
     return _json(Reply(500, {"error": "Internal server error"}))
 
