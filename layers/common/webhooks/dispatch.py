@@ -23,12 +23,11 @@ from pydantic import ValidationError
 
 from .backoff import retry_delay_seconds
 from .delivery_log import EventStore
-from .models import DeliveryMessage, Event, EventEnvelope, to_json, utf8_size
+from .models import DeliveryMessage, Event, EventEnvelope, to_json
 from .observability import MetricUnit, logger, metrics
 from .partners import PartnerStore
-from .queues import OutgoingMessage, Queue, batch_groups
+from .queues import OutgoingMessage, Queue, send_all
 
-SEND_ATTEMPTS = 3
 # When the partner store is away, a batch comes back after 5 s, 10 s, 20 s ... (at most the
 # queue's 180 s visibility) instead of the full visibility timeout every time.
 STORE_RETRY_BASE_MS = 5000
@@ -135,23 +134,7 @@ class Dispatcher:
 
     def _send_all(self, messages: list[OutgoingMessage]) -> set[str]:
         """Send in concurrent SendMessageBatch calls; return the ids still unsent after retries."""
-        unsent = {m.id for m in messages}
-        by_id = {m.id: m for m in messages}
-        for _ in range(SEND_ATTEMPTS):
-            if not unsent:
-                break
-            todo = [by_id[i] for i in sorted(unsent, key=int)]
-            groups = [[todo[i] for i in g] for g in batch_groups([utf8_size(m.body) + 200 for m in todo])]
-            for group, rejected in zip(groups, self.executor.map(self._send_group, groups), strict=True):
-                unsent -= {m.id for m in group} - rejected
-        return unsent
-
-    def _send_group(self, group: list[OutgoingMessage]) -> set[str]:
-        try:
-            return set(self.delivery_queue.send_batch(group))
-        except (BotoCoreError, ClientError) as exc:
-            logger.warning("delivery queue send failed", extra={"error": type(exc).__name__})
-            return {m.id for m in group}
+        return send_all(self.delivery_queue, messages, self.executor.map).unsent
 
     def _requeue(self, envelope: EventEnvelope, pending: list[tuple[Event, str]]) -> None:
         partners: dict[str, list[str]] = {}

@@ -24,9 +24,8 @@ from .models import (
     utf8_size,
 )
 from .observability import logger
-from .queues import OutgoingMessage, Queue, batch_groups
+from .queues import OutgoingMessage, Queue, describe_error, send_all
 
-SEND_ATTEMPTS = 3
 # Room kept per event so its delivery message (event + partner id + attributes) fits too.
 DELIVERY_OVERHEAD_BYTES = 512
 
@@ -107,28 +106,16 @@ class Ingestor:
             self.queue.send(envelope.body)
             return set(), ""
         except (BotoCoreError, ClientError) as exc:
-            logger.warning("events queue send failed", extra={"error": _describe(exc)})
+            logger.warning("events queue send failed", extra={"error": describe_error(exc)})
             return {0}, "the events queue is unavailable"
 
     def _send_many(self, envelopes: list[Envelope]) -> tuple[set[int], str]:
-        pending = set(range(len(envelopes)))
-        reason = ""
-        for _ in range(SEND_ATTEMPTS):
-            if not pending:
-                break
-            order = sorted(pending)
-            for group in batch_groups([utf8_size(envelopes[n].body) for n in order]):
-                messages = [OutgoingMessage(str(order[g]), envelopes[order[g]].body) for g in group]
-                try:
-                    rejected = self.queue.send_batch(messages)
-                except (BotoCoreError, ClientError) as exc:
-                    logger.warning("events queue batch send failed", extra={"error": _describe(exc)})
-                    reason = "the events queue is unavailable"
-                    continue
-                if rejected:
-                    reason = "the events queue rejected part of the batch"
-                pending -= {order[g] for g in group} - {int(r) for r in rejected}
-        return pending, reason
+        sent = send_all(self.queue, [OutgoingMessage(str(n), e.body) for n, e in enumerate(envelopes)])
+        if sent.unavailable:
+            reason = "the events queue is unavailable"
+        else:
+            reason = "the events queue rejected part of the batch" if sent.rejected else ""
+        return {int(i) for i in sent.unsent}, reason
 
 
 def _outcome(events: Sequence[Event], failed: set[int], reason: str) -> IngestOutcome:
@@ -149,9 +136,3 @@ def _outcome(events: Sequence[Event], failed: set[int], reason: str) -> IngestOu
         return IngestOutcome(503, IngestResponse(message=message, results=results))
     message = f"Some events failed to enqueue: {reason}"
     return IngestOutcome(207, IngestResponse(message=message, results=results))
-
-
-def _describe(exc: Exception) -> str:
-    if isinstance(exc, ClientError):
-        return str(exc.response.get("Error", {}).get("Code", "ClientError"))
-    return type(exc).__name__

@@ -15,7 +15,6 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -40,11 +39,10 @@ from .models import (
     SubscriptionPattern,
     new_event_id,
     utc_timestamp,
-    utf8_size,
 )
 from .observability import logger
 from .partners import NewPartner, Partner, PartnerNotFound, PartnerStore
-from .queues import OutgoingMessage, Queue, batch_groups
+from .queues import OutgoingMessage, Queue, send_all
 from .throttle import FailureThrottle
 from .urls import url_problem
 
@@ -594,12 +592,6 @@ def _send(queue: Queue, partner: Partner, events: list[Event], reason: str) -> t
         OutgoingMessage(str(n), d.as_body(), {**d.attributes(), "reason": reason})
         for n, d in enumerate(deliveries)
     ]
-    failed: set[str] = set()
-    for group in batch_groups([utf8_size(m.body) + 200 for m in messages]):
-        try:
-            failed |= set(queue.send_batch([messages[i] for i in group]))
-        except (BotoCoreError, ClientError) as exc:
-            logger.warning("delivery queue unavailable", extra={"error": type(exc).__name__})
-            failed |= {messages[i].id for i in group}
+    failed = send_all(queue, messages).unsent
     sent = [e.eventId for n, e in enumerate(events) if str(n) not in failed]
     return sent, [e.eventId for n, e in enumerate(events) if str(n) in failed]

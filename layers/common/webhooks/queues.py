@@ -7,17 +7,22 @@ an in-memory fake and integration tests the real client against moto's server.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 
 from .config import Settings
+from .models import utf8_size
+from .observability import logger
 
 MAX_BATCH_ENTRIES = 10
 MAX_BATCH_BYTES = 1_048_576  # SendMessageBatch: sum of all bodies
+SEND_ATTEMPTS = 3  # a batch entry SQS refused is tried again, this many times in all
+ATTRIBUTES_ALLOWANCE = 200  # bytes counted per entry for its message attributes
 
 _clients: dict[tuple[str | None, str, str | None], Any] = {}
 _lock = threading.Lock()
@@ -115,6 +120,50 @@ class SqsQueue:
         self.client.change_message_visibility(
             QueueUrl=self.url, ReceiptHandle=receipt_handle, VisibilityTimeout=seconds
         )
+
+
+@dataclass
+class SendOutcome:
+    unsent: set[str]  # ids SQS did not take, after every attempt
+    unavailable: bool = False  # a whole call failed (the queue unreachable or refusing)
+    rejected: bool = False  # SQS refused some entries of a call it answered
+
+
+# map() itself, or an executor's map: how the batch calls of one round are run
+GroupMap = Callable[..., Iterable[tuple[set[str], bool]]]
+
+
+def send_all(queue: Queue, messages: Sequence[OutgoingMessage], map_groups: GroupMap = map) -> SendOutcome:
+    """Send ``messages`` in as few SendMessageBatch calls as the limits allow (10 entries,
+    1 MiB), retrying what SQS refused; never raises. ``map_groups`` may run the calls in
+    parallel (an executor's ``map``)."""
+    outcome = SendOutcome({m.id for m in messages})
+
+    def send(group: list[OutgoingMessage]) -> tuple[set[str], bool]:
+        try:
+            return set(queue.send_batch(group)), False
+        except (BotoCoreError, ClientError) as exc:
+            logger.warning("queue batch send failed", extra={"error": describe_error(exc)})
+            return {m.id for m in group}, True
+
+    for _ in range(SEND_ATTEMPTS):
+        if not outcome.unsent:
+            break
+        todo = [m for m in messages if m.id in outcome.unsent]
+        sizes = [utf8_size(m.body) + (ATTRIBUTES_ALLOWANCE if m.attributes else 0) for m in todo]
+        groups = [[todo[i] for i in g] for g in batch_groups(sizes)]
+        for group, (refused, failed) in zip(groups, map_groups(send, groups), strict=True):
+            outcome.unavailable |= failed
+            outcome.rejected |= bool(refused) and not failed
+            outcome.unsent -= {m.id for m in group} - refused
+    return outcome
+
+
+def describe_error(exc: BaseException) -> str:
+    """An AWS error for a log line: its code, never its message (which may quote input)."""
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", "ClientError"))
+    return type(exc).__name__
 
 
 def batch_groups(sizes: Sequence[int]) -> list[list[int]]:
