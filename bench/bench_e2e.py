@@ -150,7 +150,7 @@ def main() -> None:
         # 3. isolation: add a partner that always fails, same event types as the healthy one
         from pymongo import MongoClient
 
-        from webhooks.partners import PartnerStore
+        from webhooks.partners import REVISION_CHECK_SECONDS, PartnerStore
 
         mongo = MongoClient(runtime.endpoints["MONGO_URI"], tz_aware=True)
         store = PartnerStore(mongo["recart_webhook_db"], cache_ttl=0)
@@ -162,7 +162,8 @@ def main() -> None:
             api_key=failing_spec["apiKey"],
             secret_key=failing_spec["secretKey"],
         )
-        time.sleep(31)  # the dispatcher's subscriber cache (30 s) picks the new partner up
+        # the partner revision makes every process drop its caches within a second
+        time.sleep(REVISION_CHECK_SECONDS + 0.5)
         healthy.arrivals.clear()
         sent = steady(runtime, producer, 10, args.seconds, "order.updated")
         lat, counts = latencies(healthy, sent)
