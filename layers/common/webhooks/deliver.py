@@ -277,11 +277,7 @@ class Deliverer:
 
     def _not_started(self, message: DeliveryMessage, attempts_before: int, slot: int | None) -> Attempt:
         """Too little of the invocation left for this POST: back on the queue, unattempted."""
-        put_back = message.model_copy(update={"priorAttempts": attempts_before, "rateSlot": slot})
-        try:
-            self.delivery_queue.send(put_back.as_body(), put_back.attributes())
-        except (BotoCoreError, ClientError) as exc:
-            raise RetryLater(f"delivery not started and not put back: {type(exc).__name__}") from exc
+        self._put_back(message, attempts_before, slot, 0, "started and not put back")
         metrics.add_metric(name="DeliveriesNotStarted", unit=MetricUnit.Count, value=1)
         logger.info(
             "delivery not started: invocation ending",
@@ -352,13 +348,20 @@ class Deliverer:
     def _defer(
         self, message: DeliveryMessage, attempts_before: int, seconds: int, slot: int | None
     ) -> Attempt:
-        deferred = message.model_copy(update={"priorAttempts": attempts_before, "rateSlot": slot})
-        try:
-            self.delivery_queue.send(deferred.as_body(), deferred.attributes(), delay_seconds=seconds)
-        except (BotoCoreError, ClientError) as exc:
-            raise RetryLater(f"delivery not deferred: {type(exc).__name__}") from exc
+        self._put_back(message, attempts_before, slot, seconds, "deferred")
         metrics.add_metric(name="DeliveriesDeferred", unit=MetricUnit.Count, value=1)
         return Attempt("deferred", attempts_before, delay_seconds=seconds)
+
+    def _put_back(
+        self, message: DeliveryMessage, attempts_before: int, slot: int | None, seconds: int, what: str
+    ) -> None:
+        """Re-send the delivery with the attempts it made so far (so the next receive does
+        not count as one). Raises :class:`RetryLater` if the queue does not take it."""
+        copy = message.model_copy(update={"priorAttempts": attempts_before, "rateSlot": slot})
+        try:
+            self.delivery_queue.send(copy.as_body(), copy.attributes(), delay_seconds=seconds)
+        except (BotoCoreError, ClientError) as exc:
+            raise RetryLater(f"delivery not {what}: {type(exc).__name__}") from exc
 
     def _pause(self, partner: Partner, result: HttpResult, attempt: Attempt) -> None:
         """The partner asked us to slow down: hold all its deliveries for a while."""
