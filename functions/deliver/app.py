@@ -60,6 +60,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
     # POSTs that could not finish before Lambda ends the invocation are not started
     deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000
     trace_entity = tracer.provider.get_trace_entity() if not tracer.disabled else None
+    # this invocation's log records and endpoint outcomes (others may run in this process)
+    batch = deliverer.begin_batch([record.get("body", "") for record in event.get("Records", [])])
 
     def deliver(record: SQSRecord) -> Attempt:
         if trace_entity is not None:  # X-Ray's context is per thread: the POSTs join this trace
@@ -68,6 +70,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
             record.body,
             int(record.attributes.approximate_receive_count or "1"),
             record.receipt_handle,
+            batch,
             deadline,
         )
 
@@ -75,10 +78,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
         return await asyncio.get_running_loop().run_in_executor(_workers, deliver, record)
 
     processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    deliverer.begin_batch([record.get("body", "") for record in event.get("Records", [])])
     try:
         return async_process_partial_response(
             event=event, record_handler=record_handler, processor=processor, context=context
         )
     finally:
-        deliverer.finish_batch()  # delivery log and endpoint health: time-boxed, never raise
+        deliverer.finish_batch(batch)  # delivery log and endpoint health: time-boxed, never raise

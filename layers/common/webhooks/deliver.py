@@ -36,9 +36,9 @@ import random
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 import requests
 from botocore.exceptions import BotoCoreError, ClientError
@@ -67,6 +67,18 @@ SLOT_LEAD_SECONDS = 0.5  # a rate-limit slot starting sooner than this is waited
 # after a POST: the DLQ send or visibility change, the delivery log and health writes
 # (each time-boxed), and the return to Lambda
 SETTLE_SECONDS = 3.0
+
+
+@dataclass
+class Batch:
+    """One invocation's delivery log records and endpoint outcomes, written when it ends.
+
+    Per invocation, not per deliverer: the local runtime runs several invocations of one
+    function at once in a process, and one invocation's end must write only its own.
+    """
+
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    outcomes: dict[str, Any] = field(default_factory=dict)
 
 
 class RetryLater(Exception):
@@ -111,13 +123,17 @@ class Deliverer:
 
     # --- one invocation -------------------------------------------------------------
 
-    def begin_batch(self, bodies: Sequence[str]) -> None:
+    def begin_batch(self, bodies: Sequence[str]) -> Batch:
         """See partner changes made elsewhere; claim the rate-limit slots the batch needs
-        (one round trip per limited partner)."""
+        (one round trip per limited partner). Returns the invocation's :class:`Batch`."""
         # deactivated, deleted or rotated partners: no delivery and no revoked secret from now on
         self.store.sync()
-        if self.limiter is None:
-            return
+        if self.limiter is not None:
+            self._claim_slots(bodies)
+        return Batch()
+
+    def _claim_slots(self, bodies: Sequence[str]) -> None:
+        assert self.limiter is not None
         wanted: Counter[str] = Counter()
         limits: dict[str, int] = {}
         try:
@@ -140,20 +156,27 @@ class Deliverer:
         except PyMongoError as exc:  # each delivery asks again on its own
             logger.warning("rate limit slots not claimed", extra={"error": type(exc).__name__})
 
-    def finish_batch(self) -> None:
-        """Write the delivery log and endpoint health; announce endpoints disabled. Never raises."""
+    def finish_batch(self, batch: Batch) -> None:
+        """Write the invocation's delivery log and endpoint health; announce endpoints
+        disabled. Never raises."""
         if self.log is not None:
-            self.log.flush()
+            self.log.flush(batch.attempts)
         if self.health is not None:
-            for disabled in self.health.flush():
+            for disabled in self.health.flush(batch.outcomes):
                 self._announce(disabled)
 
     # --- one message ----------------------------------------------------------------
 
     def deliver(
-        self, body: str, receive_count: int, receipt_handle: str, deadline: float | None = None
+        self,
+        body: str,
+        receive_count: int,
+        receipt_handle: str,
+        batch: Batch,
+        deadline: float | None = None,
     ) -> Attempt:
-        """One attempt for one message. Raises :class:`RetryLater` when SQS should retry it.
+        """One attempt for one message, recorded in ``batch``. Raises :class:`RetryLater`
+        when SQS should retry it.
 
         ``deadline`` is the invocation's end on the ``time.monotonic()`` clock (None: no limit).
         """
@@ -198,7 +221,10 @@ class Deliverer:
         attempt = self._decide(result, number)
         if self.health is not None:
             self.health.record(
-                partner, result.ok, result.error or (f"HTTP {result.status}" if result.status else None)
+                partner,
+                result.ok,
+                result.error or (f"HTTP {result.status}" if result.status else None),
+                into=batch.outcomes,
             )
         if result.status == 429 or (result.status in RETRY_AFTER_STATUSES and result.retry_after):
             self._pause(partner, result, attempt)
@@ -231,7 +257,7 @@ class Deliverer:
 
         if attempt.outcome == "delivered":
             metrics.add_metric(name="Delivered", unit=MetricUnit.Count, value=1)
-            self._log(record)
+            self._log(record, batch)
             return attempt
         metrics.add_metric(name="AttemptFailed", unit=MetricUnit.Count, value=1)
         if attempt.outcome == "dead_lettered":
@@ -249,7 +275,7 @@ class Deliverer:
             logger.error(
                 "delivery dead-lettered", extra={**context, "status": result.status, "error": result.error}
             )
-            self._log(record)
+            self._log(record, batch)
             return attempt
         assert attempt.delay_seconds is not None
         try:
@@ -257,7 +283,7 @@ class Deliverer:
         except (BotoCoreError, ClientError) as exc:
             # The message still comes back, after the queue's own visibility timeout.
             logger.warning("backoff not applied", extra={**context, "error": type(exc).__name__})
-        self._log(record)
+        self._log(record, batch)
         raise RetryLater(f"attempt {number} failed: {result.error}")
 
     @tracer.capture_method(capture_response=False)
@@ -285,9 +311,9 @@ class Deliverer:
         )
         return Attempt("not_started", attempts_before)
 
-    def _log(self, record: AttemptRecord) -> None:
+    def _log(self, record: AttemptRecord, batch: Batch) -> None:
         if self.log is not None:
-            self.log.record(record)
+            self.log.record(record, batch.attempts)
 
     # --- flow control ---------------------------------------------------------------
 

@@ -99,15 +99,25 @@ class DeliveryLog:
         self.attempts.create_index([("eventId", ASCENDING), ("_id", ASCENDING)], name="by_event")
         self._indexed = True
 
-    def record(self, attempt: AttemptRecord) -> None:
-        if self.enabled:
-            with self._lock:
-                self._buffer.append(attempt.document())
-
-    def flush(self) -> int:
-        """Write what was recorded; never raises. Returns how many were written."""
+    def record(self, attempt: AttemptRecord, buffer: list[dict[str, Any]] | None = None) -> None:
+        """Buffer an attempt: in ``buffer`` (one invocation's own) or this log's shared one."""
+        if not self.enabled:
+            return
+        if buffer is not None:
+            buffer.append(attempt.document())
+            return
         with self._lock:
-            docs, self._buffer = self._buffer, []
+            self._buffer.append(attempt.document())
+
+    def flush(self, buffer: list[dict[str, Any]] | None = None) -> int:
+        """Write what was recorded (in ``buffer``, or the shared one); never raises. Returns
+        how many were written."""
+        if buffer is not None:
+            docs = buffer[:]
+            buffer.clear()
+        else:
+            with self._lock:
+                docs, self._buffer = self._buffer, []
         if not docs:
             return 0
         try:

@@ -80,15 +80,23 @@ class EndpointHealth:
         self._failing: set[str] = set()
         self._lock = threading.Lock()
 
-    def record(self, partner: Partner, ok: bool, error: str | None = None) -> None:
+    def record(
+        self, partner: Partner, ok: bool, error: str | None = None, into: dict[str, Any] | None = None
+    ) -> None:
+        """Note an attempt's outcome: in ``into`` (one invocation's own) or the shared pending."""
         with self._lock:
-            pending = self._pending.setdefault(partner.id, _Outcomes(partner, []))
+            pending = (self._pending if into is None else into).setdefault(partner.id, _Outcomes(partner, []))
             pending.results.append((ok, self._clock(), error))
 
-    def flush(self) -> list[Disabled]:
-        """Write this invocation's streaks; never raises. Returns the endpoints it disabled."""
+    def flush(self, recorded: dict[str, Any] | None = None) -> list[Disabled]:
+        """Write the streaks recorded (in ``recorded``, or the shared pending); never raises.
+        Returns the endpoints it disabled."""
         with self._lock:
-            pending, self._pending = self._pending, {}
+            if recorded is None:
+                pending, self._pending = self._pending, {}
+            else:
+                pending = dict(recorded)
+                recorded.clear()
         disabled = []
         for partner_id, outcomes in pending.items():
             try:
