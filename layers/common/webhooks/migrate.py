@@ -30,7 +30,6 @@ from pydantic import TypeAdapter, ValidationError
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from .catalog import EventTypeCatalog
 from .delivery_log import DeliveryLog, EventStore
 from .idempotency import IdempotencyStore
 from .models import SubscriptionPattern
@@ -86,7 +85,6 @@ def _create_indexes(db: Database[Any], report: MigrationReport) -> None:
     DeliveryLog(db).ensure_indexes()
     EventStore(db).ensure_indexes()
     report.indexes += ["deliveryAttempts", "events (TTL)"]
-    EventTypeCatalog(db)  # no index of its own: keyed by _id
 
 
 def _partners(db: Database[Any], report: MigrationReport) -> set[ObjectId]:
@@ -119,13 +117,14 @@ def _partners(db: Database[Any], report: MigrationReport) -> set[ObjectId]:
             report.secret_may_be_used_as_api_key.append(partner_id)
         if plain.startswith(("$2a$", "$2b$", "$2y$")):
             report.bcrypt_looking_keys.append(partner_id)
-        if dry_run_or_hash(db, doc, plain, report):
+        if _hash_key(db, doc, plain, report):
             report.hashed_api_keys.append(partner_id)
     return ids
 
 
-def dry_run_or_hash(db: Database[Any], doc: dict[str, Any], plain: str, report: MigrationReport) -> bool:
-    """Hash one partner's key (conditional on the key still being there: resumable)."""
+def _hash_key(db: Database[Any], doc: dict[str, Any], plain: str, report: MigrationReport) -> bool:
+    """Hash one partner's key (conditional on the key still being there: resumable); in a
+    dry run, only say it would."""
     if report.dry_run:
         return True
     try:
