@@ -56,7 +56,7 @@ e2e: install
 
 ## make openapi: regenerate docs/openapi.json from the models
 openapi: install
-	$(PY) -c "import json; from webhooks.openapi import openapi_document as d; print(json.dumps(d(), indent=2))" > docs/openapi.json
+	$(PY) -c "import json; from webhooks.api import openapi_document as d; print(json.dumps(d(), indent=2))" > docs/openapi.json
 
 bench: install
 	$(PY) bench/run_all.py

@@ -116,6 +116,10 @@ class ApiServer:
                 raise AttributeError(name)
 
         self.handler = handler
+        # one request at a time, as in one Lambda execution environment: Powertools keeps the
+        # current request on the resolver (class attributes), so concurrent calls would mix
+        # one request's headers and body into another's
+        self._invocation = threading.Lock()
         self.timeout_seconds = timeout_seconds
         self.httpd = ThreadingHTTPServer((host, port), RequestHandler)
         self.httpd.daemon_threads = True
@@ -154,7 +158,8 @@ class ApiServer:
             request.command, request.path, list(request.headers.items()), body, request.client_address[0]
         )
         try:
-            result = self.handler(event, LambdaContext("ingest", self.timeout_seconds))
+            with self._invocation:
+                result = self.handler(event, LambdaContext("ingest", self.timeout_seconds))
         except Exception:
             log.exception("ingest handler raised")
             # What API Gateway answers when the integration fails.

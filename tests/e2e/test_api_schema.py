@@ -13,7 +13,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from webhooks.openapi import openapi_document
+from webhooks.api import openapi_document
 from webhooks.signing import generate_secret
 
 from runtime_process import RuntimeProcess

@@ -93,7 +93,7 @@ def test_publish_scopes_are_set_and_removed_through_the_cli(
     assert code == 0 and shown["publishScopes"] == ["order.*", "cart.updated"]
     assert stack.store().get(partner_id).may_publish("cart.created") is not None
     code, _, err = run(capsys, "partners", "publish-scopes", partner_id, "--events", "Not A Type")
-    assert code != 0 and "invalid event types" in err
+    assert code != 0 and "invalid publish scopes: publishScopes[0]" in err
     code, shown, _ = run(capsys, "partners", "publish-scopes", partner_id)
     assert code == 0 and shown["publishScopes"] is None
     assert stack.store().get(partner_id).may_publish("cart.created") is None
@@ -102,10 +102,13 @@ def test_publish_scopes_are_set_and_removed_through_the_cli(
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["partners", "create", "--name", "x", "--url", "ftp://x", "--events", "a.b"], "invalid webhook URL"),
+        (
+            ["partners", "create", "--name", "x", "--url", "ftp://x", "--events", "a.b"],
+            "invalid partner: webhookUrl",
+        ),
         (
             ["partners", "create", "--name", "x", "--url", "https://x.example", "--events", "Bad Type"],
-            "invalid event types",
+            "invalid partner: events[0]",
         ),
         (["partners", "show", "nope"], "no partner with id nope"),
         (["dlq", "redrive"], "--event-id ID or --all"),

@@ -351,7 +351,8 @@ class RefusingQueue:
 def test_enabling_while_the_queue_is_away_keeps_every_parked_delivery(stack: Stack) -> None:
     from webhooks.delivery_log import DeliveryLog, EventStore
     from webhooks.endpoint_health import ParkedDeliveries
-    from webhooks.operations import Operations
+    from webhooks.services.partners import PartnerService
+    from webhooks.services.recovery import RecoveryService
 
     parked = ParkedDeliveries(stack.db)
     partner_id = partner(stack, "https://example.invalid/h")
@@ -359,17 +360,18 @@ def test_enabling_while_the_queue_is_away_keeps_every_parked_delivery(stack: Sta
     for _ in range(3):
         event = Event(eventId=new_event_id(), eventType="order.created", timestamp=utc_timestamp(), data={})
         parked.park(DeliveryMessage(partnerId=partner_id, event=event))
-    ops = Operations(
+    store = stack.store()
+    recovery = RecoveryService(
         stack.settings,
-        stack.store(),
+        store,
+        PartnerService(stack.settings, store, parked),
         DeliveryLog(stack.db),
         EventStore(stack.db),
         RefusingQueue(),
-        None,
         parked,
     )
-    reply = ops.enable_endpoint(partner_id)
-    assert reply.status_code == 503 and reply.body["replayed"] == 0 and reply.body["remainingParked"] == 3
+    result = recovery.enable_endpoint(partner_id)
+    assert result.outcome == "none" and result.enqueued == [] and result.remaining_parked == 3
     assert parked.count(partner_id) == 3  # nothing lost: call again once the queue is back
 
 

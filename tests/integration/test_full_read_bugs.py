@@ -108,11 +108,11 @@ def test_5_a_database_outage_is_a_503_on_every_route(
 def test_6_recover_is_bounded_and_reads_the_events_in_one_query(
     stack: Stack, admin: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import webhooks.operations
+    import webhooks.services.recovery
     from webhooks.delivery_log import AttemptRecord, DeliveryLog, EventStore
     from webhooks.models import Event, new_event_id, utc_timestamp
 
-    monkeypatch.setattr(webhooks.operations, "RECOVER_PER_REQUEST", 3)
+    monkeypatch.setattr(webhooks.services.recovery, "RECOVER_PER_REQUEST", 3)
     pid = stack.store().create("rec", "https://r.example/h", ["order.*"]).partner.id
     log, events = DeliveryLog(stack.db), EventStore(stack.db)
     since = datetime.now(UTC) - timedelta(minutes=1)

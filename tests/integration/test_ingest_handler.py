@@ -174,7 +174,7 @@ def test_207_lists_exactly_the_events_that_are_in_the_queue(
     handler = function("ingest")
     import sys
 
-    queue = sys.modules["webhooks_function_ingest"].api.ingestor.queue
+    queue = sys.modules["webhooks_function_ingest"].services.events.ingestor.queue
     real_send_batch = queue.send_batch
 
     def flaky_send_batch(messages: Any) -> list[str]:
@@ -247,7 +247,7 @@ def test_idempotency_key_of_a_failed_request_can_be_retried(
     handler = function("ingest")
     import sys
 
-    queue = sys.modules["webhooks_function_ingest"].api.ingestor.queue
+    queue = sys.modules["webhooks_function_ingest"].services.events.ingestor.queue
     real_send = queue.send
 
     def down(*args: Any, **kwargs: Any) -> str:
@@ -295,7 +295,7 @@ def test_unexpected_errors_are_500_without_details(
     def boom(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("secret internal detail")
 
-    monkeypatch.setattr(module.api, "post_events", boom)
+    monkeypatch.setattr(module.services.events, "post_events", boom)
     result = handler(api_event(json.dumps(SAMPLE), api_key), None)
     assert result["statusCode"] == 500
     assert json.loads(result["body"]) == {"error": "Internal server error"}
@@ -318,7 +318,7 @@ def test_the_api_key_never_reaches_the_logs(
 
 
 def test_the_app_serves_its_openapi_document(stack: Stack, ingest: Any) -> None:
-    from webhooks.openapi import openapi_document
+    from webhooks.api import openapi_document
 
     status, body, _ = ingest(api_event(None, method="GET", path="/api/v1/openapi.json"))
     assert status == 200 and body == json.loads(json.dumps(openapi_document()))

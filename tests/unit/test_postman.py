@@ -1,7 +1,7 @@
 import json
 from pathlib import Path
 
-from webhooks.openapi import openapi_document
+from webhooks.api import openapi_document
 
 COLLECTION = Path(__file__).resolve().parents[2] / "postman_collection.json"
 

@@ -365,7 +365,7 @@ def test_rules_refuse_combinations_aws_would_refuse_mid_deploy(template: dict[st
 
 def test_the_deliver_timeout_fits_the_longest_post_and_its_settling(template: dict[str, Any]) -> None:
     from webhooks.deliver import SETTLE_SECONDS
-    from webhooks.operations import TimeoutMs
+    from webhooks.services.schemas import TimeoutMs
 
     [bound] = [m for m in TimeoutMs.__metadata__ if hasattr(m, "metadata")]
     partner_max_ms = next(c.le for c in bound.metadata if hasattr(c, "le"))

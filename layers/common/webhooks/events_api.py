@@ -17,11 +17,12 @@ from pymongo.errors import PyMongoError
 
 from .catalog import EventTypeCatalog
 from .config import Settings
+from .credentials import PartnerCredential
+from .errors import Unauthenticated
 from .idempotency import IdempotencyConflict, IdempotencyStore, request_fingerprint
 from .ingest import EventTooLarge, Ingestor, accept_events
 from .models import EventIn
 from .observability import MetricUnit, logger, metrics
-from .partners import PartnerStore
 
 MAX_LISTED_ERRORS = 20
 _events_adapter: TypeAdapter[list[EventIn]] = TypeAdapter(list[EventIn])
@@ -114,7 +115,7 @@ def check_numbers(value: Any, where: tuple[Any, ...] = ()) -> None:
     found = _find_out_of_range(value, where)
     if found is not None:
         path, number = found
-        raise BodyError(f"number {number.text} is out of range ({number.reason})", _path(path))
+        raise BodyError(f"number {number.text} is out of range ({number.reason})", error_path(path))
 
 
 def parse_json(body: str) -> Any:
@@ -125,7 +126,7 @@ def parse_json(body: str) -> Any:
     return value
 
 
-def _path(loc: tuple[Any, ...]) -> str:
+def error_path(loc: tuple[Any, ...]) -> str:
     path = ""
     for part in loc:
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
@@ -133,7 +134,7 @@ def _path(loc: tuple[Any, ...]) -> str:
 
 
 def format_errors(exc: ValidationError) -> str:
-    lines = list(dict.fromkeys(f"{_path(tuple(e['loc']))}: {e['msg']}" for e in exc.errors()))
+    lines = list(dict.fromkeys(f"{error_path(tuple(e['loc']))}: {e['msg']}" for e in exc.errors()))
     shown = lines[:MAX_LISTED_ERRORS]
     if len(lines) > len(shown):
         shown.append(f"... and {len(lines) - len(shown)} more")
@@ -148,13 +149,13 @@ class EventsApi:
     def __init__(
         self,
         settings: Settings,
-        store: PartnerStore,
+        credential: PartnerCredential,
         ingestor: Ingestor,
         idempotency: IdempotencyStore,
         catalog: EventTypeCatalog | None = None,
     ) -> None:
         self.settings = settings
-        self.store = store
+        self.credential = credential
         self.ingestor = ingestor
         self.idempotency = idempotency
         self.catalog = catalog
@@ -167,16 +168,13 @@ class EventsApi:
                 f"Request body too large: the limit is {self.settings.max_body_bytes} bytes",
                 "body_too_large",
             )
-        if not api_key:
-            return _error(401, "API key is required", "missing_api_key")
         try:
-            self.store.sync()  # a key deactivated or deleted elsewhere stops working now
-            partner = self.store.find_by_api_key(api_key)
+            partner = self.credential.partner(api_key)
+        except Unauthenticated as exc:
+            return _error(401, exc.message, "invalid_api_key" if api_key else "missing_api_key")
         except PyMongoError as exc:
             logger.warning("partner store unavailable", extra={"error": type(exc).__name__})
             return Reply(503, {"error": "Service temporarily unavailable, please retry"})
-        if partner is None:
-            return _error(401, "Invalid API key or inactive partner", "invalid_api_key")
 
         try:
             raw, marked = load_json(body)

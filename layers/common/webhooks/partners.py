@@ -28,6 +28,7 @@ from pymongo import ASCENDING, ReturnDocument
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
+from .errors import NotFound
 from .signing import generate_api_key, generate_secret, hash_api_key
 from .urls import masked_url
 
@@ -36,8 +37,10 @@ RESERVED_EVENT_PREFIXES = ("endpoint.", "webhook.")
 REVISION_CHECK_SECONDS = 1.0
 
 
-class PartnerNotFound(LookupError):
-    pass
+class PartnerNotFound(NotFound, LookupError):
+    def __init__(self, partner_id: str = "") -> None:
+        super().__init__("Partner not found")
+        self.partner_id = partner_id
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,44 @@
+"""``webhooks dlq``: list dead-lettered deliveries and send them back to the delivery queue."""
+
+from __future__ import annotations
+
+import argparse
+
+from webhooks.queues import sqs_client
+
+from .. import dlq
+from . import CliError, settings_for_cli, show
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    dead = sub.add_parser("dlq", help="dead-lettered deliveries")
+    actions = dead.add_subparsers(dest="action", required=True)
+    listing = actions.add_parser("list")
+    listing.add_argument("--json", action="store_true")
+    redrive = actions.add_parser("redrive")
+    which = redrive.add_mutually_exclusive_group()
+    which.add_argument("--event-id")
+    which.add_argument("--all", action="store_true")
+    redrive.add_argument("--json", action="store_true")
+    dead.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = settings_for_cli()
+    settings.require("delivery_dlq_url")
+    client = sqs_client(settings)
+    if args.action == "list":
+        letters = dlq.list_dead_letters(client, str(settings.delivery_dlq_url))
+        lines = "\n".join(
+            f"{d['eventId']}  {d['eventType']}  partner={d['partnerId']}  attempts={d['attempts']}  "
+            f"status={d['lastStatus']}  {d['lastError']}"
+            for d in letters
+        )
+        return show(letters, args.json, lines or "(no dead-lettered deliveries)")
+    if not args.all and not args.event_id:
+        raise CliError("say which: --event-id ID or --all")
+    settings.require("delivery_queue_url")
+    moved = dlq.redrive(
+        client, str(settings.delivery_dlq_url), str(settings.delivery_queue_url), args.event_id
+    )
+    return show(moved, args.json, f"redrove {len(moved)} deliveries")

@@ -1,0 +1,76 @@
+"""``webhooks local``: the whole pipeline on this machine, no Docker, no AWS account."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+from webhooks.config import load_settings
+from webhooks.mongo import get_database
+from webhooks.partners import PartnerStore
+
+from ..state import local_dir
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    local = sub.add_parser("local", help="run the whole pipeline on this machine")
+    local.add_argument("--port", type=int, default=None, help="API port (default: $PORT or 3000)")
+    local.add_argument("--partners", help="JSON file of partners to upsert by name at start")
+    local.add_argument(
+        "--demo", action="store_true", help="add a demo partner and a receiver that prints webhooks"
+    )
+    local.add_argument("--dispatch-concurrency", type=int, default=2)
+    local.add_argument("--deliver-concurrency", type=int, default=4)
+    local.add_argument(
+        "--batch-size", type=int, default=10, help="records per invocation, as the event source's"
+    )
+    local.add_argument("--batching-window", type=float, default=0.0, help="seconds to wait to fill a batch")
+    local.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..demo import DEMO_EVENTS, curl_command, setup_demo
+    from ..runtime import LocalRuntime, RuntimeOptions
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    port = args.port if args.port is not None else int(os.environ.get("PORT", "3000"))
+    options = RuntimeOptions(
+        port=port,
+        partners_file=Path(args.partners) if args.partners else None,
+        data_dir=local_dir(),
+        dispatch_concurrency=args.dispatch_concurrency,
+        deliver_concurrency=args.deliver_concurrency,
+        batch_size=args.batch_size,
+        max_batching_window=args.batching_window,
+    )
+    runtime = LocalRuntime(options)
+    signal.signal(signal.SIGTERM, lambda *_: runtime.request_stop())
+    signal.signal(signal.SIGINT, lambda *_: runtime.request_stop())
+    api_url = runtime.start()
+    receiver = None
+    try:
+        if args.demo:
+            store = PartnerStore(get_database(load_settings()), cache_ttl=0)
+            receiver, api_key = setup_demo(store, options.data_dir, sys.stdout)
+            print(
+                f"Demo partner subscribed to {', '.join(DEMO_EVENTS)}; its receiver ({receiver.url}) prints "
+                "each webhook here. Post the sample events with:\n"
+            )
+            print("  " + curl_command(api_url, api_key) + "\n", flush=True)
+        if (options.data_dir / "admin-key").exists() and not os.environ.get("ADMIN_API_KEY_HASH"):
+            print(f"Admin API key (X-Admin-Key) is in {options.data_dir / 'admin-key'}", flush=True)
+        print(f"API listening on {api_url}", flush=True)
+        print(f"API reference (Swagger UI): {api_url}/api/v1/docs", flush=True)
+        runtime.wait()
+    finally:
+        runtime.stop()
+        if receiver:
+            receiver.stop()
+        with contextlib.suppress(OSError):  # stdout may be a pipe that is gone already
+            print("Stopped.", flush=True)
+    return 0

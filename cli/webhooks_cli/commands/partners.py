@@ -1,0 +1,97 @@
+"""``webhooks partners``: create, list, show, (de)activate, subscriptions, secrets, limits."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from webhooks.services.schemas import EventPatterns, PartnerCreate, PartnerUpdate, Rotation
+
+from . import comma_list, parsed, services, show
+
+HELP = {
+    "rate-limit": "deliveries per second for this partner, across all deliverers",
+    "enable-endpoint": "enable an endpoint disabled for failing and send what was parked",
+    "publish-scopes": "the event types this partner's API key may publish",
+}
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    partners = sub.add_parser("partners", help="manage partners and subscriptions")
+    actions = partners.add_subparsers(dest="action", required=True)
+    create = actions.add_parser("create", help="create a partner; prints its API key and secret once")
+    create.add_argument("--name", required=True)
+    create.add_argument("--url", required=True, help="webhook URL")
+    create.add_argument("--events", required=True, help="comma-separated: order.created,order.*,*")
+    create.add_argument("--json", action="store_true", help="(output is always JSON)")
+    lst = actions.add_parser("list")
+    lst.add_argument("--json", action="store_true")
+    names = ("show", "deactivate", "activate", "rotate-secret", "subscribe", "unsubscribe", *HELP)
+    for name in names:
+        p = actions.add_parser(name, help=HELP.get(name))
+        p.add_argument("partner_id")
+        p.add_argument("--json", action="store_true", help="(output is always JSON)")
+        if name in ("subscribe", "unsubscribe"):
+            p.add_argument("--events", required=True)
+        if name == "rate-limit":
+            p.add_argument("--per-second", type=int, required=True, help="0 removes the limit")
+        if name == "publish-scopes":
+            p.add_argument(
+                "--events", default="", help="comma-separated: order.*,cart.updated; empty removes the scopes"
+            )
+        if name == "rotate-secret":
+            p.add_argument(
+                "--overlap-hours",
+                type=float,
+                default=None,
+                help="how long the old secret still signs (default SECRET_OVERLAP_HOURS, 24)",
+            )
+    partners.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    action = args.action
+    if action == "create":
+        new = parsed(
+            PartnerCreate, "partner", name=args.name, webhookUrl=args.url, events=comma_list(args.events)
+        )
+        created = services().partners.create(new)
+        show(created)
+        print("The API key and secret are shown once: store them now.", file=sys.stderr)
+        return 0
+    partners = services().partners
+    if action == "list":
+        listed = partners.all()
+        lines = "\n".join(
+            f"{p['partnerId']}  {'active  ' if p['isActive'] else 'inactive'}  {p['name']}  "
+            f"{p['webhookUrl']}  {','.join(p['events'])}"
+            for p in listed
+        )
+        return show(listed, args.json, lines or "(no partners)")
+    partner_id = args.partner_id
+    if action == "show":
+        return show(partners.get(partner_id))
+    if action in ("deactivate", "activate"):
+        return show(
+            partners.update(partner_id, PartnerUpdate.model_validate({"isActive": action == "activate"}))
+        )
+    if action == "rotate-secret":
+        return show(
+            partners.rotate_secret(partner_id, parsed(Rotation, "overlap", overlapHours=args.overlap_hours))
+        )
+    if action in ("subscribe", "unsubscribe"):
+        patterns = parsed(EventPatterns, "event types", events=comma_list(args.events))
+        change = partners.subscribe if action == "subscribe" else partners.unsubscribe
+        change(partner_id, patterns)
+        return show(partners.get(partner_id))
+    if action == "rate-limit":
+        limit = parsed(PartnerUpdate, "rate limit", rateLimit=args.per_second or None)
+        return show(partners.update(partner_id, limit))
+    if action == "publish-scopes":
+        scopes = comma_list(args.events) or None  # none: any but the platform's own
+        return show(
+            partners.update(partner_id, parsed(PartnerUpdate, "publish scopes", publishScopes=scopes))
+        )
+    enabled = services().recovery.enable_endpoint(partner_id)  # enable-endpoint
+    show(enabled.body())
+    return 0 if not enabled.failed else 1

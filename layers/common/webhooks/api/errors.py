@@ -1,0 +1,123 @@
+"""Errors to HTTP: every domain error, validation failure and outage answers JSON
+``{"error": ...}`` with the status the contract names; nothing leaks a trace or a secret."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from pymongo.errors import PyMongoError
+
+from ..errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    ServiceError,
+    Throttled,
+    Unauthenticated,
+    Unavailable,
+)
+from ..events_api import MAX_LISTED_ERRORS, BodyError, error_path
+from ..observability import logger
+from .auth import check_caller
+from .replies import error_response
+
+STATUS: dict[type[ServiceError], int] = {
+    InvalidInput: 400,
+    Unauthenticated: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    Throttled: 429,
+    Unavailable: 503,
+}
+UNAVAILABLE = "Service temporarily unavailable, please retry"
+
+
+def service_error(exc: ServiceError) -> Response[Any]:
+    status = next((code for kind, code in STATUS.items() if isinstance(exc, kind)), 500)
+    if isinstance(exc, InvalidInput) and exc.part:
+        what = "request body" if exc.part == "body" else exc.part
+        return error_response(status, f"Invalid {what}. Errors: {exc.message}")
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Throttled) else None
+    return error_response(status, exc.message, headers)
+
+
+def _listed(lines: list[str]) -> str:
+    lines = list(dict.fromkeys(lines))
+    shown = lines[:MAX_LISTED_ERRORS]
+    if len(lines) > len(shown):
+        shown.append(f"... and {len(lines) - len(shown)} more")
+    return "; ".join(shown)
+
+
+def invalid_request(exc: RequestValidationError) -> InvalidInput:
+    """Powertools' validation errors in the API's words: ``<path>: <msg>; ...``, the body's
+    fields named without the leading ``body``, query errors reported as such."""
+    body: list[str] = []
+    query: list[str] = []
+    for error in exc.errors():
+        where, *loc = error["loc"]
+        if where == "query":
+            query.append(f"{error_path(tuple(loc[1:] if len(loc) > 1 else loc))}: {error['msg']}")
+        else:
+            body.append(f"{error_path(tuple(loc))}: {error['msg']}")
+    if query:
+        return InvalidInput(_listed(query), "query")
+    return InvalidInput(_listed(body), "body")
+
+
+def _database_away(exc: PyMongoError) -> Response[Any]:
+    # as the events route answers: a dependency is away, retry later (not a bug: no 500)
+    logger.warning("database unavailable", extra={"error": type(exc).__name__})
+    return error_response(503, UNAVAILABLE)
+
+
+def register(app: APIGatewayRestResolver, allowed_methods: Callable[[str], frozenset[str]]) -> None:
+    """``allowed_methods(path)``: the methods served on a path, to tell 405 from 404."""
+
+    def after_credentials(error: ServiceError) -> Response[Any]:
+        # request validation runs before any middleware; the caller must still hear 401
+        # before 400, and an unknown caller nothing about the body
+        try:
+            check_caller(app)
+        except ServiceError as refused:
+            return service_error(refused)
+        except PyMongoError as exc:
+            return _database_away(exc)
+        return service_error(error)
+
+    @app.exception_handler(RequestValidationError)
+    def validation_failed(exc: RequestValidationError) -> Response[Any]:
+        return after_credentials(invalid_request(exc))
+
+    @app.exception_handler(BodyError)
+    def bad_json(exc: BodyError) -> Response[Any]:
+        return after_credentials(InvalidInput(f"{exc.where}: {exc}"))
+
+    @app.exception_handler(UnicodeDecodeError)
+    def not_utf8(_: UnicodeDecodeError) -> Response[Any]:
+        return after_credentials(InvalidInput("body: not valid UTF-8"))
+
+    @app.exception_handler(ServiceError)
+    def refused(exc: ServiceError) -> Response[Any]:
+        return service_error(exc)
+
+    @app.not_found
+    def not_found(_: NotFoundError) -> Response[Any]:
+        method = app.current_event.http_method
+        allowed = allowed_methods(app.current_event.path)
+        if allowed and method not in allowed:
+            return error_response(405, f"Method {method} not allowed", {"Allow": ", ".join(sorted(allowed))})
+        return error_response(404, "Not found")
+
+    app.exception_handler(PyMongoError)(_database_away)
+
+    @app.exception_handler(Exception)
+    def unexpected(exc: Exception) -> Response[Any]:
+        logger.exception("unhandled error", extra={"error": type(exc).__name__})
+        return error_response(500, "Internal server error")

@@ -1,0 +1,62 @@
+"""The producers' route: a batch of events in, one envelope per request on the events queue.
+
+Its body stays raw: the size limit, the partner key and the idempotency fingerprint come
+before any parsing (413 before 401 before 400), and ingest parses I-JSON itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse, OpenAPIResponseContentSchema
+
+from ..events_api import invalid_body
+from ..models import ErrorResponse, IngestResponse
+from .context import PARTNER_SECURITY, described, errors, services
+from .replies import NotUtf8, from_reply, raw_body
+
+router = Router()
+
+
+@router.post(
+    "/events",
+    operation_id="postEvents",
+    summary="Enqueue a batch of events",
+    security=PARTNER_SECURITY,
+    tags=["events"],
+    responses={
+        202: described("All events enqueued", IngestResponse),
+        207: described("Some events enqueued; each result says which", IngestResponse),
+        **errors(400, 401, 409, 413, 422, 500),
+        403: described(
+            "Nothing enqueued: an event type is reserved for the platform or outside the key's "
+            "publish scopes",
+            ErrorResponse,
+        ),
+        503: OpenAPIResponse(
+            description="Nothing enqueued; retry later",
+            content={
+                "application/json": OpenAPIResponseContentSchema(
+                    schema={
+                        "oneOf": [
+                            {"$ref": "#/components/schemas/IngestResponse"},
+                            {"$ref": "#/components/schemas/ErrorResponse"},
+                        ]
+                    }
+                )
+            },
+        ),
+    },
+)
+def post_events() -> Response[Any]:
+    headers = router.current_event.headers
+    try:
+        body = raw_body(router)
+    except NotUtf8 as exc:
+        return from_reply(invalid_body(str(exc)))
+    reply = services(router).events.post_events(
+        body, headers.get("x-api-key"), headers.get("idempotency-key")
+    )
+    return from_reply(reply)

@@ -1,0 +1,40 @@
+"""JSON responses: a body and a status code, and the raw body of the routes that read it."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
+
+from ..events_api import Reply
+
+
+class NotUtf8(ValueError):
+    pass
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[Any]:
+    return Response(
+        status_code=status, content_type=content_types.APPLICATION_JSON, body=body, headers=headers or {}
+    )
+
+
+def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response[Any]:
+    return json_response(status, {"error": message}, headers)
+
+
+def from_reply(reply: Reply) -> Response[Any]:
+    return json_response(reply.status_code, reply.body, dict(reply.headers))
+
+
+def raw_body(router: BaseRouter) -> str | None:
+    """The body as text, for routes that check it themselves (size, fingerprint)."""
+    event = router.current_event
+    if not event.is_base64_encoded or not event.body:
+        return event.body
+    try:
+        return base64.b64decode(event.body).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        raise NotUtf8("body: not valid UTF-8") from None

@@ -1,0 +1,89 @@
+"""The service layer: typed inputs (``schemas``), typed domain errors (``webhooks.errors``),
+one service per area. The HTTP API and the CLI both call these; neither holds logic of its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from pymongo.database import Database
+
+from ..catalog import EventTypeCatalog
+from ..config import Settings
+from ..credentials import AdminCredential, PartnerCredential
+from ..delivery_log import DeliveryLog, EventStore
+from ..endpoint_health import ParkedDeliveries
+from ..errors import Unavailable
+from ..events_api import EventsApi
+from ..idempotency import IdempotencyStore
+from ..ingest import Ingestor
+from ..partners import PartnerStore
+from ..queues import SqsQueue
+from .deliveries import DeliveryLogService
+from .event_types import EventTypeService
+from .partners import PartnerService
+from .recovery import RecoveryService
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    store: PartnerStore
+    admin: AdminCredential
+    partner_keys: PartnerCredential
+    partners: PartnerService
+    event_types: EventTypeService
+    deliveries: DeliveryLogService
+    recovery: RecoveryService
+    ingest: EventsApi | None  # None where no events queue is configured (the CLI)
+
+    @property
+    def events(self) -> EventsApi:
+        if self.ingest is None:
+            raise Unavailable("The events API is not available here (no EVENTS_QUEUE_URL)")
+        return self.ingest
+
+
+def build_services(
+    settings: Settings, db: Database[Any], sqs: Any, cache_ttl: float | None = None
+) -> Services:
+    """Every service over one database and one SQS client; ``cache_ttl`` overrides the
+    settings' partner/catalog cache (the CLI reads fresh)."""
+    ttl = settings.cache_ttl_seconds if cache_ttl is None else cache_ttl
+    store = PartnerStore(db, ttl)
+    catalog = EventTypeCatalog(db, ttl)
+    parked = ParkedDeliveries(db, settings.delivery_log_ttl_days)
+    log = DeliveryLog(db, settings.delivery_log_ttl_days)
+    partner_keys = PartnerCredential(store)
+    partners = PartnerService(settings, store, parked)
+    delivery_queue = SqsQueue(sqs, settings.delivery_queue_url) if settings.delivery_queue_url else None
+    ingest = None
+    if settings.events_queue_url:
+        ingest = EventsApi(
+            settings,
+            partner_keys,
+            Ingestor(SqsQueue(sqs, str(settings.events_queue_url)), settings.max_message_bytes),
+            IdempotencyStore(db, timedelta(hours=settings.idempotency_ttl_hours)),
+            catalog,
+        )
+    return Services(
+        settings=settings,
+        store=store,
+        admin=AdminCredential(settings),
+        partner_keys=partner_keys,
+        partners=partners,
+        event_types=EventTypeService(catalog),
+        deliveries=DeliveryLogService(log),
+        recovery=RecoveryService(
+            settings,
+            store,
+            partners,
+            log,
+            EventStore(db, settings.delivery_log_ttl_days),
+            delivery_queue,
+            parked,
+        ),
+        ingest=ingest,
+    )

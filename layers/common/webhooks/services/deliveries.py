@@ -1,0 +1,34 @@
+"""The delivery log: every attempt, by partner (paged) or by event."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..delivery_log import BadCursor, DeliveryLog
+from ..errors import InvalidInput
+from .schemas import DeliveryQuery
+
+
+class DeliveryLogService:
+    def __init__(self, log: DeliveryLog) -> None:
+        self.log = log
+
+    def of_partner(self, partner_id: str, query: DeliveryQuery) -> dict[str, Any]:
+        """A page of a partner's attempts, newest first, and the cursor of the next page."""
+        if query.eventId:
+            return {"deliveries": self.log.by_event(query.eventId, partner_id), "nextCursor": None}
+        try:
+            page, cursor = self.log.by_partner(
+                partner_id,
+                status=query.status,
+                since=query.since,
+                until=query.until,
+                cursor=query.cursor,
+                limit=query.limit,
+            )
+        except BadCursor as exc:
+            raise InvalidInput(str(exc), part="") from None
+        return {"deliveries": page, "nextCursor": cursor}
+
+    def of_event(self, event_id: str) -> dict[str, Any]:
+        return {"eventId": event_id, "deliveries": self.log.by_event(event_id)}

@@ -1,0 +1,108 @@
+"""Partners: create, read, update, delete, their subscriptions and signing secrets."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from pymongo.errors import DuplicateKeyError, PyMongoError
+
+from ..config import Settings
+from ..endpoint_health import ParkedDeliveries
+from ..errors import Conflict, InvalidInput
+from ..observability import logger
+from ..partners import NewPartner, Partner, PartnerStore
+from ..urls import url_problem
+from .schemas import EventPatterns, PartnerCreate, PartnerUpdate, Rotation
+
+PartnerView = dict[str, Any]  # Partner.public() plus its subscriptions: no key, no secret
+
+
+class PartnerService:
+    def __init__(self, settings: Settings, store: PartnerStore, parked: ParkedDeliveries | None) -> None:
+        self.settings = settings
+        self.store = store
+        self.parked = parked
+
+    def view(self, partner: Partner) -> PartnerView:
+        return {**partner.public(), "events": self.store.subscriptions_of(partner.id)}
+
+    def create(self, new: PartnerCreate) -> PartnerView:
+        """The new partner with its API key and secret: the only time either is shown."""
+        self._check_url(new.webhookUrl)
+        try:
+            created = self.store.create(new.name, new.webhookUrl, new.events)
+        except DuplicateKeyError:
+            raise Conflict("A partner with that API key exists") from None
+        if any(v is not None for v in (new.headers, new.timeoutMs, new.rateLimit, new.publishScopes)):
+            try:
+                partner = self.store.update(
+                    created.partner.id,
+                    headers=new.headers,
+                    timeout_ms=new.timeoutMs,
+                    rate_limit=new.rateLimit,
+                    publish_scopes=new.publishScopes,
+                )
+            except PyMongoError:  # the caller never sees this key: the partner must not stay
+                self.store.remove_unannounced(created.partner.id)
+                raise
+            created = NewPartner(partner, created.api_key, created.secret_key, created.events)
+        logger.info("partner created", extra={"partner_id": created.partner.id})
+        return {**self.view(created.partner), "apiKey": created.api_key, "secretKey": created.secret_key}
+
+    def all(self) -> list[PartnerView]:
+        return [self.view(p) for p in self.store.all()]
+
+    def get(self, partner_id: str) -> PartnerView:
+        view = self.view(self.store.get(partner_id))
+        if self.parked is not None:
+            view["endpoint"]["parkedDeliveries"] = self.parked.count(partner_id)
+        return view
+
+    def update(self, partner_id: str, change: PartnerUpdate) -> PartnerView:
+        if change.webhookUrl:
+            self._check_url(change.webhookUrl)
+        # a null rateLimit / publishScopes in the body removes it; an absent one leaves it
+        rate_limit = (change.rateLimit or 0) if "rateLimit" in change.model_fields_set else None
+        scopes = (change.publishScopes or []) if "publishScopes" in change.model_fields_set else None
+        partner = self.store.update(
+            partner_id,
+            name=change.name,
+            webhook_url=change.webhookUrl,
+            is_active=change.isActive,
+            headers=change.headers,
+            timeout_ms=change.timeoutMs,
+            rate_limit=rate_limit,
+            publish_scopes=scopes,
+        )
+        return self.view(partner)
+
+    def delete(self, partner_id: str) -> None:
+        self.store.delete(partner_id)
+
+    def rotate_secret(self, partner_id: str, rotation: Rotation) -> dict[str, Any]:
+        """A new secret (shown once); the old one keeps signing for the overlap."""
+        hours = rotation.overlapHours
+        if hours is None:
+            hours = self.settings.secret_overlap_hours
+        secret = self.store.rotate_secret(partner_id, timedelta(hours=hours))
+        return {"partnerId": partner_id, "secretKey": secret, "previousSecretValidHours": hours}
+
+    def subscriptions(self, partner_id: str) -> list[str]:
+        self.store.get(partner_id)  # NotFound for an unknown partner
+        return self.store.subscriptions_of(partner_id)
+
+    def subscribe(self, partner_id: str, patterns: EventPatterns) -> list[str]:
+        self.store.get(partner_id)
+        self.store.subscribe(partner_id, patterns.events)
+        return self.store.subscriptions_of(partner_id)
+
+    def unsubscribe(self, partner_id: str, patterns: EventPatterns) -> list[str]:
+        self.store.get(partner_id)
+        self.store.unsubscribe(partner_id, patterns.events)
+        return self.store.subscriptions_of(partner_id)
+
+    def _check_url(self, url: str) -> None:
+        problem = url_problem(url, self.settings.allow_private_destinations)
+        if problem:
+            raise InvalidInput(f"webhookUrl: {problem}")

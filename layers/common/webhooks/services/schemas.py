@@ -1,0 +1,171 @@
+"""The service layer's typed inputs: request bodies and queries as pydantic models.
+
+The HTTP API validates bodies against these (Powertools ``enable_validation``) and the CLI
+builds the same models, so both refuse the same input with the same words.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, field_validator
+
+from ..delivery_log import StatusFilter
+from ..models import SubscriptionPattern
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Url = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=8, max_length=2048, pattern=r"^https?://[^\s/]+")
+]
+ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+
+
+def _iso_datetime(value: Any) -> Any:
+    # pydantic would also take "0" or 1700000000 as a time; an API that documents
+    # date-time accepts only that
+    if value is not None and not (isinstance(value, str | datetime) and ISO_DATE.match(str(value))):
+        raise ValueError("must be an ISO-8601 date-time, e.g. 2026-11-28T12:00:00Z")
+    return value
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """The moment in UTC; one that UTC cannot hold (year 0 or 10000 there) is a 400, not a 500."""
+    if value is None:
+        return None
+    try:
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+    except OverflowError:
+        raise ValueError("date-time out of range") from None
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# RFC 9110 field names (tokens); values of visible ASCII with inner spaces or tabs, no
+# leading or trailing whitespace (requests refuses those, quoting the value in its error)
+HeaderName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$")]
+HeaderValue = Annotated[
+    str, StringConstraints(max_length=2000, pattern=r"^([\x21-\x7e]([\x20-\x7e\t]*[\x21-\x7e])?)?$")
+]
+# what the platform sets, and hop-by-hop and framing headers: a partner header may not
+# set any of them. Compared with "_" read as "-": WSGI servers merge the two spellings.
+RESERVED_HEADERS = frozenset(
+    {
+        "content-type",
+        "content-length",
+        "content-encoding",
+        "transfer-encoding",
+        "host",
+        "user-agent",
+        "connection",
+        "keep-alive",
+        "te",
+        "trailer",
+        "upgrade",
+        "expect",
+        "proxy-authorization",
+        "proxy-connection",
+    }
+)
+RESERVED_HEADER_PREFIXES = ("x-recart-", "webhook-", "proxy-")
+
+
+def _custom_headers(value: dict[str, str] | None) -> dict[str, str] | None:
+    if value is None:
+        return None
+    if len(value) > 20:
+        raise ValueError("at most 20 custom headers")
+    normal = {name: name.lower().replace("_", "-") for name in value}
+    reserved = [
+        n for n, low in normal.items() if low in RESERVED_HEADERS or low.startswith(RESERVED_HEADER_PREFIXES)
+    ]
+    if reserved:
+        raise ValueError(f"reserved header(s) cannot be set: {', '.join(sorted(reserved))}")
+    if len(set(normal.values())) < len(normal):
+        raise ValueError("header names must differ other than in case and '_' / '-'")
+    return value
+
+
+# one set of bounds for creating and updating a partner
+TimeoutMs = Annotated[int, Field(ge=100, le=30_000)]
+RateLimit = Annotated[int, Field(ge=1, le=100_000)]
+
+
+PublishScopes = Annotated[
+    list[SubscriptionPattern],
+    Field(
+        min_length=1,
+        max_length=100,
+        description="event types (exact or `prefix.*`) this partner's API key may publish; "
+        "absent or null: any but the platform's own (`endpoint.*`, `webhook.*`)",
+    ),
+]
+
+
+class PartnerCreate(_Body):
+    name: Name
+    webhookUrl: Url
+    events: list[SubscriptionPattern] = Field(default_factory=list, max_length=100)
+    headers: dict[HeaderName, HeaderValue] | None = None
+    timeoutMs: TimeoutMs | None = None
+    rateLimit: RateLimit | None = Field(None, description="deliveries per second; null: unlimited")
+    publishScopes: PublishScopes | None = None
+
+    _headers = field_validator("headers")(_custom_headers)
+
+
+class PartnerUpdate(_Body):
+    name: Name | None = None
+    webhookUrl: Url | None = None
+    isActive: StrictBool | None = None  # "false" as a string is an error, not a deactivation
+    headers: dict[HeaderName, HeaderValue] | None = None
+    timeoutMs: TimeoutMs | None = None
+    rateLimit: RateLimit | None = Field(None, description="deliveries per second; null removes the limit")
+    publishScopes: PublishScopes | None = Field(None, description="null removes the scopes")
+
+    _headers = field_validator("headers")(_custom_headers)
+
+
+class EventPatterns(_Body):
+    events: list[SubscriptionPattern] = Field(min_length=1, max_length=100)
+
+
+class Rotation(_Body):
+    overlapHours: float | None = Field(
+        None, ge=0, le=720, description="how long the old secret still signs; default SECRET_OVERLAP_HOURS"
+    )
+
+
+class ReplayRequest(_Body):
+    eventId: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+
+
+class RecoverRequest(_Body):
+    since: datetime
+
+    _iso = field_validator("since", mode="before")(_iso_datetime)
+    _in_utc = field_validator("since")(_utc)
+
+
+class EventTypeRegistration(_Body):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    json_schema: dict[str, Any] = Field(
+        alias="schema", description="JSON Schema (2020-12) for the events' data"
+    )
+    description: Annotated[str, StringConstraints(max_length=1000)] = ""
+
+
+class DeliveryQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a typo such as ?stauts=failed is an error, not ignored
+    status: StatusFilter | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    cursor: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{24}$")] | None = None
+    limit: int = Field(50, ge=1, le=200)
+    eventId: str | None = None
+
+    _dates = field_validator("since", "until", mode="before")(_iso_datetime)
+    _in_utc = field_validator("since", "until")(_utc)
