@@ -130,6 +130,8 @@ class LocalRuntime:
                 "EVENTS_DLQ_URL",
                 "DELIVERY_QUEUE_URL",
                 "DELIVERY_DLQ_URL",
+                # the CLI checks webhook URLs as this runtime's API does
+                "ALLOW_PRIVATE_DESTINATIONS",
             )
             if os.environ.get(k)
         }

@@ -50,6 +50,8 @@ def test_every_route_the_app_serves_is_documented_with_its_credential() -> None:
                 assert {"401", "403", "429"} <= set(operation["responses"]), (method, path)
             # invalid input is a 400 with the API's error body, never Powertools' default 422
             assert "HTTPValidationError" not in json.dumps(operation), (method, path)
-    served = {(route.method.lower(), route.openapi_path) for route in app._static_routes + app._dynamic_routes}
+    served = {
+        (route.method.lower(), route.openapi_path) for route in app._static_routes + app._dynamic_routes
+    }
     documented = {(m, p) for p, ops in doc["paths"].items() for m in ops}
     assert documented == {(m, p) for m, p in served if p != "/api/v1/docs"}

@@ -31,6 +31,8 @@ from pymongo.database import Database
 from referencing import Registry
 from referencing.exceptions import Unresolvable
 
+from .models import to_json
+
 MAX_ERRORS_PER_EVENT = 5
 MAX_SCHEMA_BYTES = 65_536
 MAX_SCHEMA_DEPTH = 32
@@ -118,7 +120,9 @@ class EventTypeCatalog:
         self.types.update_one(
             {"_id": name},
             {
-                "$set": {"schema": schema, "description": description, "updatedAt": now},
+                # as JSON text: a schema's keys may be anything JSON allows, BSON keys may not
+                "$set": {"schemaJson": to_json(schema), "description": description, "updatedAt": now},
+                "$unset": {"schema": ""},
                 "$setOnInsert": {"createdAt": now},
             },
             upsert=True,
@@ -150,8 +154,8 @@ class EventTypeCatalog:
         missing = wanted - found.keys()
         if missing:
             loaded: dict[str, Any] = dict.fromkeys(missing)
-            for doc in self.types.find({"_id": {"$in": sorted(missing)}}, {"schema": 1}):
-                loaded[doc["_id"]] = _validator(doc["schema"])
+            for doc in self.types.find({"_id": {"$in": sorted(missing)}}, {"schema": 1, "schemaJson": 1}):
+                loaded[doc["_id"]] = _validator(_schema_of(doc))
             if self._cache_enabled:
                 with self._lock:
                     self._cache.update(loaded)
@@ -174,8 +178,12 @@ class EventTypeCatalog:
     def _public(doc: dict[str, Any]) -> dict[str, Any]:
         return {
             "name": doc["_id"],
-            "schema": doc["schema"],
+            "schema": _schema_of(doc),
             "description": doc.get("description", ""),
             "createdAt": doc["createdAt"].isoformat() if doc.get("createdAt") else None,
             "updatedAt": doc["updatedAt"].isoformat() if doc.get("updatedAt") else None,
         }
+
+
+def _schema_of(doc: dict[str, Any]) -> Any:
+    return json.loads(doc["schemaJson"]) if "schemaJson" in doc else doc["schema"]

@@ -8,6 +8,7 @@ resend one later through the normal delivery path.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, PyMongoError
 
-from .models import Event
+from .models import Event, to_json
 from .observability import logger
 
 LOG_WRITE_TIMEOUT_SECONDS = 0.5
@@ -202,7 +203,7 @@ class EventStore:
     def save(self, events: Iterable[Event]) -> None:
         """Best effort: a replay of an event that could not be saved answers 404."""
         now = datetime.now(UTC)
-        docs = [{"_id": e.eventId, **e.model_dump(), "storedAt": now} for e in events]
+        docs = [_event_document(e, now) for e in events]
         if not docs:
             return
         try:
@@ -219,11 +220,28 @@ class EventStore:
 
     def get(self, event_id: str) -> Event | None:
         doc = self.events.find_one({"_id": event_id})
-        return Event.model_validate(doc) if doc else None
+        return _stored_event(doc) if doc else None
 
     def get_many(self, event_ids: list[str]) -> list[Event]:
         """The stored events among ``event_ids``, in that order: one query."""
         if not event_ids:
             return []
         found = {d["_id"]: d for d in self.events.find({"_id": {"$in": event_ids}})}
-        return [Event.model_validate(found[i]) for i in event_ids if i in found]
+        return [_stored_event(found[i]) for i in event_ids if i in found]
+
+
+def _event_document(event: Event, now: datetime) -> dict[str, Any]:
+    # data as JSON text: producers' keys may hold what BSON keys cannot ("\0", a leading
+    # "$", dots), and one such event must not fail the save of its whole envelope
+    return {
+        "_id": event.eventId,
+        "eventType": event.eventType,
+        "timestamp": event.timestamp,
+        "dataJson": to_json(event.data),
+        "storedAt": now,
+    }
+
+
+def _stored_event(doc: dict[str, Any]) -> Event:
+    data = json.loads(doc["dataJson"]) if "dataJson" in doc else doc.get("data", {})
+    return Event(eventId=doc["_id"], eventType=doc["eventType"], timestamp=doc["timestamp"], data=data)

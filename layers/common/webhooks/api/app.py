@@ -30,24 +30,21 @@ SECURITY_SCHEMES: dict[str, SecurityScheme] = {
     "ApiKey": APIKey.model_validate({"name": "X-API-Key", "in": "header"}),
     "AdminKey": APIKey.model_validate({"name": "X-Admin-Key", "in": "header"}),
 }
-PUBLIC: list[dict[str, list[str]]] = []
 
 meta = Router()
 
 
-@meta.get("/health", operation_id="health", summary="Liveness check", security=PUBLIC, tags=["meta"])
+@meta.get("/health", operation_id="health", summary="Liveness check", tags=["meta"])
 def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@meta.get(f"{API}/health", operation_id="apiHealth", summary="Liveness check", security=PUBLIC, tags=["meta"])
+@meta.get(f"{API}/health", operation_id="apiHealth", summary="Liveness check", tags=["meta"])
 def api_health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@meta.get(
-    OPENAPI_PATH, operation_id="openapi", summary="This OpenAPI document", security=PUBLIC, tags=["meta"]
-)
+@meta.get(OPENAPI_PATH, operation_id="openapi", summary="This OpenAPI document", tags=["meta"])
 def openapi() -> dict[str, Any]:
     return openapi_document()
 
@@ -69,7 +66,6 @@ def build_app() -> APIGatewayRestResolver:
         version=__version__,
         description=DESCRIPTION,
         security_schemes=SECURITY_SCHEMES,
-        security=[{"ApiKey": []}],
         tags=[Tag(name=n) for n in ("events", "deliveries", "partners", "recovery", "event types", "meta")],
     )
     return app
@@ -87,7 +83,6 @@ def openapi_document() -> dict[str, Any]:
             version=__version__,
             description=DESCRIPTION,
             security_schemes=SECURITY_SCHEMES,
-            security=[{"ApiKey": []}],
         )
     )
     post = doc["paths"][f"{API}/events"]["post"]

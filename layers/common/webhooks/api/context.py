@@ -48,6 +48,9 @@ def described(description: str, model: Any = None) -> OpenAPIResponse:
     )
 
 
+OK = {200: described("OK")}
+
+
 def errors(*codes: int) -> dict[int, OpenAPIResponse]:
     """OpenAPI ``responses`` for error codes, each an :class:`ErrorResponse`."""
     return {code: described(ERROR_TEXT[code], ErrorResponse) for code in codes}

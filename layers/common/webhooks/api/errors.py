@@ -8,7 +8,10 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from pymongo.errors import PyMongoError
 
 from ..errors import (
@@ -58,23 +61,23 @@ def _listed(lines: list[str]) -> str:
 def invalid_request(exc: RequestValidationError) -> InvalidInput:
     """Powertools' validation errors in the API's words: ``<path>: <msg>; ...``, the body's
     fields named without the leading ``body``, query errors reported as such."""
-    body: list[str] = []
-    query: list[str] = []
+    found: dict[str, list[str]] = {"path": [], "query": [], "body": []}
     for error in exc.errors():
         where, *loc = error["loc"]
-        if where == "query":
-            query.append(f"{error_path(tuple(loc[1:] if len(loc) > 1 else loc))}: {error['msg']}")
-        else:
-            body.append(f"{error_path(tuple(loc))}: {error['msg']}")
-    if query:
-        return InvalidInput(_listed(query), "query")
-    return InvalidInput(_listed(body), "body")
+        found["body" if where not in found else where].append(f"{error_path(tuple(loc))}: {error['msg']}")
+    part = next(part for part in ("path", "query", "body") if found[part] or part == "body")
+    return InvalidInput(_listed(found[part]), part)
 
 
 def _database_away(exc: PyMongoError) -> Response[Any]:
     # as the events route answers: a dependency is away, retry later (not a bug: no 500)
     logger.warning("database unavailable", extra={"error": type(exc).__name__})
     return error_response(503, UNAVAILABLE)
+
+
+def _unexpected(exc: Exception) -> Response[Any]:
+    logger.exception("unhandled error", extra={"error": type(exc).__name__})
+    return error_response(500, "Internal server error")
 
 
 def register(app: APIGatewayRestResolver, allowed_methods: Callable[[str], frozenset[str]]) -> None:
@@ -91,9 +94,27 @@ def register(app: APIGatewayRestResolver, allowed_methods: Callable[[str], froze
             return _database_away(exc)
         return service_error(error)
 
+    def not_json() -> InvalidInput | None:
+        # Powertools reads forms and multipart too; this API's bodies are JSON only, and
+        # `curl -d` without a Content-Type deserves that sentence, not a list of missing fields
+        content_type = app.current_event.headers.get("content-type", "").strip()
+        if not content_type or content_type.lower().startswith("application/json"):
+            return None
+        return InvalidInput(f"body: send JSON (Content-Type: application/json), not {content_type[:100]}")
+
     @app.exception_handler(RequestValidationError)
     def validation_failed(exc: RequestValidationError) -> Response[Any]:
-        return after_credentials(invalid_request(exc))
+        return after_credentials(not_json() or invalid_request(exc))
+
+    @app.exception_handler(RequestUnsupportedContentType)
+    def unsupported(_: RequestUnsupportedContentType) -> Response[Any]:
+        return after_credentials(not_json() or InvalidInput("body: unsupported Content-Type"))
+
+    @app.exception_handler(ValueError)
+    def unreadable(exc: ValueError) -> Response[Any]:
+        # Powertools raises a bare ValueError for a multipart body without a boundary
+        refusal = not_json()
+        return after_credentials(refusal) if refusal else _unexpected(exc)
 
     @app.exception_handler(BodyError)
     def bad_json(exc: BodyError) -> Response[Any]:
@@ -117,7 +138,4 @@ def register(app: APIGatewayRestResolver, allowed_methods: Callable[[str], froze
 
     app.exception_handler(PyMongoError)(_database_away)
 
-    @app.exception_handler(Exception)
-    def unexpected(exc: Exception) -> Response[Any]:
-        logger.exception("unhandled error", extra={"error": type(exc).__name__})
-        return error_response(500, "Internal server error")
+    app.exception_handler(Exception)(_unexpected)

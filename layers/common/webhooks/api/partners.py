@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
 from ..services.schemas import EventPatterns, PartnerCreate, PartnerUpdate, Rotation
-from .context import ADMIN_SECURITY, admin_errors, described, services
+from .context import ADMIN_SECURITY, OK, admin_errors, described, services
 from .replies import json_response
 
 router = Router()  # under /api/v1/admin/partners
@@ -32,7 +32,7 @@ def create_partner(partner: PartnerCreate) -> Response[Any]:
     "",
     operation_id="listPartners",
     summary="List partners",
-    responses=admin_errors(),
+    responses=OK | admin_errors(),
     security=ADMIN_SECURITY,
     tags=TAGS,
 )
@@ -44,7 +44,7 @@ def list_partners() -> dict[str, Any]:
     "/<partner_id>",
     operation_id="getPartner",
     summary="Get a partner",
-    responses=admin_errors(404),
+    responses=OK | admin_errors(404),
     security=ADMIN_SECURITY,
     tags=TAGS,
 )
@@ -56,7 +56,7 @@ def get_partner(partner_id: str) -> dict[str, Any]:
     "/<partner_id>",
     operation_id="updatePartner",
     summary="Update name, URL, active state, headers, timeout, rate limit or publish scopes",
-    responses=admin_errors(400, 404),
+    responses=OK | admin_errors(400, 404),
     security=ADMIN_SECURITY,
     tags=TAGS,
 )
@@ -68,7 +68,7 @@ def update_partner(partner_id: str, change: PartnerUpdate) -> dict[str, Any]:
     "/<partner_id>",
     operation_id="deletePartner",
     summary="Delete a partner and its subscriptions",
-    responses=admin_errors(404),
+    responses=OK | admin_errors(404),
     security=ADMIN_SECURITY,
     tags=TAGS,
 )
@@ -81,7 +81,7 @@ def delete_partner(partner_id: str) -> dict[str, Any]:
     "/<partner_id>/rotate-secret",
     operation_id="rotateSecret",
     summary="Rotate the signing secret (the old one signs too, for the overlap)",
-    responses=admin_errors(400, 404),
+    responses=OK | admin_errors(400, 404),
     security=ADMIN_SECURITY,
     tags=TAGS,
 )
@@ -97,7 +97,7 @@ def _subscriptions(partner_id: str, events: list[str]) -> dict[str, Any]:
     "/<partner_id>/subscriptions",
     operation_id="listSubscriptions",
     summary="List subscriptions",
-    responses=admin_errors(404),
+    responses=OK | admin_errors(404),
     security=ADMIN_SECURITY,
     tags=TAGS,
 )
@@ -109,7 +109,7 @@ def list_subscriptions(partner_id: str) -> dict[str, Any]:
     "/<partner_id>/subscriptions",
     operation_id="addSubscriptions",
     summary="Subscribe to event types",
-    responses=admin_errors(400, 404),
+    responses=OK | admin_errors(400, 404),
     security=ADMIN_SECURITY,
     tags=TAGS,
 )
@@ -121,7 +121,7 @@ def add_subscriptions(partner_id: str, patterns: EventPatterns) -> dict[str, Any
     "/<partner_id>/subscriptions",
     operation_id="removeSubscriptions",
     summary="Unsubscribe from event types",
-    responses=admin_errors(400, 404),
+    responses=OK | admin_errors(400, 404),
     security=ADMIN_SECURITY,
     tags=TAGS,
 )

@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from ..services.recovery import Outcome
 from ..services.schemas import RecoverRequest, ReplayRequest
-from .context import ADMIN_SECURITY, admin_errors, described, services
+from .context import ADMIN_SECURITY, OK, admin_errors, described, services
 from .replies import json_response
 
 router = Router()  # under /api/v1/admin/partners
@@ -66,7 +66,7 @@ def send_test(partner_id: str) -> Response[Any]:
     operation_id="enableEndpoint",
     summary="Enable an endpoint that was disabled for failing, and send it the deliveries parked "
     "meanwhile (up to 5,000 per call; remainingParked says if more are left)",
-    responses={207: described("Enabled; some parked deliveries not sent"), **admin_errors(404)},
+    responses={**OK, 207: described("Enabled; some parked deliveries not sent"), **admin_errors(404)},
     security=ADMIN_SECURITY,
     tags=TAGS,
 )

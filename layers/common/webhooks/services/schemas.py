@@ -71,6 +71,11 @@ RESERVED_HEADERS = frozenset(
     }
 )
 RESERVED_HEADER_PREFIXES = ("x-recart-", "webhook-", "proxy-")
+# the document says what the validator enforces: only names of that pattern, at most 20
+CustomHeaders = Annotated[
+    dict[HeaderName, HeaderValue],
+    Field(json_schema_extra={"additionalProperties": False, "maxProperties": 20}),
+]
 
 
 def _custom_headers(value: dict[str, str] | None) -> dict[str, str] | None:
@@ -109,7 +114,7 @@ class PartnerCreate(_Body):
     name: Name
     webhookUrl: Url
     events: list[SubscriptionPattern] = Field(default_factory=list, max_length=100)
-    headers: dict[HeaderName, HeaderValue] | None = None
+    headers: CustomHeaders | None = None
     timeoutMs: TimeoutMs | None = None
     rateLimit: RateLimit | None = Field(None, description="deliveries per second; null: unlimited")
     publishScopes: PublishScopes | None = None
@@ -121,7 +126,7 @@ class PartnerUpdate(_Body):
     name: Name | None = None
     webhookUrl: Url | None = None
     isActive: StrictBool | None = None  # "false" as a string is an error, not a deactivation
-    headers: dict[HeaderName, HeaderValue] | None = None
+    headers: CustomHeaders | None = None
     timeoutMs: TimeoutMs | None = None
     rateLimit: RateLimit | None = Field(None, description="deliveries per second; null removes the limit")
     publishScopes: PublishScopes | None = Field(None, description="null removes the scopes")
@@ -153,7 +158,10 @@ class RecoverRequest(_Body):
 class EventTypeRegistration(_Body):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     json_schema: dict[str, Any] = Field(
-        alias="schema", description="JSON Schema (2020-12) for the events' data"
+        alias="schema",
+        description="JSON Schema (2020-12) for the events' data",
+        # any JSON object, its numbers I-JSON like every body this API reads
+        json_schema_extra={"additionalProperties": {"$ref": "#/components/schemas/JsonValue"}},
     )
     description: Annotated[str, StringConstraints(max_length=1000)] = ""
 
