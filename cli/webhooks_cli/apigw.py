@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import socket
 import threading
 import time
 import uuid
@@ -82,8 +83,21 @@ def to_proxy_event(
     }
 
 
+class _SharedPortServer(ThreadingHTTPServer):
+    """Binds with SO_REUSEPORT: several processes listen on one port and the kernel spreads
+    connections across them (``webhooks local --api-workers``)."""
+
+    def server_bind(self) -> None:
+        self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        super().server_bind()
+
+
 class ApiServer:
-    """Serves ``handler`` on 127.0.0.1:port until :meth:`stop`."""
+    """Serves ``handler`` on 127.0.0.1:port until :meth:`stop`, one request at a time.
+
+    One process is one Lambda execution environment: several serve one port in
+    ``webhooks local`` (``reuse_port``), as API Gateway spreads requests over environments.
+    """
 
     def __init__(
         self,
@@ -92,6 +106,7 @@ class ApiServer:
         host: str = "127.0.0.1",
         timeout_seconds: float = 29,
         read_timeout: float = READ_TIMEOUT_SECONDS,
+        reuse_port: bool = False,
     ) -> None:
         outer = self
 
@@ -121,7 +136,7 @@ class ApiServer:
         # one request's headers and body into another's
         self._invocation = threading.Lock()
         self.timeout_seconds = timeout_seconds
-        self.httpd = ThreadingHTTPServer((host, port), RequestHandler)
+        self.httpd = (_SharedPortServer if reuse_port else ThreadingHTTPServer)((host, port), RequestHandler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self._thread = threading.Thread(target=self.httpd.serve_forever, name="api-server", daemon=True)

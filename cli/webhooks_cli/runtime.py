@@ -25,7 +25,7 @@ from webhooks.queues import sqs_client
 from .apigw import ApiServer
 from .lambdas import load_handler
 from .poller import Poller, PollerConfig
-from .servers import ServerProcess, start_mongo, start_sqs
+from .servers import ServerProcess, start_api_worker, start_mongo, start_sqs
 from .state import clear_state, write_state
 from .topology import FUNCTION_TIMEOUTS, create_queues
 
@@ -50,6 +50,7 @@ class RuntimeOptions:
     deliver_concurrency: int = 4
     batch_size: int = 10
     max_batching_window: float = 0.0
+    api_workers: int = 2  # processes serving the API, each one request at a time
 
 
 class LocalRuntime:
@@ -117,8 +118,13 @@ class LocalRuntime:
         for poller in self.pollers:
             poller.start()
 
-        self.api = ApiServer(ingest, self.options.port, timeout_seconds=FUNCTION_TIMEOUTS["ingest"])
+        shared = self.options.api_workers > 1
+        self.api = ApiServer(
+            ingest, self.options.port, timeout_seconds=FUNCTION_TIMEOUTS["ingest"], reuse_port=shared
+        )
         self.api.start()
+        for n in range(1, self.options.api_workers):
+            self.servers.append(start_api_worker(self.api.port, FUNCTION_TIMEOUTS["ingest"], data_dir, n))
         api_url = f"http://127.0.0.1:{self.api.port}"
         self.env = {
             k: os.environ[k]

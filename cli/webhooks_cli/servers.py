@@ -103,6 +103,32 @@ def _spawn(name: str, argv: list[str], port: int, log_path: Path | None, timeout
     return ServerProcess(name, "", process, log)
 
 
+def start_api_worker(port: int, timeout_seconds: float, data_dir: Path, number: int) -> ServerProcess:
+    """Another process serving the API on ``port`` (already bound with SO_REUSEPORT by the
+    runtime, which answers every connection until this one listens too). Its settings come
+    from this process's environment, which the runtime has completed by now."""
+    log_path = data_dir / f"api-worker-{number}.log"
+    log = open(log_path, "ab")  # noqa: SIM115 - closed by stop()
+    argv = [
+        sys.executable,
+        "-m",
+        "webhooks_cli.api_worker",
+        "--port",
+        str(port),
+        "--timeout",
+        str(timeout_seconds),
+    ]
+    process = subprocess.Popen(
+        argv,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        preexec_fn=_die_with_parent,
+    )
+    return ServerProcess(f"api worker {number}", f"http://{LOOPBACK}:{port}", process, log)
+
+
 def start_sqs(log_path: Path | None = None, timeout: float = 20.0, port: int | None = None) -> ServerProcess:
     """moto's SQS server (moto's own app, served lean: see ``sqs_server``)."""
     port = port or free_port()

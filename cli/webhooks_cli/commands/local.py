@@ -30,6 +30,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--batch-size", type=int, default=10, help="records per invocation, as the event source's"
     )
     local.add_argument("--batching-window", type=float, default=0.0, help="seconds to wait to fill a batch")
+    local.add_argument(
+        "--api-workers",
+        type=int,
+        default=2,
+        help="processes serving the API on its port, each one request at a time like a Lambda "
+        "execution environment (default 2)",
+    )
     local.set_defaults(func=run)
 
 
@@ -47,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
         deliver_concurrency=args.deliver_concurrency,
         batch_size=args.batch_size,
         max_batching_window=args.batching_window,
+        api_workers=max(1, args.api_workers),
     )
     runtime = LocalRuntime(options)
     signal.signal(signal.SIGTERM, lambda *_: runtime.request_stop())

@@ -1,0 +1,35 @@
+"""One more process serving the local API on the runtime's port (``--api-workers``).
+
+Like a second Lambda execution environment: its own import of the ingest function, one
+request at a time, the port shared with SO_REUSEPORT. It reads its configuration from the
+environment the runtime hands it and stops on SIGTERM (or when the runtime dies).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+
+from .apigw import ApiServer
+from .lambdas import load_handler
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--timeout", type=float, required=True)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    server = ApiServer(load_handler("ingest"), args.port, timeout_seconds=args.timeout, reuse_port=True)
+    server.start()
+    stop.wait()
+    server.stop()
+
+
+if __name__ == "__main__":
+    main()
