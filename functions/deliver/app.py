@@ -7,17 +7,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import (
-    AsyncBatchProcessor,
-    EventType,
-    async_process_partial_response,
-)
+from aws_lambda_powertools.utilities.batch import async_process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from webhooks.config import load_settings
 from webhooks.deliver import Attempt, Deliverer
+from webhooks.deliver_batch import DeliveryBatchProcessor
 from webhooks.delivery_log import DeliveryLog
 from webhooks.endpoint_health import DisablePolicy, EndpointHealth, ParkedDeliveries
 from webhooks.http_delivery import make_session
@@ -60,27 +57,18 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
     # POSTs that could not finish before Lambda ends the invocation are not started
     deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000
     trace_entity = tracer.provider.get_trace_entity() if not tracer.disabled else None
-    # this invocation's log records and endpoint outcomes (others may run in this process)
-    batch = deliverer.begin_batch([record.get("body", "") for record in event.get("Records", [])])
+    # per invocation: the local runtime runs several in one process
+    processor = DeliveryBatchProcessor(deliverer)
 
     def deliver(record: SQSRecord) -> Attempt:
         if trace_entity is not None:  # X-Ray's context is per thread: the POSTs join this trace
             tracer.provider.set_trace_entity(trace_entity)
-        return deliverer.deliver(
-            record.body,
-            int(record.attributes.approximate_receive_count or "1"),
-            record.receipt_handle,
-            batch,
-            deadline,
-        )
+        receive_count = int(record.attributes.approximate_receive_count or "1")
+        return deliverer.deliver(record.body, receive_count, record.receipt_handle, processor.batch, deadline)
 
     async def record_handler(record: SQSRecord) -> Attempt:
         return await asyncio.get_running_loop().run_in_executor(_workers, deliver, record)
 
-    processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    try:
-        return async_process_partial_response(
-            event=event, record_handler=record_handler, processor=processor, context=context
-        )
-    finally:
-        deliverer.finish_batch(batch)  # delivery log and endpoint health: time-boxed, never raise
+    return async_process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )

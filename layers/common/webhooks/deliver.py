@@ -94,6 +94,55 @@ class Attempt:
     delay_seconds: int | None = None
 
 
+@dataclass(frozen=True)
+class Ready:
+    """A delivery admitted to its POST now."""
+
+    message: DeliveryMessage
+    partner: Partner
+    number: int  # this attempt's number, 1-based across re-sends
+    timeout: float
+    context: dict[str, Any]
+
+
+# --- the decisions, as plain functions (tests/unit/test_deliver_steps.py) -----------------
+
+
+def admission(partner: Partner | None) -> Literal["drop", "park", "go"]:
+    """No partner or an inactive one: drop. A disabled endpoint: park. Otherwise go on."""
+    if partner is None or not partner.is_active:
+        return "drop"
+    return "park" if partner.endpoint_disabled else "go"
+
+
+def fits_before(deadline: float | None, timeout: float, now: float) -> bool:
+    """Whether a POST of ``timeout`` and the settling after it end before ``deadline``."""
+    return deadline is None or now + timeout + SETTLE_SECONDS <= deadline
+
+
+def decide(result: HttpResult, number: int, settings: Settings, rng: random.Random) -> Attempt:
+    """Delivered (2xx); dead letter (410, or the last attempt); else retry after a backoff
+    (exponential with jitter, lengthened by a 429/503's Retry-After up to its cap)."""
+    if result.ok:
+        return Attempt("delivered", number, result.status)
+    if result.status == 410 or number >= settings.webhook_max_attempts:
+        return Attempt("dead_lettered", number, result.status, result.error)
+    retry_after = parse_retry_after(result.retry_after) if result.status in RETRY_AFTER_STATUSES else None
+    delay = retry_delay_seconds(
+        number,
+        settings.webhook_retry_delay,
+        retry_after=retry_after,
+        retry_after_max=settings.retry_after_max_seconds,
+        rng=rng,
+    )
+    return Attempt("retry", number, result.status, result.error, delay)
+
+
+def asks_to_slow_down(result: HttpResult) -> bool:
+    """A 429, or a 503 with Retry-After: every delivery to that partner pauses."""
+    return result.status == 429 or (result.status in RETRY_AFTER_STATUSES and bool(result.retry_after))
+
+
 class Deliverer:
     def __init__(
         self,
@@ -175,50 +224,73 @@ class Deliverer:
         batch: Batch,
         deadline: float | None = None,
     ) -> Attempt:
-        """One attempt for one message, recorded in ``batch``. Raises :class:`RetryLater`
-        when SQS should retry it.
+        """One attempt for one message, recorded in ``batch``, in four steps: parse, admit
+        (drop, park, hold or not start), post, settle. Raises :class:`RetryLater` when SQS
+        should retry it.
 
         ``deadline`` is the invocation's end on the ``time.monotonic()`` clock (None: no limit).
         """
+        message = self._parse(body, receive_count)
+        if isinstance(message, Attempt):
+            return message
+        ready = self._admit(message, receive_count, deadline)
+        if isinstance(ready, Attempt):
+            return ready
+        result = self._attempt(ready)
+        return self._settle(body, ready, result, receipt_handle, batch)
+
+    def _parse(self, body: str, receive_count: int) -> DeliveryMessage | Attempt:
+        """The delivery message, or its dead letter: a malformed one never gets better."""
         try:
-            message = DeliveryMessage.model_validate_json(body)
+            return DeliveryMessage.model_validate_json(body)
         except ValidationError as exc:
             reason = f"malformed delivery message: {exc.errors()[0]['msg']}"
             self._dead_letter(body, {"attempts": receive_count, "lastError": reason})
             return Attempt("dead_lettered", receive_count, error=reason)
 
-        event = message.event
+    def _admit(self, message: DeliveryMessage, receive_count: int, deadline: float | None) -> Ready | Attempt:
+        """Whether the POST happens now; if not, what became of the delivery instead."""
         attempts_before = message.priorAttempts + receive_count - 1
         number = attempts_before + 1
-        context = {"event_id": event.eventId, "partner_id": message.partnerId, "attempt": number}
+        context = {"event_id": message.event.eventId, "partner_id": message.partnerId, "attempt": number}
         partner = self.store.get_cached(message.partnerId)
-        if partner is None or not partner.is_active:
-            logger.warning("delivery dropped: partner missing or inactive", extra=context)
-            metrics.add_metric(name="DeliveriesDropped", unit=MetricUnit.Count, value=1)
-            return Attempt("dropped", number)
-        if partner.endpoint_disabled:
+        gate = admission(partner)
+        if gate == "park":
+            assert partner is not None
             try:
                 partner = self._park(message, partner)
             except PartnerNotFound:
-                logger.warning("delivery dropped: partner deleted while parking", extra=context)
-                metrics.add_metric(name="DeliveriesDropped", unit=MetricUnit.Count, value=1)
-                return Attempt("dropped", number)
-            if partner is None:
-                return Attempt("parked", attempts_before)
+                gate = "drop"  # deleted while parking
+            else:
+                if partner is None:
+                    return Attempt("parked", attempts_before)
+        if gate == "drop" or partner is None:
+            logger.warning("delivery dropped: partner missing, inactive or deleted", extra=context)
+            metrics.add_metric(name="DeliveriesDropped", unit=MetricUnit.Count, value=1)
+            return Attempt("dropped", number)
         wait, slot = self._hold(partner, message)
         if wait:
             return self._defer(message, attempts_before, wait, slot)
-
         timeout = partner.timeout_ms / 1000 if partner.timeout_ms else self.settings.timeout_seconds
-        if deadline is not None and time.monotonic() + timeout + SETTLE_SECONDS > deadline:
+        if not fits_before(deadline, timeout, time.monotonic()):
             return self._not_started(message, attempts_before, slot)
+        return Ready(message, partner, number, timeout, context)
+
+    def _attempt(self, ready: Ready) -> HttpResult:
         try:
-            result = self._post(message, partner, timeout)
+            return self._post(ready.message, ready.partner, ready.timeout)
         except Exception as exc:  # noqa: BLE001 - recorded and retried like any failed attempt
             # the type only: a message could quote a header value or the URL's credentials
-            logger.error("delivery attempt raised", extra={**context, "error": type(exc).__name__})
-            result = HttpResult(None, 0.0, f"internal error: {type(exc).__name__}", type(exc).__name__)
-        attempt = self._decide(result, number)
+            logger.error("delivery attempt raised", extra={**ready.context, "error": type(exc).__name__})
+            return HttpResult(None, 0.0, f"internal error: {type(exc).__name__}", type(exc).__name__)
+
+    def _settle(
+        self, body: str, ready: Ready, result: HttpResult, receipt_handle: str, batch: Batch
+    ) -> Attempt:
+        """Record the attempt and act on its outcome: done, dead letter, or back off."""
+        message, partner, number, context = ready.message, ready.partner, ready.number, ready.context
+        event = message.event
+        attempt = decide(result, number, self.settings, self.rng)
         if self.health is not None:
             self.health.record(
                 partner,
@@ -226,7 +298,7 @@ class Deliverer:
                 result.error or (f"HTTP {result.status}" if result.status else None),
                 into=batch.outcomes,
             )
-        if result.status == 429 or (result.status in RETRY_AFTER_STATUSES and result.retry_after):
+        if asks_to_slow_down(result):
             self._pause(partner, result, attempt)
         logger.info(
             "delivery attempt",
@@ -435,21 +507,6 @@ class Deliverer:
             logger.warning("endpoint.disabled event not sent", extra={"error": type(exc).__name__})
 
     # --- outcomes -------------------------------------------------------------------
-
-    def _decide(self, result: HttpResult, number: int) -> Attempt:
-        if result.ok:
-            return Attempt("delivered", number, result.status)
-        if result.status == 410 or number >= self.settings.webhook_max_attempts:
-            return Attempt("dead_lettered", number, result.status, result.error)
-        retry_after = parse_retry_after(result.retry_after) if result.status in RETRY_AFTER_STATUSES else None
-        delay = retry_delay_seconds(
-            number,
-            self.settings.webhook_retry_delay,
-            retry_after=retry_after,
-            retry_after_max=self.settings.retry_after_max_seconds,
-            rng=self.rng,
-        )
-        return Attempt("retry", number, result.status, result.error, delay)
 
     def _dead_letter(self, body: str, attributes: dict[str, object]) -> None:
         """Raises if the DLQ is unreachable, so the message stays on the main queue."""
