@@ -160,7 +160,7 @@ def test_clean_shutdown_and_data_survives_a_restart(
             ["pgrep", "-P", str(first.process.pid)], capture_output=True, text=True
         ).stdout.split()
     ]
-    assert len(children) == 2  # moto and SecantusDB
+    assert len(children) == 3  # moto, SecantusDB and a second API process (--api-workers 2)
     assert first.stop() == 0
     assert not any(pid_alive(pid) for pid in children)
     assert not (data_dir / "state.json").exists()
