@@ -5,7 +5,7 @@ generated from the routes."""
 from __future__ import annotations
 
 import re
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
@@ -16,7 +16,7 @@ from .. import __version__
 from ..events_api import parse_json
 from . import deliveries, errors, event_types, events, partners, recovery
 from .auth import authenticate
-from .context import ADMIN, API
+from .context import ADMIN, API, operation
 
 TITLE = "Webhook notification service"
 DESCRIPTION = (
@@ -34,18 +34,24 @@ SECURITY_SCHEMES: dict[str, SecurityScheme] = {
 meta = Router()
 
 
-@meta.get("/health", operation_id="health", summary="Liveness check", tags=["meta"])
+public = partial(operation, meta, security=[], tags=["meta"])
+
+
+@public("GET", "/health")
 def health() -> dict[str, str]:
+    """Liveness check"""
     return {"status": "ok"}
 
 
-@meta.get(f"{API}/health", operation_id="apiHealth", summary="Liveness check", tags=["meta"])
+@public("GET", f"{API}/health")
 def api_health() -> dict[str, str]:
+    """Liveness check"""
     return {"status": "ok"}
 
 
-@meta.get(OPENAPI_PATH, operation_id="openapi", summary="This OpenAPI document", tags=["meta"])
+@public("GET", OPENAPI_PATH)
 def openapi() -> dict[str, Any]:
+    """This OpenAPI document"""
     return openapi_document()
 
 
@@ -55,7 +61,7 @@ def build_app() -> APIGatewayRestResolver:
     app.include_router(meta)
     app.include_router(events.router, prefix=API)
     app.include_router(deliveries.router, prefix=API)
-    app.include_router(deliveries.admin, prefix=ADMIN)
+    app.include_router(deliveries.admin_router, prefix=ADMIN)
     app.include_router(partners.router, prefix=f"{ADMIN}/partners")
     app.include_router(recovery.router, prefix=f"{ADMIN}/partners")
     app.include_router(event_types.router, prefix=f"{ADMIN}/event-types")
@@ -107,11 +113,10 @@ def openapi_document() -> dict[str, Any]:
     schemas.update(_event_schemas())
     # invalid input answers 400 with the API's own error body (the Node-compatible contract),
     # never the 422 Powertools documents for its default validation handler
-    for operations in doc["paths"].values():
-        for operation in operations.values():
-            documented = operation["responses"].get("422", {})
-            if "HTTPValidationError" in json.dumps(documented):
-                del operation["responses"]["422"]
+    for methods in doc["paths"].values():
+        for described in methods.values():
+            if "HTTPValidationError" in json.dumps(described["responses"].get("422", {})):
+                del described["responses"]["422"]
     for unused in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
         schemas.pop(unused, None)
     return doc

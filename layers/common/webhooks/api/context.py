@@ -3,7 +3,8 @@ Powertools' "sharing contextual data") and, on partner routes, the calling partn
 
 from __future__ import annotations
 
-from typing import Any, cast
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse, OpenAPIResponseContentModel
@@ -12,6 +13,7 @@ from ..models import ErrorResponse
 from ..partners import Partner
 from ..services import Services
 
+Route = TypeVar("Route", bound=Callable[..., Any])
 API = "/api/v1"
 ADMIN = f"{API}/admin"
 ADMIN_SECURITY: list[dict[str, list[str]]] = [{"AdminKey": []}]
@@ -56,6 +58,44 @@ def errors(*codes: int) -> dict[int, OpenAPIResponse]:
     return {code: described(ERROR_TEXT[code], ErrorResponse) for code in codes}
 
 
-def admin_errors(*codes: int) -> dict[int, OpenAPIResponse]:
-    """Every admin route can also answer 401, 403 (admin API off), 429 (throttled), 500, 503."""
-    return errors(*sorted({*codes, 401, 403, 429, 500, 503}))
+def operation(
+    router: BaseRouter,
+    method: str,
+    rule: str,
+    *error_codes: int,
+    security: list[dict[str, list[str]]],
+    tags: list[str],
+    responses: dict[int, OpenAPIResponse] | None = None,
+) -> Callable[[Route], Route]:
+    """Register a route the way every route here is documented: the operationId is the
+    function's name in camelCase, the summary its docstring's first paragraph, ``responses``
+    the successes (default: 200) and ``error_codes`` the errors, each an ErrorResponse."""
+
+    def register(func: Route) -> Route:
+        head, *rest = func.__name__.split("_")
+        route: Callable[[Route], Route] = router.route(
+            rule,
+            method,
+            operation_id=head + "".join(word.title() for word in rest),
+            summary=" ".join((func.__doc__ or "").strip().split("\n\n")[0].split()),
+            responses={**(OK if responses is None else responses), **errors(*error_codes)},
+            security=security,
+            tags=tags,
+        )
+        return route(func)
+
+    return register
+
+
+def admin_operation(router: BaseRouter, tag: str) -> Callable[..., Callable[[Route], Route]]:
+    """``operation`` for the admin key: each may also answer 401, 403, 429, 500 and 503."""
+
+    def admin(
+        method: str, rule: str, *error_codes: int, responses: dict[int, OpenAPIResponse] | None = None
+    ) -> Callable[[Route], Route]:
+        codes = sorted({*error_codes, 401, 403, 429, 500, 503})
+        return operation(
+            router, method, rule, *codes, security=ADMIN_SECURITY, tags=[tag], responses=responses
+        )
+
+    return admin

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.api_gateway import Router
@@ -12,10 +13,12 @@ from ..delivery_log import StatusFilter
 from ..errors import InvalidInput
 from ..events_api import format_errors
 from ..services.schemas import DeliveryQuery
-from .context import ADMIN_SECURITY, OK, PARTNER_SECURITY, admin_errors, calling_partner, errors, services
+from .context import PARTNER_SECURITY, admin_operation, calling_partner, operation, services
 
 router = Router()  # under /api/v1
-admin = Router()  # under /api/v1/admin
+admin_router = Router()  # under /api/v1/admin
+partner = partial(operation, router, security=PARTNER_SECURITY, tags=["deliveries"])
+admin = admin_operation(admin_router, "deliveries")
 
 # Each filter documented with its constraints (Powertools flattens a query model to bare
 # types); the values are then read by DeliveryQuery, one set of rules for API and CLI.
@@ -39,14 +42,7 @@ def _query() -> DeliveryQuery:
         raise InvalidInput(format_errors(exc), "query") from None
 
 
-@router.get(
-    "/deliveries",
-    operation_id="ownDeliveries",
-    summary="The calling partner's own delivery attempts, newest first",
-    security=PARTNER_SECURITY,
-    tags=["deliveries"],
-    responses=OK | errors(400, 401, 500, 503),
-)
+@partner("GET", "/deliveries", 400, 401, 500, 503)
 def own_deliveries(
     status: Status = None,
     since: Moment = None,
@@ -55,17 +51,11 @@ def own_deliveries(
     limit: Limit = 50,
     eventId: EventId = None,
 ) -> dict[str, Any]:
+    """The calling partner's own delivery attempts, newest first"""
     return services(router).deliveries.of_partner(calling_partner(router).id, _query())
 
 
-@admin.get(
-    "/partners/<partner_id>/deliveries",
-    operation_id="partnerDeliveries",
-    summary="A partner's delivery attempts, newest first (cursor pagination)",
-    security=ADMIN_SECURITY,
-    tags=["deliveries"],
-    responses=OK | admin_errors(400),
-)
+@admin("GET", "/partners/<partner_id>/deliveries", 400)
 def partner_deliveries(
     partner_id: str,
     status: Status = None,
@@ -75,16 +65,11 @@ def partner_deliveries(
     limit: Limit = 50,
     eventId: EventId = None,
 ) -> dict[str, Any]:
-    return services(admin).deliveries.of_partner(partner_id, _query())
+    """A partner's delivery attempts, newest first (cursor pagination)"""
+    return services(router).deliveries.of_partner(partner_id, _query())
 
 
-@admin.get(
-    "/events/<event_id>/deliveries",
-    operation_id="eventDeliveries",
-    summary="Every attempt of one event, to every partner",
-    security=ADMIN_SECURITY,
-    tags=["deliveries"],
-    responses=OK | admin_errors(),
-)
+@admin("GET", "/events/<event_id>/deliveries")
 def event_deliveries(event_id: str) -> dict[str, Any]:
-    return services(admin).deliveries.of_event(event_id)
+    """Every attempt of one event, to every partner"""
+    return services(router).deliveries.of_event(event_id)

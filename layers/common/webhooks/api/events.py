@@ -10,47 +10,41 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse, OpenAPIResponseContentSchema
 
 from ..events_api import invalid_body
 from ..models import ErrorResponse, IngestResponse
-from .context import PARTNER_SECURITY, described, errors, services
+from .context import PARTNER_SECURITY, described, operation, services
 from .replies import NotUtf8, from_reply, raw_body
 
 router = Router()
 
 
-@router.post(
+@operation(
+    router,
+    "POST",
     "/events",
-    operation_id="postEvents",
-    summary="Enqueue a batch of events",
+    400,
+    401,
+    409,
+    413,
+    422,
+    500,
     security=PARTNER_SECURITY,
     tags=["events"],
     responses={
         202: described("All events enqueued", IngestResponse),
         207: described("Some events enqueued; each result says which", IngestResponse),
-        **errors(400, 401, 409, 413, 422, 500),
         403: described(
-            "Nothing enqueued: an event type is reserved for the platform or outside the key's "
-            "publish scopes",
-            ErrorResponse,
+            "Nothing enqueued: the platform's own event type, or outside the key's scopes", ErrorResponse
         ),
-        503: OpenAPIResponse(
-            description="Nothing enqueued; retry later",
-            content={
-                "application/json": OpenAPIResponseContentSchema(
-                    schema={
-                        "oneOf": [
-                            {"$ref": "#/components/schemas/IngestResponse"},
-                            {"$ref": "#/components/schemas/ErrorResponse"},
-                        ]
-                    }
-                )
-            },
+        503: described(
+            "Nothing enqueued; retry later (IngestResponse, or ErrorResponse if no event was read)",
+            IngestResponse,
         ),
     },
 )
 def post_events() -> Response[Any]:
+    """Enqueue a batch of events"""
     headers = router.current_event.headers
     try:
         body = raw_body(router)

@@ -9,121 +9,63 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
 from ..services.schemas import EventPatterns, PartnerCreate, PartnerUpdate, Rotation
-from .context import ADMIN_SECURITY, OK, admin_errors, described, services
+from .context import admin_operation, described, services
 from .replies import json_response
 
 router = Router()  # under /api/v1/admin/partners
-TAGS = ["partners"]
+admin = admin_operation(router, "partners")
 
 
-@router.post(
-    "",
-    operation_id="createPartner",
-    summary="Create a partner (returns its API key and secret once)",
-    responses={201: described("Created"), **admin_errors(400, 409)},
-    security=ADMIN_SECURITY,
-    tags=TAGS,
-)
+@admin("POST", "", 400, 409, responses={201: described("Created")})
 def create_partner(partner: PartnerCreate) -> Response[Any]:
+    """Create a partner (returns its API key and secret once)"""
     return json_response(201, services(router).partners.create(partner))
 
 
-@router.get(
-    "",
-    operation_id="listPartners",
-    summary="List partners",
-    responses=OK | admin_errors(),
-    security=ADMIN_SECURITY,
-    tags=TAGS,
-)
+@admin("GET", "")
 def list_partners() -> dict[str, Any]:
+    """List partners"""
     return {"partners": services(router).partners.all()}
 
 
-@router.get(
-    "/<partner_id>",
-    operation_id="getPartner",
-    summary="Get a partner",
-    responses=OK | admin_errors(404),
-    security=ADMIN_SECURITY,
-    tags=TAGS,
-)
+@admin("GET", "/<partner_id>", 404)
 def get_partner(partner_id: str) -> dict[str, Any]:
+    """Get a partner"""
     return services(router).partners.get(partner_id)
 
 
-@router.patch(
-    "/<partner_id>",
-    operation_id="updatePartner",
-    summary="Update name, URL, active state, headers, timeout, rate limit or publish scopes",
-    responses=OK | admin_errors(400, 404),
-    security=ADMIN_SECURITY,
-    tags=TAGS,
-)
+@admin("PATCH", "/<partner_id>", 400, 404)
 def update_partner(partner_id: str, change: PartnerUpdate) -> dict[str, Any]:
+    """Update name, URL, active state, headers, timeout, rate limit or publish scopes"""
     return services(router).partners.update(partner_id, change)
 
 
-@router.delete(
-    "/<partner_id>",
-    operation_id="deletePartner",
-    summary="Delete a partner and its subscriptions",
-    responses=OK | admin_errors(404),
-    security=ADMIN_SECURITY,
-    tags=TAGS,
-)
+@admin("DELETE", "/<partner_id>", 404)
 def delete_partner(partner_id: str) -> dict[str, Any]:
+    """Delete a partner and its subscriptions"""
     services(router).partners.delete(partner_id)
     return {"deleted": partner_id}
 
 
-@router.post(
-    "/<partner_id>/rotate-secret",
-    operation_id="rotateSecret",
-    summary="Rotate the signing secret (the old one signs too, for the overlap)",
-    responses=OK | admin_errors(400, 404),
-    security=ADMIN_SECURITY,
-    tags=TAGS,
-)
+@admin("POST", "/<partner_id>/rotate-secret", 400, 404)
 def rotate_secret(partner_id: str, rotation: Annotated[Rotation | None, Body()] = None) -> dict[str, Any]:
+    """Rotate the signing secret (the old one signs too, for the overlap)"""
     return services(router).partners.rotate_secret(partner_id, rotation or Rotation.model_validate({}))
 
 
-def _subscriptions(partner_id: str, events: list[str]) -> dict[str, Any]:
-    return {"partnerId": partner_id, "events": events}
-
-
-@router.get(
-    "/<partner_id>/subscriptions",
-    operation_id="listSubscriptions",
-    summary="List subscriptions",
-    responses=OK | admin_errors(404),
-    security=ADMIN_SECURITY,
-    tags=TAGS,
-)
+@admin("GET", "/<partner_id>/subscriptions", 404)
 def list_subscriptions(partner_id: str) -> dict[str, Any]:
-    return _subscriptions(partner_id, services(router).partners.subscriptions(partner_id))
+    """List subscriptions"""
+    return {"partnerId": partner_id, "events": services(router).partners.subscriptions(partner_id)}
 
 
-@router.post(
-    "/<partner_id>/subscriptions",
-    operation_id="addSubscriptions",
-    summary="Subscribe to event types",
-    responses=OK | admin_errors(400, 404),
-    security=ADMIN_SECURITY,
-    tags=TAGS,
-)
+@admin("POST", "/<partner_id>/subscriptions", 400, 404)
 def add_subscriptions(partner_id: str, patterns: EventPatterns) -> dict[str, Any]:
-    return _subscriptions(partner_id, services(router).partners.subscribe(partner_id, patterns))
+    """Subscribe to event types"""
+    return {"partnerId": partner_id, "events": services(router).partners.subscribe(partner_id, patterns)}
 
 
-@router.delete(
-    "/<partner_id>/subscriptions",
-    operation_id="removeSubscriptions",
-    summary="Unsubscribe from event types",
-    responses=OK | admin_errors(400, 404),
-    security=ADMIN_SECURITY,
-    tags=TAGS,
-)
+@admin("DELETE", "/<partner_id>/subscriptions", 400, 404)
 def remove_subscriptions(partner_id: str, patterns: EventPatterns) -> dict[str, Any]:
-    return _subscriptions(partner_id, services(router).partners.unsubscribe(partner_id, patterns))
+    """Unsubscribe from event types"""
+    return {"partnerId": partner_id, "events": services(router).partners.unsubscribe(partner_id, patterns)}

@@ -10,66 +10,42 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from ..services.recovery import Outcome
 from ..services.schemas import RecoverRequest, ReplayRequest
-from .context import ADMIN_SECURITY, OK, admin_errors, described, services
+from .context import OK, admin_operation, described, services
 from .replies import json_response
 
 router = Router()  # under /api/v1/admin/partners
-TAGS = ["recovery"]
+admin = admin_operation(router, "recovery")
 ENQUEUED = {202: described("Enqueued for delivery"), 207: described("Partly enqueued")}
 # all sent / some sent / the delivery queue refused everything (retry later)
 ENQUEUE_STATUS: dict[Outcome, int] = {"all": 202, "some": 207, "none": 503}
 ENABLE_STATUS: dict[Outcome, int] = {"all": 200, "some": 207, "none": 503}
 
 
-@router.post(
-    "/<partner_id>/replay",
-    operation_id="replay",
-    summary="Resend one event to the partner",
-    responses={**ENQUEUED, **admin_errors(400, 404, 409)},
-    security=ADMIN_SECURITY,
-    tags=TAGS,
-)
+@admin("POST", "/<partner_id>/replay", 400, 404, 409, responses=ENQUEUED)
 def replay(partner_id: str, request: ReplayRequest) -> Response[Any]:
+    """Resend one event to the partner"""
     result = services(router).recovery.replay(partner_id, request.eventId)
     return json_response(ENQUEUE_STATUS[result.outcome], result.body())
 
 
-@router.post(
-    "/<partner_id>/recover",
-    operation_id="recover",
-    summary="Resend every delivery that failed since a time (up to 1,000 per call; "
-    "`remaining` says if more are left)",
-    responses={**ENQUEUED, **admin_errors(400, 404, 409)},
-    security=ADMIN_SECURITY,
-    tags=TAGS,
-)
+@admin("POST", "/<partner_id>/recover", 400, 404, 409, responses=ENQUEUED)
 def recover(partner_id: str, request: RecoverRequest) -> Response[Any]:
+    """Resend every delivery that failed since a time (up to 1,000 per call; `remaining`
+    says if more are left)"""
     result = services(router).recovery.recover(partner_id, request.since)
     return json_response(ENQUEUE_STATUS[result.outcome], result.body())
 
 
-@router.post(
-    "/<partner_id>/test",
-    operation_id="sendTest",
-    summary="Send a webhook.test event now",
-    responses={**ENQUEUED, **admin_errors(404, 409)},
-    security=ADMIN_SECURITY,
-    tags=TAGS,
-)
+@admin("POST", "/<partner_id>/test", 404, 409, responses=ENQUEUED)
 def send_test(partner_id: str) -> Response[Any]:
+    """Send a webhook.test event now"""
     result = services(router).recovery.send_test(partner_id)
     return json_response(ENQUEUE_STATUS[result.outcome], result.body())
 
 
-@router.post(
-    "/<partner_id>/endpoint/enable",
-    operation_id="enableEndpoint",
-    summary="Enable an endpoint that was disabled for failing, and send it the deliveries parked "
-    "meanwhile (up to 5,000 per call; remainingParked says if more are left)",
-    responses={**OK, 207: described("Enabled; some parked deliveries not sent"), **admin_errors(404)},
-    security=ADMIN_SECURITY,
-    tags=TAGS,
-)
+@admin("POST", "/<partner_id>/endpoint/enable", 404, responses={**OK, 207: described("Partly replayed")})
 def enable_endpoint(partner_id: str) -> Response[Any]:
+    """Enable an endpoint disabled for failing and send it the deliveries parked meanwhile
+    (up to 5,000 per call; `remainingParked` says if more are left)"""
     result = services(router).recovery.enable_endpoint(partner_id)
     return json_response(ENABLE_STATUS[result.outcome], result.body())
