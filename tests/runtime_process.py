@@ -43,6 +43,7 @@ class RuntimeProcess:
         env: dict[str, str] | None = None,
         data_dir: Path | None = None,
         capture: bool = True,
+        api_workers: int | None = None,
     ) -> None:
         self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="webhooks-local-"))
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -50,6 +51,8 @@ class RuntimeProcess:
         base = {k: v for k, v in os.environ.items() if k not in ENDPOINT_VARS}
         self.env = {**base, "WEBHOOKS_LOCAL_DIR": str(self.data_dir), **(env or {})}
         argv = [WEBHOOKS, "local", "--port", str(self.port)]
+        if api_workers is not None:
+            argv += ["--api-workers", str(api_workers)]
         if partners is not None:
             partners_file = self.data_dir / "partners.json"
             partners_file.write_text(json.dumps(partners))

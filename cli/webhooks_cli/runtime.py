@@ -13,6 +13,7 @@ import logging
 import os
 import secrets
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from .state import clear_state, write_state
 from .topology import FUNCTION_TIMEOUTS, create_queues
 
 log = logging.getLogger("webhooks.local")
+STOP_SECONDS = 30.0  # in-flight invocations get this long to finish when the runtime stops
 
 # What the template sets for every function, with local-friendly defaults.
 LOCAL_DEFAULTS = {
@@ -157,8 +159,9 @@ class LocalRuntime:
             self.api = None
         for poller in self.pollers:
             poller.request_stop()
+        deadline = time.monotonic() + STOP_SECONDS  # one budget for all, not one each
         for poller in self.pollers:
-            poller.stop()
+            poller.stop(max(0.0, deadline - time.monotonic()))
         self.pollers = []
         from webhooks.mongo import close_all
 

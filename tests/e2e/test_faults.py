@@ -108,6 +108,9 @@ def test_database_outage_is_a_clear_503_and_nothing_is_lost(
             "ADMIN_API_KEY": "faults-admin",
         },
         tmp_path / "local",
+        # one API process: what its caches hold is what this test is about (each Lambda
+        # execution environment, like each API process, has caches of its own)
+        api_workers=1,
     )
     try:
         status, body = runtime.post([{"eventType": "order.created", "data": {}}], orders["apiKey"])

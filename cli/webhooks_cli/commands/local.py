@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import faulthandler
 import logging
 import os
 import signal
@@ -76,7 +77,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"API reference (Swagger UI): {api_url}/api/v1/docs", flush=True)
         runtime.wait()
     finally:
+        # a stop that hangs says where: every thread's stack on stderr after 40 s
+        faulthandler.dump_traceback_later(40, exit=False)
         runtime.stop()
+        faulthandler.cancel_dump_traceback_later()
         if receiver:
             receiver.stop()
         with contextlib.suppress(OSError):  # stdout may be a pipe that is gone already

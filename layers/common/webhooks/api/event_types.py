@@ -13,7 +13,9 @@ from .context import admin_operation, services
 
 router = Router()  # under /api/v1/admin/event-types
 admin = admin_operation(router, "event types")
-NewName = Annotated[str, Path(description="dot-separated lowercase segments", pattern=EVENT_TYPE_PATTERN)]
+NewName = Annotated[
+    str, Path(description="dot-separated lowercase segments", pattern=EVENT_TYPE_PATTERN, max_length=200)
+]
 
 
 @admin("GET", "")

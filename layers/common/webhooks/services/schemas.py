@@ -17,7 +17,14 @@ from ..models import SubscriptionPattern
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Url = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=8, max_length=2048, pattern=r"^https?://[^\s/]+")
+    str,
+    StringConstraints(
+        strip_whitespace=True,
+        min_length=8,
+        max_length=2048,
+        # a host, and no control characters anywhere (they are not URL characters)
+        pattern=r"^https?://[^\x00-\x20\x7f/]+[^\x00-\x1f\x7f]*$",
+    ),
 ]
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 
