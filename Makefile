@@ -8,8 +8,13 @@ TOOLS := .venv-tools
 TOOLS_STAMP := $(TOOLS)/.installed-stamp
 SAM_CLI_VERSION := 1.170.0
 PYTEST_ARGS ?=
+# LocalStack in host mode needs Python 3.13 (pyenv's, found by path: the shim alone does not run it)
+LOCALSTACK := .venv-localstack
+LOCALSTACK_STAMP := $(LOCALSTACK)/.installed-stamp
+PYTHON313 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) $(shell command -v python3.13))
+LOCALSTACK_PINS := "localstack-core[runtime]==2026.3.0" "cbor2<6" "pyopenssl==25.3.0" "cryptography>=45.0.7,<47" service_identity
 
-.PHONY: install run test lint format typecheck unit integration e2e bench openapi clean
+.PHONY: install run test test-localstack lint format typecheck unit integration e2e bench openapi clean
 
 $(STAMP): pyproject.toml layers/common/requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +30,12 @@ $(TOOLS_STAMP):
 
 install: $(STAMP) $(TOOLS_STAMP)
 
+$(LOCALSTACK_STAMP):
+	@test -n "$(PYTHON313)" || { echo "LocalStack needs Python 3.13: pyenv install 3.13 (or set PYTHON313)"; exit 1; }
+	@test -x $(LOCALSTACK)/bin/python || $(PYTHON313) -m venv $(LOCALSTACK)
+	$(LOCALSTACK)/bin/python -m pip install --quiet $(LOCALSTACK_PINS)
+	@touch $(LOCALSTACK_STAMP)
+
 ## make run: the whole pipeline locally, with a demo partner and receiver (Ctrl-C stops it)
 run: install
 	$(VENV)/bin/webhooks local --demo
@@ -32,6 +43,10 @@ run: install
 ## make test: lint, type-check, then every test (starts and stops its own servers)
 test: install lint typecheck
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+## make test-localstack: the integration and e2e suites against LocalStack in host mode (no Docker)
+test-localstack: install $(LOCALSTACK_STAMP)
+	$(PY) tests/localstack/run.py $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -12,6 +12,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,11 @@ class RuntimeProcess:
         argv = [WEBHOOKS, "local", "--port", str(self.port)]
         if api_workers is not None:
             argv += ["--api-workers", str(api_workers)]
+        shared = os.environ.get("AWS_ENDPOINT_URL") if os.environ.get("WEBHOOKS_TEST_TARGET") else None
+        if shared and not (env or {}).get("AWS_ENDPOINT_URL"):
+            # `make test-localstack`: every runtime on the one LocalStack, each with its queues
+            self.env["AWS_ENDPOINT_URL"] = shared
+            argv += ["--queue-prefix", f"e{uuid.uuid4().hex[:10]}-"]
         if partners is not None:
             partners_file = self.data_dir / "partners.json"
             partners_file.write_text(json.dumps(partners))

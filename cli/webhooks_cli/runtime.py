@@ -53,6 +53,7 @@ class RuntimeOptions:
     batch_size: int = 10
     max_batching_window: float = 0.0
     api_workers: int = 2  # processes serving the API, each one request at a time
+    queue_prefix: str = ""  # runtimes sharing one SQS endpoint (LocalStack) keep apart
 
 
 class LocalRuntime:
@@ -90,7 +91,7 @@ class LocalRuntime:
             os.environ["ADMIN_API_KEY"] = local_admin_key(data_dir)
         settings = load_settings()
         client = sqs_client(settings)
-        for name, url in create_queues(client).items():
+        for name, url in create_queues(client, self.options.queue_prefix).items():
             os.environ.setdefault(name, url)
         settings = load_settings()  # again, with the queue URLs
 

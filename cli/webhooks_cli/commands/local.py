@@ -38,6 +38,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="processes serving the API on its port, each one request at a time like a Lambda "
         "execution environment (default 2)",
     )
+    local.add_argument(
+        "--queue-prefix", default="", help="prefix of the queue names (runtimes sharing one SQS endpoint)"
+    )
     local.set_defaults(func=run)
 
 
@@ -56,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         max_batching_window=args.batching_window,
         api_workers=max(1, args.api_workers),
+        queue_prefix=args.queue_prefix,
     )
     runtime = LocalRuntime(options)
     signal.signal(signal.SIGTERM, lambda *_: runtime.request_stop())
