@@ -205,7 +205,13 @@ def test_localstack_compose_file_is_well_formed() -> None:
             source = volume.split(":", 1)[0]
             if source.startswith("./"):
                 assert (ROOT / source).exists(), source
-    assert "sqs" in services["localstack"]["environment"]["SERVICES"]
+    localstack = services["localstack"]
+    assert "sqs" in localstack["environment"]["SERVICES"]
+    # a release that starts without an auth token, never a moving tag
+    assert re.fullmatch(r"localstack/localstack:\d+\.\d+\.\d+", localstack["image"]), localstack["image"]
+    # Lambda containers (and LocalStack) resolve host.docker.internal on a Linux engine too
+    assert "host.docker.internal:host-gateway" in localstack["extra_hosts"]
+    assert "--add-host=host.docker.internal:host-gateway" in localstack["environment"]["LAMBDA_DOCKER_FLAGS"]
     docker_compose = shutil.which("docker-compose")
     if docker_compose:  # parse with the real tool where it is installed
         result = subprocess.run(
