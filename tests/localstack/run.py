@@ -97,7 +97,9 @@ def main() -> int:
                 "AWS_SECRET_ACCESS_KEY": "test",
                 "WEBHOOKS_TEST_TARGET": "localstack",
             }
-            argv = [sys.executable, "-m", "pytest", "tests/integration", "tests/e2e", "-rs", *sys.argv[1:]]
+            suites = [a for a in sys.argv[1:] if a.startswith("tests/")] or ["tests/integration", "tests/e2e"]
+            options = [a for a in sys.argv[1:] if not a.startswith("tests/")]
+            argv = [sys.executable, "-m", "pytest", *suites, "-rs", *options]
             return subprocess.call(argv, env=env, cwd=ROOT)
         finally:
             stop(process)
