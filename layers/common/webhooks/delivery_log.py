@@ -9,7 +9,6 @@ resend one later through the normal delivery path.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -88,8 +87,6 @@ class DeliveryLog:
         self.attempts = db["deliveryAttempts"]
         self.ttl = timedelta(days=ttl_days)
         self.enabled = enabled
-        self._buffer: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
         self._indexed = False
 
     def ensure_indexes(self) -> None:
@@ -100,25 +97,15 @@ class DeliveryLog:
         self.attempts.create_index([("eventId", ASCENDING), ("_id", ASCENDING)], name="by_event")
         self._indexed = True
 
-    def record(self, attempt: AttemptRecord, buffer: list[dict[str, Any]] | None = None) -> None:
-        """Buffer an attempt: in ``buffer`` (one invocation's own) or this log's shared one."""
-        if not self.enabled:
-            return
-        if buffer is not None:
+    def record(self, attempt: AttemptRecord, buffer: list[dict[str, Any]]) -> None:
+        """Buffer an attempt in ``buffer``: one invocation's own (several may run in a process)."""
+        if self.enabled:
             buffer.append(attempt.document())
-            return
-        with self._lock:
-            self._buffer.append(attempt.document())
 
-    def flush(self, buffer: list[dict[str, Any]] | None = None) -> int:
-        """Write what was recorded (in ``buffer``, or the shared one); never raises. Returns
-        how many were written."""
-        if buffer is not None:
-            docs = buffer[:]
-            buffer.clear()
-        else:
-            with self._lock:
-                docs, self._buffer = self._buffer, []
+    def flush(self, buffer: list[dict[str, Any]]) -> int:
+        """Write what ``buffer`` holds and empty it; never raises. Returns how many were written."""
+        docs = buffer[:]
+        buffer.clear()
         if not docs:
             return 0
         try:

@@ -74,29 +74,23 @@ class EndpointHealth:
         self.store = store
         self.policy = policy
         self._clock = clock
-        self._pending: dict[str, _Outcomes] = {}
         # partners this process saw failing: a success resets them even while the cached
         # partner still shows the old, healthy streak
         self._failing: set[str] = set()
         self._lock = threading.Lock()
 
-    def record(
-        self, partner: Partner, ok: bool, error: str | None = None, into: dict[str, Any] | None = None
-    ) -> None:
-        """Note an attempt's outcome: in ``into`` (one invocation's own) or the shared pending."""
+    def record(self, partner: Partner, ok: bool, error: str | None, into: dict[str, Any]) -> None:
+        """Note an attempt's outcome in ``into``: one invocation's own, shared by its threads."""
         with self._lock:
-            pending = (self._pending if into is None else into).setdefault(partner.id, _Outcomes(partner, []))
+            pending = into.setdefault(partner.id, _Outcomes(partner, []))
             pending.results.append((ok, self._clock(), error))
 
-    def flush(self, recorded: dict[str, Any] | None = None) -> list[Disabled]:
-        """Write the streaks recorded (in ``recorded``, or the shared pending); never raises.
-        Returns the endpoints it disabled."""
+    def flush(self, recorded: dict[str, Any]) -> list[Disabled]:
+        """Write the streaks in ``recorded`` and empty it; never raises. Returns the endpoints
+        it disabled."""
         with self._lock:
-            if recorded is None:
-                pending, self._pending = self._pending, {}
-            else:
-                pending = dict(recorded)
-                recorded.clear()
+            pending = dict(recorded)
+            recorded.clear()
         disabled = []
         for partner_id, outcomes in pending.items():
             try:
