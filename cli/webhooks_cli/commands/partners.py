@@ -59,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
         show(created)
         print("The API key and secret are shown once: store them now.", file=sys.stderr)
         return 0
-    partners = services().partners
+    built = services()
+    partners = built.partners
     if action == "list":
         listed = partners.all()
         lines = "\n".join(
@@ -92,6 +93,6 @@ def run(args: argparse.Namespace) -> int:
         return show(
             partners.update(partner_id, parsed(PartnerUpdate, "publish scopes", publishScopes=scopes))
         )
-    enabled = services().recovery.enable_endpoint(partner_id)  # enable-endpoint
+    enabled = built.recovery.enable_endpoint(partner_id)  # enable-endpoint
     show(enabled.body())
     return 0 if not enabled.failed else 1

@@ -133,12 +133,16 @@ def error_path(loc: tuple[Any, ...]) -> str:
     return path or "body"
 
 
-def format_errors(exc: ValidationError) -> str:
-    lines = list(dict.fromkeys(f"{error_path(tuple(e['loc']))}: {e['msg']}" for e in exc.errors()))
+def listed(lines: list[str]) -> str:
+    """``lines`` joined with "; ", the first MAX_LISTED_ERRORS and how many more there are."""
     shown = lines[:MAX_LISTED_ERRORS]
     if len(lines) > len(shown):
         shown.append(f"... and {len(lines) - len(shown)} more")
     return "; ".join(shown)
+
+
+def format_errors(exc: ValidationError) -> str:
+    return listed(list(dict.fromkeys(f"{error_path(tuple(e['loc']))}: {e['msg']}" for e in exc.errors())))
 
 
 def invalid_body(detail: str) -> Reply:
@@ -207,10 +211,7 @@ class EventsApi:
                 logger.warning("event type catalog unavailable", extra={"error": type(exc).__name__})
                 return Reply(503, {"error": "Service temporarily unavailable, please retry"})
             if problems:
-                shown = problems[:MAX_LISTED_ERRORS]
-                if len(problems) > len(shown):
-                    shown.append(f"... and {len(problems) - len(shown)} more")
-                return invalid_body("; ".join(shown))
+                return invalid_body(listed(problems))
 
         if idempotency_key is None:
             return self._enqueue(events, partner.id)

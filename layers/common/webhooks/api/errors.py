@@ -24,7 +24,7 @@ from ..errors import (
     Unauthenticated,
     Unavailable,
 )
-from ..events_api import MAX_LISTED_ERRORS, BodyError, error_path
+from ..events_api import BodyError, error_path, listed
 from ..observability import logger
 from .auth import check_caller
 from .replies import error_response
@@ -50,14 +50,6 @@ def service_error(exc: ServiceError) -> Response[Any]:
     return error_response(status, exc.message, headers)
 
 
-def _listed(lines: list[str]) -> str:
-    lines = list(dict.fromkeys(lines))
-    shown = lines[:MAX_LISTED_ERRORS]
-    if len(lines) > len(shown):
-        shown.append(f"... and {len(lines) - len(shown)} more")
-    return "; ".join(shown)
-
-
 def invalid_request(exc: RequestValidationError) -> InvalidInput:
     """Powertools' validation errors in the API's words: ``<path>: <msg>; ...``, the body's
     fields named without the leading ``body``, query errors reported as such."""
@@ -66,7 +58,7 @@ def invalid_request(exc: RequestValidationError) -> InvalidInput:
         where, *loc = error["loc"]
         found["body" if where not in found else where].append(f"{error_path(tuple(loc))}: {error['msg']}")
     part = next(part for part in ("path", "query", "body") if found[part] or part == "body")
-    return InvalidInput(_listed(found[part]), part)
+    return InvalidInput(listed(list(dict.fromkeys(found[part]))), part)
 
 
 def _database_away(exc: PyMongoError) -> Response[Any]:
