@@ -14,12 +14,53 @@ import argparse
 import logging
 import signal
 import sys
+import time
 from typing import Any
 
+import moto.sqs.models as sqs_models
 import waitress
-from moto.core.utils import unix_time
+from moto.core import utils as moto_utils
 from moto.moto_server.werkzeug_app import create_backend_app
 from moto.sqs.models import Message, Queue, SQSBackend
+
+
+def _unix_time(dt: Any = None) -> float:
+    """moto's clock without building two datetimes per reading.
+
+    moto reads the clock through ``utcnow()`` and ``utcfromtimestamp(0)`` (about 1.5 us)
+    for every message a visibility check looks at; queue attributes, asked for on every
+    send, look at every message three times. Same value from ``time.time()``.
+    """
+    return time.time() if dt is None else moto_utils.unix_time(dt)
+
+
+def _unix_time_millis(dt: Any = None) -> float:
+    return _unix_time(dt) * 1000.0
+
+
+sqs_models.unix_time = _unix_time  # type: ignore[assignment]
+sqs_models.unix_time_millis = _unix_time_millis  # type: ignore[assignment]
+
+
+def _count(visible: bool | None = None, delayed: bool | None = None) -> Any:
+    """An approximate-count property as one pass with one clock reading (moto calls a
+    property per message, each reading the clock)."""
+
+    def count(self: Queue) -> int:
+        now = time.time() * 1000.0
+        return sum(
+            1
+            for m in self._messages  # type: ignore[attr-defined]
+            if (visible is None or (now > m.visible_at) == visible)
+            and (delayed is None or (now < m.delayed_until) == delayed)
+        )
+
+    return property(count)
+
+
+Queue.approximate_number_of_messages = _count(visible=True, delayed=False)  # type: ignore[method-assign,assignment]
+Queue.approximate_number_of_messages_not_visible = _count(visible=False)  # type: ignore[method-assign,assignment]
+Queue.approximate_number_of_messages_delayed = _count(delayed=True)  # type: ignore[method-assign,assignment]
 
 
 def _retained(self: SQSBackend, queue_name: str, message: Message) -> bool:
@@ -30,7 +71,7 @@ def _retained(self: SQSBackend, queue_name: str, message: Message) -> bool:
     Same rule, read from the one attribute it needs.
     """
     retention = int(self.get_queue(queue_name).message_retention_period)  # type: ignore[arg-type,attr-defined]
-    return retention + message.sent_timestamp / 1000 > unix_time()  # type: ignore[operator]
+    return retention + message.sent_timestamp / 1000 > time.time()  # type: ignore[operator]
 
 
 SQSBackend.is_message_valid_based_on_retention_period = _retained  # type: ignore[method-assign]
@@ -69,6 +110,24 @@ def _receive_one_scan_at_a_time(self: SQSBackend, queue_name: str, *args: Any, *
 
 
 SQSBackend.receive_message = _receive_one_scan_at_a_time  # type: ignore[method-assign]
+
+_delete_message = Queue.delete_message
+
+
+def _delete_under_lock(self: Queue, receipt_handle: str) -> None:
+    """moto's delete, under the queue's lock.
+
+    moto deletes by rebuilding the message list from a snapshot and assigning it back,
+    without the lock its sends append under. A send landing meanwhile was dropped (a lost
+    message), and of two deletes at once the last undid the first (a delivered message
+    back in flight, redelivered after its visibility timeout). Seen once the emulator got
+    fast: 8 of 2,000 webhooks lost and 66 redelivered in the seed's throughput case.
+    """
+    with self._messages_lock:  # type: ignore[attr-defined]
+        _delete_message(self, receipt_handle)
+
+
+Queue.delete_message = _delete_under_lock  # type: ignore[method-assign]
 
 
 def main(argv: list[str] | None = None) -> None:
