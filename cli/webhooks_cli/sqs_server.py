@@ -38,8 +38,8 @@ def _unix_time_millis(dt: Any = None) -> float:
     return _unix_time(dt) * 1000.0
 
 
-sqs_models.unix_time = _unix_time  # type: ignore[assignment]
-sqs_models.unix_time_millis = _unix_time_millis  # type: ignore[assignment]
+sqs_models.unix_time = _unix_time  # type: ignore[attr-defined]
+sqs_models.unix_time_millis = _unix_time_millis  # type: ignore[attr-defined]
 
 
 def _count(visible: bool | None = None, delayed: bool | None = None) -> Any:
