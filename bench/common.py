@@ -22,6 +22,7 @@ partner = partner_spec
 __all__ = [
     "CountingReceiver",
     "RuntimeProcess",
+    "cpu_by_process",
     "handler_servers",
     "partner",
     "pct",
@@ -58,6 +59,48 @@ def handler_servers() -> Iterator[tuple[Any, dict[str, str]]]:
     finally:
         sqs_server.stop()
         mongo_server.stop()
+
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of a process and, recursively, its children (Linux /proc)."""
+    total = 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / TICKS
+        for child in _children(pid):
+            total += _cpu_seconds(child)
+    except (OSError, IndexError, ValueError):
+        pass
+    return total
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        out += [int(c) for c in (task / "children").read_text().split()]
+    return out
+
+
+def cpu_by_process(pid: int) -> dict[str, float]:
+    """CPU seconds so far of `webhooks local` (pid) and of each server it started."""
+    children = _children(pid)
+    found = {"runtime": _cpu_seconds(pid) - sum(_cpu_seconds(c) for c in children)}
+    for child in children:
+        cmdline = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        name = (
+            "sqs emulator"
+            if "sqs_server" in cmdline
+            else "mongodb server"
+            if "secantus" in cmdline
+            else "api worker"
+            if "api_worker" in cmdline
+            else cmdline[:30]
+        )
+        found[name] = found.get(name, 0.0) + _cpu_seconds(child)
+    return found
 
 
 def pct(values: list[float], q: float) -> float:

@@ -12,7 +12,7 @@ BENCHES = [
     "bench_e2e.py",
     "bench_flow.py",
     "bench_revocation.py",
-    "bench_seed.py",
+    "harness.py",
 ]
 
 if __name__ == "__main__":

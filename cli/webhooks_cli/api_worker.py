@@ -15,6 +15,8 @@ import threading
 from .apigw import ApiServer
 from .lambdas import load_handler
 
+READY = "api worker listening"
+
 
 def main() -> None:
     parser = argparse.ArgumentParser()
@@ -27,6 +29,7 @@ def main() -> None:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     server = ApiServer(load_handler("ingest"), args.port, timeout_seconds=args.timeout, reuse_port=True)
     server.start()
+    print(READY, flush=True)  # the runtime waits for this line before it says it is up
     stop.wait()
     server.stop()
 

@@ -103,10 +103,14 @@ def _spawn(name: str, argv: list[str], port: int, log_path: Path | None, timeout
     return ServerProcess(name, "", process, log)
 
 
-def start_api_worker(port: int, timeout_seconds: float, data_dir: Path, number: int) -> ServerProcess:
+def start_api_worker(
+    port: int, timeout_seconds: float, data_dir: Path, number: int, ready_within: float = 60.0
+) -> ServerProcess:
     """Another process serving the API on ``port`` (already bound with SO_REUSEPORT by the
     runtime, which answers every connection until this one listens too). Its settings come
-    from this process's environment, which the runtime has completed by now."""
+    from this process's environment, which the runtime has completed by now. Returns once
+    it listens: its import (a cold start, ~1.5 s of CPU) would otherwise compete with the
+    first requests."""
     log_path = data_dir / f"api-worker-{number}.log"
     log = open(log_path, "ab")  # noqa: SIM115 - closed by stop()
     argv = [
@@ -126,7 +130,17 @@ def start_api_worker(port: int, timeout_seconds: float, data_dir: Path, number: 
         start_new_session=True,
         preexec_fn=_die_with_parent,
     )
-    return ServerProcess(f"api worker {number}", f"http://{LOOPBACK}:{port}", process, log)
+    worker = ServerProcess(f"api worker {number}", f"http://{LOOPBACK}:{port}", process, log)
+    from .api_worker import READY
+
+    deadline = time.monotonic() + ready_within
+    while READY not in log_path.read_text(errors="replace"):
+        if process.poll() is not None or time.monotonic() > deadline:
+            worker.stop()
+            tail = log_path.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"api worker {number} did not start (log {log_path}):\n{tail}")
+        time.sleep(0.05)
+    return worker
 
 
 def start_sqs(log_path: Path | None = None, timeout: float = 20.0, port: int | None = None) -> ServerProcess:
