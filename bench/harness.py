@@ -456,7 +456,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("workloads", nargs="*", choices=[*WORKLOADS, []], default=list(WORKLOADS))
+    parser.add_argument(
+        "workloads", nargs="*", metavar="workload", help=f"any of {', '.join(WORKLOADS)} (default: all)"
+    )
     parser.add_argument("--url", help="a running service (default: a fresh `webhooks local` per workload)")
     parser.add_argument("--api-key", help="a producer API key of that service")
     parser.add_argument("--receiver-ports", help="first,second,inactive partner receiver ports")
@@ -466,6 +468,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--profile", type=Path, help="throughput: py-spy all processes into this file")
     args = parser.parse_args(argv)
+    unknown = [w for w in args.workloads if w not in WORKLOADS]
+    if unknown:
+        parser.error(f"unknown workload {', '.join(unknown)}: choose from {', '.join(WORKLOADS)}")
     if args.url and not (args.api_key and args.receiver_ports):
         parser.error("--url needs --api-key and --receiver-ports")
     missed: list[str] = []

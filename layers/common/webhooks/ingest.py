@@ -48,9 +48,13 @@ class Envelope:
 
 
 def accept_events(events: Sequence[EventIn]) -> list[Event]:
-    """Give each event its id and the acceptance timestamp."""
+    """Give each event its id and the acceptance timestamp. The fields were validated as
+    ``EventIn``; validating them again per event was a tenth of the handler's time."""
     now = utc_timestamp()
-    return [Event(eventId=new_event_id(), eventType=e.eventType, timestamp=now, data=e.data) for e in events]
+    return [
+        Event.model_construct(eventId=new_event_id(), eventType=e.eventType, timestamp=now, data=e.data)
+        for e in events
+    ]
 
 
 def pack_envelopes(events: Sequence[Event], source: str | None, limit: int) -> list[Envelope]:
@@ -62,7 +66,15 @@ def pack_envelopes(events: Sequence[Event], source: str | None, limit: int) -> l
     current = Envelope()
     size = len(head) + len(tail)
     for index, event in enumerate(events):
-        part = to_json(event.model_dump())
+        # the fields in the model's order, without model_dump's walk through every value
+        part = to_json(
+            {
+                "eventId": event.eventId,
+                "eventType": event.eventType,
+                "timestamp": event.timestamp,
+                "data": event.data,
+            }
+        )
         part_bytes = utf8_size(part)
         alone = len(head) + part_bytes + len(tail)
         if alone + DELIVERY_OVERHEAD_BYTES > limit:
@@ -120,7 +132,7 @@ class Ingestor:
 
 def _outcome(events: Sequence[Event], failed: set[int], reason: str) -> IngestOutcome:
     results = [
-        IngestResult(
+        IngestResult.model_construct(  # built from accepted events: nothing to validate
             eventId=e.eventId,
             eventType=e.eventType,
             status="failed" if i in failed else "success",
