@@ -9,7 +9,7 @@ import pytest
 from botocore.exceptions import EndpointConnectionError
 
 from webhooks.ingest import EventTooLarge, Ingestor, accept_events, pack_envelopes
-from webhooks.models import EventEnvelope, EventIn
+from webhooks.models import EventEnvelope, EventIn, IngestResponse
 from webhooks.queues import OutgoingMessage
 
 
@@ -55,7 +55,7 @@ def test_a_batch_is_one_message_when_it_fits() -> None:
     assert outcome.status_code == 202
     assert queue.calls == 1 and len(queue.sent) == 1
     assert queue.enqueued_ids() == [e.eventId for e in accepted]
-    assert outcome.response.message == "All 100 events successfully enqueued"
+    assert IngestResponse.model_validate(outcome.response).message == "All 100 events successfully enqueued"
 
 
 def test_a_large_batch_is_split_into_as_few_envelopes_as_fit() -> None:
@@ -84,18 +84,43 @@ def test_partial_failure_is_207_and_lists_exactly_what_was_enqueued() -> None:
     queue.reject_marker = json.dumps({"n": 4})[:-1].replace(" ", "")
     outcome = Ingestor(queue, 100_000).enqueue(accepted, "p")
     assert outcome.status_code == 207
-    ok = [r.eventId for r in outcome.response.results if r.status == "success"]
-    failed = [r.eventId for r in outcome.response.results if r.status == "failed"]
+    ok = [r.eventId for r in IngestResponse.model_validate(outcome.response).results if r.status == "success"]
+    failed = [
+        r.eventId for r in IngestResponse.model_validate(outcome.response).results if r.status == "failed"
+    ]
     assert sorted(ok) == sorted(queue.enqueued_ids())
     assert accepted[4].eventId in failed and len(failed) == 3
-    assert outcome.response.message.startswith("Some events failed to enqueue: ")
-    assert all(r.error for r in outcome.response.results if r.status == "failed")
+    assert IngestResponse.model_validate(outcome.response).message.startswith(
+        "Some events failed to enqueue: "
+    )
+    assert all(
+        r.error for r in IngestResponse.model_validate(outcome.response).results if r.status == "failed"
+    )
 
 
 def test_queue_down_is_503_with_every_event_failed_never_202() -> None:
     queue = FakeQueue(down=True)
     outcome = Ingestor(queue, 262_144).enqueue(accept_events(events(3)), "p")
     assert outcome.status_code == 503
-    assert {r.status for r in outcome.response.results} == {"failed"}
+    assert {r.status for r in IngestResponse.model_validate(outcome.response).results} == {"failed"}
     outcome = Ingestor(queue, 100_000).enqueue(accept_events(events(9, size=30_000)), "p")
     assert outcome.status_code == 503
+
+
+def test_one_envelope_and_many_are_the_same_text_per_event() -> None:
+    """The single-envelope shortcut writes what packing event by event writes."""
+    events = accept_events(
+        [EventIn(eventType="order.created", data={"n": n, "text": "ü\u2028"}) for n in range(30)]
+    )
+    (whole,) = pack_envelopes(events, "p1", 256 * 1024)
+    split = pack_envelopes(events, "p1", 1200)  # forces the event-by-event path
+    assert len(split) > 1
+    parts = [e for envelope in split for e in EventEnvelope.model_validate_json(envelope.body).events]
+    assert EventEnvelope.model_validate_json(whole.body).events == parts
+    assert whole.indexes == list(range(30))
+
+
+def test_event_ids_are_unique_and_shaped_like_before() -> None:
+    ids = [e.eventId for e in accept_events([EventIn(eventType="a.b", data={}) for _ in range(500)])]
+    assert len(set(ids)) == 500
+    assert all(len(i) == len("event_") + 24 and int(i[6:], 16) >= 0 for i in ids)

@@ -255,7 +255,7 @@ class EventsApi:
             outcome = self.ingestor.enqueue(accepted, partner_id)
         except EventTooLarge as exc:
             return _error(413, str(exc), "event_too_large")
-        failed = sum(r.status == "failed" for r in outcome.response.results)
+        failed = outcome.failed
         metrics.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=len(events) - failed)
         if failed:
             metrics.add_metric(name="EnqueueFailures", unit=MetricUnit.Count, value=failed)
@@ -268,4 +268,4 @@ class EventsApi:
                 "status": outcome.status_code,
             },
         )
-        return Reply(outcome.status_code, outcome.response.model_dump(exclude_none=True))
+        return Reply(outcome.status_code, outcome.response)

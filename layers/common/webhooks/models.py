@@ -47,6 +47,12 @@ def new_event_id() -> str:
     return "event_" + secrets.token_hex(12)
 
 
+def new_event_ids(count: int) -> list[str]:
+    """``count`` ids as :func:`new_event_id` makes them, from one read of the OS's CSPRNG."""
+    raw = secrets.token_hex(12 * count)
+    return ["event_" + raw[n : n + 24] for n in range(0, 24 * count, 24)]
+
+
 def utc_timestamp(moment: datetime | None = None) -> str:
     """ISO-8601 UTC with milliseconds and a ``Z``, as JavaScript's ``toISOString`` writes it."""
     moment = moment or datetime.now(UTC)
