@@ -28,7 +28,15 @@ $(TOOLS_STAMP):
 	$(TOOLS)/bin/python -m pip install --quiet "aws-sam-cli==$(SAM_CLI_VERSION)"
 	@touch $(TOOLS_STAMP)
 
-install: $(STAMP) $(TOOLS_STAMP)
+# the console's browser tests drive Debian's Chromium (Playwright's own download cannot work here)
+CHROMIUM := /usr/bin/chromium
+
+$(CHROMIUM):
+	@command -v apt-get >/dev/null || { echo "install Chromium at $(CHROMIUM) for the browser tests"; exit 1; }
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 || \
+		{ apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }
+
+install: $(STAMP) $(TOOLS_STAMP) $(CHROMIUM)
 
 $(LOCALSTACK_STAMP):
 	@test -n "$(PYTHON313)" || { echo "LocalStack needs Python 3.13: pyenv install 3.13 (or set PYTHON313)"; exit 1; }

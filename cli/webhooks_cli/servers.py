@@ -108,11 +108,11 @@ def start_api_worker(
 ) -> ServerProcess:
     """Another process serving the API on ``port`` (already bound with SO_REUSEPORT by the
     runtime, which answers every connection until this one listens too). Its settings come
-    from this process's environment, which the runtime has completed by now. Returns once
-    it listens: its import (a cold start, ~1.5 s of CPU) would otherwise compete with the
-    first requests."""
-    log_path = data_dir / f"api-worker-{number}.log"
-    log = open(log_path, "ab")  # noqa: SIM115 - closed by stop()
+    from this process's environment, which the runtime has completed by now; its log lines
+    go where the runtime's go. Returns once it listens: its import (a cold start, ~1.5 s of
+    CPU) would otherwise compete with the first requests."""
+    ready = data_dir / f"api-worker-{number}.ready"
+    ready.unlink(missing_ok=True)
     argv = [
         sys.executable,
         "-m",
@@ -121,24 +121,18 @@ def start_api_worker(
         str(port),
         "--timeout",
         str(timeout_seconds),
+        "--ready-file",
+        str(ready),
     ]
     process = subprocess.Popen(
-        argv,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-        preexec_fn=_die_with_parent,
+        argv, stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent
     )
-    worker = ServerProcess(f"api worker {number}", f"http://{LOOPBACK}:{port}", process, log)
-    from .api_worker import READY
-
+    worker = ServerProcess(f"api worker {number}", f"http://{LOOPBACK}:{port}", process)
     deadline = time.monotonic() + ready_within
-    while READY not in log_path.read_text(errors="replace"):
+    while not ready.exists():
         if process.poll() is not None or time.monotonic() > deadline:
             worker.stop()
-            tail = log_path.read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"api worker {number} did not start (log {log_path}):\n{tail}")
+            raise RuntimeError(f"api worker {number} did not start (its output is above)")
         time.sleep(0.05)
     return worker
 

@@ -13,6 +13,7 @@ from pymongo.errors import PyMongoError
 
 from webhooks.config import load_settings
 from webhooks.delivery_log import EventStore
+from webhooks.delivery_stats import DeliveryStats
 from webhooks.dispatch import Dispatcher, UnreadableEnvelope, parse_envelope
 from webhooks.models import EventEnvelope
 from webhooks.mongo import get_database
@@ -32,6 +33,8 @@ dispatcher = Dispatcher(
     executor=ThreadPoolExecutor(max_workers=4, thread_name_prefix="dispatch"),
     event_store=EventStore(_db, settings.delivery_log_ttl_days) if settings.delivery_log_enabled else None,
 )
+
+stats = DeliveryStats(_db, settings.delivery_log_ttl_days) if settings.delivery_log_enabled else None
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -64,6 +67,16 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
     # A processor per invocation: it holds per-batch state, and the local runtime may run
     # several invocations at once in one process.
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    return process_partial_response(
+    response = process_partial_response(
         event=event, record_handler=record_handler, processor=processor, context=context
     )
+    if stats is not None:  # the console's "events accepted": each envelope on its first receive
+        stats.record_accepted(
+            sum(
+                len(e.events)
+                for r in event.get("Records", [])
+                if isinstance(e := parsed[r["messageId"]], EventEnvelope)
+                and r["attributes"].get("ApproximateReceiveCount", "1") == "1"
+            )
+        )
+    return response

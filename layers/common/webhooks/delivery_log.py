@@ -21,6 +21,7 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.database import Database
 from pymongo.errors import BulkWriteError, PyMongoError
 
+from .delivery_stats import DeliveryStats
 from .models import Event, to_json
 from .observability import logger
 
@@ -87,6 +88,7 @@ class DeliveryLog:
         self.attempts = db["deliveryAttempts"]
         self.ttl = timedelta(days=ttl_days)
         self.enabled = enabled
+        self.stats = DeliveryStats(db, ttl_days)  # the console's counts, kept as attempts are logged
         self._indexed = False
 
     def ensure_indexes(self) -> None:
@@ -95,6 +97,7 @@ class DeliveryLog:
             [("partnerId", ASCENDING), ("_id", DESCENDING)], name="by_partner_newest_first"
         )
         self.attempts.create_index([("eventId", ASCENDING), ("_id", ASCENDING)], name="by_event")
+        self.stats.ensure_indexes()
         self._indexed = True
 
     def record(self, attempt: AttemptRecord, buffer: list[dict[str, Any]]) -> None:
@@ -113,6 +116,7 @@ class DeliveryLog:
                 if not self._indexed:
                     self.ensure_indexes()
                 self.attempts.insert_many(docs, ordered=False)
+            self.stats.record(docs)
             return len(docs)
         except PyMongoError as exc:
             logger.warning(

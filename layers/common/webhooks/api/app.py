@@ -14,7 +14,7 @@ from aws_lambda_powertools.event_handler.openapi.models import APIKey, SecurityS
 
 from .. import __version__
 from ..events_api import parse_json
-from . import deliveries, errors, event_types, events, partners, recovery
+from . import console, deliveries, errors, event_types, events, partners, recovery, stats
 from .auth import authenticate
 from .context import ADMIN, API, operation
 
@@ -62,6 +62,8 @@ def build_app() -> APIGatewayRestResolver:
     app.include_router(events.router, prefix=API)
     app.include_router(deliveries.router, prefix=API)
     app.include_router(deliveries.admin_router, prefix=ADMIN)
+    app.include_router(stats.router, prefix=ADMIN)
+    app.include_router(console.router)
     app.include_router(partners.router, prefix=f"{ADMIN}/partners")
     app.include_router(recovery.router, prefix=f"{ADMIN}/partners")
     app.include_router(event_types.router, prefix=f"{ADMIN}/event-types")

@@ -11,7 +11,7 @@ from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 
 from .context import ADMIN, API, services
 
-PARTNER_PATHS = frozenset({f"{API}/deliveries", f"{API}/deliveries/"})
+PARTNER_PREFIX = f"{API}/deliveries"  # and below it
 
 
 def check_caller(app: APIGatewayRestResolver) -> None:
@@ -21,7 +21,7 @@ def check_caller(app: APIGatewayRestResolver) -> None:
     if path == ADMIN or path.startswith(f"{ADMIN}/"):
         source = event.request_context.identity.source_ip or "unknown"
         services(app).admin.check(event.headers.get("x-admin-key"), source)
-    elif path in PARTNER_PATHS:
+    elif path == PARTNER_PREFIX or path.startswith(f"{PARTNER_PREFIX}/"):
         app.append_context(partner=services(app).partner_keys.partner(event.headers.get("x-api-key")))
 
 

@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import ValidationError
 
 from ..delivery_log import StatusFilter
-from ..errors import InvalidInput
+from ..errors import InvalidInput, NotFound
 from ..events_api import format_errors
 from ..services.schemas import DeliveryQuery
 from .context import PARTNER_SECURITY, admin_operation, calling_partner, operation, services
@@ -53,6 +53,24 @@ def own_deliveries(
 ) -> dict[str, Any]:
     """The calling partner's own delivery attempts, newest first"""
     return services(router).deliveries.of_partner(calling_partner(router).id, _query())
+
+
+@partner("GET", "/deliveries/events/<event_id>", 401, 404, 503)
+def own_event_deliveries(event_id: str) -> dict[str, Any]:
+    """The calling partner's attempts of one event (404 if it has none: another partner's event)"""
+    found = services(router).deliveries.of_partner(
+        calling_partner(router).id, DeliveryQuery.model_validate({"eventId": event_id})
+    )
+    if not found["deliveries"]:
+        raise NotFound(f"No deliveries of event {event_id!r} to you")
+    return {"eventId": event_id, "deliveries": found["deliveries"]}
+
+
+@partner("GET", "/deliveries/endpoint", 401, 503)
+def own_endpoint() -> dict[str, Any]:
+    """The calling partner's endpoint health: failure streak, disabled or not, paused until"""
+    me = calling_partner(router)
+    return {"partnerId": me.id, "name": me.name, "endpoint": me.public()["endpoint"]}
 
 
 @admin("GET", "/partners/<partner_id>/deliveries", 400)

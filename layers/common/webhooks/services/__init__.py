@@ -25,6 +25,7 @@ from .deliveries import DeliveryLogService
 from .event_types import EventTypeService
 from .partners import PartnerService
 from .recovery import RecoveryService
+from .stats import StatsService
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class Services:
     event_types: EventTypeService
     deliveries: DeliveryLogService
     recovery: RecoveryService
+    stats: StatsService
     ingest: EventsApi | None  # None where no events queue is configured (the CLI)
 
     @property
@@ -85,5 +87,6 @@ def build_services(
             delivery_queue,
             parked,
         ),
+        stats=StatsService(log.stats, store, parked),
         ingest=ingest,
     )

@@ -1,0 +1,88 @@
+// The console's shell: sign-in, navigation by the URL's hash, one view at a time.
+
+import { ApiError, api, forget, remember, session } from "./api.js";
+import { el, notice, show } from "./dom.js";
+import * as operator from "./operator.js";
+import * as partner from "./partner.js";
+
+function signIn(message) {
+  const role = el(
+    "select",
+    { id: "role", name: "role" },
+    el("option", { value: "operator" }, "Operator (admin key)"),
+    el("option", { value: "partner" }, "Partner (API key)"),
+  );
+  const key = el("input", { id: "key", name: "key", type: "password", autocomplete: "off", required: true });
+  const form = el(
+    "form",
+    {
+      class: "signin",
+      onsubmit: async (event) => {
+        event.preventDefault();
+        remember(role.value, key.value);
+        try {
+          await api(role.value === "operator" ? "/admin/stats" : "/deliveries/endpoint");
+        } catch (error) {
+          forget();
+          const text =
+            error instanceof ApiError && (error.status === 401 || error.status === 403)
+              ? "That key was not accepted. Check it and the role you chose."
+              : error instanceof ApiError && error.status === 429
+                ? "Too many wrong keys from here; wait a minute and try again."
+                : `Could not sign in: ${error.message}`;
+          return signIn(text);
+        }
+        location.hash = "#/";
+        route();
+      },
+    },
+    el("label", { for: "role" }, "Sign in as"),
+    role,
+    el("label", { for: "key" }, "Key"),
+    key,
+    el("button", { type: "submit" }, "Sign in"),
+  );
+  chrome(null);
+  show(el("h1", {}, "Sign in"), message ? notice(message) : null, form);
+  key.focus();
+}
+
+function chrome(current) {
+  const views = current ? (current.role === "operator" ? operator : partner) : null;
+  document.getElementById("nav").replaceChildren(
+    ...(views ? views.nav.map(([href, label]) => el("a", { href }, label)) : []),
+  );
+  document.getElementById("who").textContent = current ? `Signed in as ${current.role}` : "";
+  document.getElementById("signout").hidden = !current;
+}
+
+async function route() {
+  const current = session();
+  if (!current) return signIn();
+  chrome(current);
+  const views = current.role === "operator" ? operator : partner;
+  const hash = location.hash || "#/";
+  for (const [pattern, view] of views.routes) {
+    const match = hash.match(pattern);
+    if (!match) continue;
+    try {
+      await view(...match.slice(1).map((part) => (part === undefined ? undefined : decodeURIComponent(part))));
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 401) {
+        forget();
+        return signIn("Your key is no longer accepted; sign in again.");
+      }
+      show(el("h1", {}, "Something went wrong"), notice(error.message));
+    }
+    return;
+  }
+  show(el("h1", {}, "Not found"), notice("No such page."));
+}
+
+document.getElementById("signout").addEventListener("click", () => {
+  forget();
+  location.hash = "#/";
+  signIn();
+});
+window.addEventListener("hashchange", route);
+route();

@@ -1,0 +1,113 @@
+"""The console's API: the delivery stats the deliver function keeps with its log, the
+admin aggregate over them, the partner's own event and endpoint routes, and the console's
+files (ingest handler, real SQS and MongoDB servers)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from webhooks.delivery_log import AttemptRecord, DeliveryLog
+
+from conftest import Stack
+from support import api_event
+
+ADMIN_KEY = "console-admin"
+ADMIN = {"X-Admin-Key": ADMIN_KEY}
+
+
+@pytest.fixture
+def call(stack: Stack, function: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("ADMIN_API_KEY", ADMIN_KEY)
+    loaded: list[Any] = []
+
+    def send(path: str, headers: dict[str, str] | None = None, query: dict[str, str] | None = None) -> Any:
+        if not loaded:
+            loaded.append(function("ingest"))
+        event = api_event(None, method="GET", path=path, headers=headers)
+        if query:
+            event["queryStringParameters"] = query
+            event["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()}
+        return loaded[0](event)
+
+    return send
+
+
+def attempt(
+    partner_id: str, outcome: str, latency: float, at: datetime, event_id: str = "event_1"
+) -> AttemptRecord:
+    status = 200 if outcome == "delivered" else 500
+    return AttemptRecord(
+        event_id, "order.created", partner_id, 1, outcome, status, latency, None, None, b"", at
+    )
+
+
+def test_stats_count_each_outcome_per_minute_and_partner_with_latency_percentiles(
+    stack: Stack, call: Any
+) -> None:
+    a = stack.store().create("alpha", "https://a.example/h", ["order.*"]).partner.id
+    b = stack.store().create("beta", "https://b.example/h", ["order.*"]).partner.id
+    log = DeliveryLog(stack.db)
+    now = datetime.now(UTC)
+    records = [attempt(a, "delivered", 8, now) for _ in range(9)] + [attempt(a, "delivered", 400, now)]
+    records += [attempt(b, "retry", 30, now), attempt(b, "dead_lettered", 30, now - timedelta(minutes=5))]
+    records += [attempt(a, "delivered", 8, now - timedelta(hours=3))]  # outside the hour
+    log.flush([r.document() for r in records])
+
+    reply = call("/api/v1/admin/stats", ADMIN, {"window": "hour"})
+    assert reply["statusCode"] == 200, reply["body"]
+    stats = json.loads(reply["body"])
+    assert stats["bucketSeconds"] == 60 and len(stats["series"]) == 60
+    assert sum(p["delivered"] for p in stats["series"]) == 10
+    assert stats["series"][-1]["delivered"] == 10 and stats["series"][-1]["failed"] == 1
+    assert stats["series"][-6]["deadLettered"] == 1
+    by_name = {p["name"]: p for p in stats["partners"]}
+    assert (by_name["alpha"]["delivered"], by_name["alpha"]["failed"]) == (10, 0)
+    assert by_name["alpha"]["latencyP50Ms"] == 10.0  # 8 ms falls in the 5-10 ms bucket
+    assert by_name["alpha"]["latencyP95Ms"] == 500.0  # the one slow attempt
+    assert (by_name["beta"]["failed"], by_name["beta"]["deadLettered"]) == (1, 1)
+    assert by_name["beta"]["endpoint"]["status"] == "enabled"
+
+    day = json.loads(call("/api/v1/admin/stats", ADMIN, {"window": "day"})["body"])
+    assert day["bucketSeconds"] == 3600 and sum(p["delivered"] for p in day["series"]) == 11
+
+
+def test_stats_need_the_admin_key_and_a_known_window(call: Any) -> None:
+    assert call("/api/v1/admin/stats")["statusCode"] == 401
+    assert call("/api/v1/admin/stats", ADMIN, {"window": "week"})["statusCode"] == 400
+
+
+def test_a_partner_reads_its_own_event_and_endpoint_and_not_anothers(stack: Stack, call: Any) -> None:
+    mine = stack.store().create("mine", "https://m.example/h", ["order.*"])
+    other = stack.store().create("other", "https://o.example/h", ["order.*"])
+    now = datetime.now(UTC)
+    DeliveryLog(stack.db).flush(
+        [
+            attempt(mine.partner.id, "delivered", 5, now, "event_mine").document(),
+            attempt(other.partner.id, "retry", 5, now, "event_theirs").document(),
+        ]
+    )
+    key = {"X-API-Key": mine.api_key}
+    own = call("/api/v1/deliveries/events/event_mine", key)
+    assert own["statusCode"] == 200 and json.loads(own["body"])["deliveries"][0]["outcome"] == "delivered"
+    refused = call("/api/v1/deliveries/events/event_theirs", key)
+    assert refused["statusCode"] == 404 and "event_theirs" in json.loads(refused["body"])["error"]
+    assert call("/api/v1/deliveries/events/event_mine")["statusCode"] == 401
+    endpoint = json.loads(call("/api/v1/deliveries/endpoint", key)["body"])
+    assert endpoint["name"] == "mine" and endpoint["endpoint"]["consecutiveFailures"] == 0
+
+
+def test_the_console_files_and_only_them(call: Any) -> None:
+    page = call("/console")
+    headers = {**page.get("headers", {}), **{k: v[0] for k, v in page.get("multiValueHeaders", {}).items()}}
+    assert page["statusCode"] == 200 and "text/html" in headers["Content-Type"]
+    assert "script-src 'self'" in headers["Content-Security-Policy"]
+    assert "app.js" in page["body"]
+    script = call("/console/app.js")
+    assert script["statusCode"] == 200 and "route()" in script["body"]
+    assert call("/console/")["statusCode"] == 301
+    assert call("/console/..%2F..%2Fapp.py")["statusCode"] == 404
+    assert call("/console/app.py")["statusCode"] == 404
