@@ -45,13 +45,14 @@ class RuntimeProcess:
         data_dir: Path | None = None,
         capture: bool = True,
         api_workers: int | None = None,
+        args: list[str] | None = None,
     ) -> None:
         self.data_dir = data_dir or Path(tempfile.mkdtemp(prefix="webhooks-local-"))
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         base = {k: v for k, v in os.environ.items() if k not in ENDPOINT_VARS}
         self.env = {**base, "WEBHOOKS_LOCAL_DIR": str(self.data_dir), **(env or {})}
-        argv = [WEBHOOKS, "local", "--port", str(self.port)]
+        argv = [WEBHOOKS, "local", "--port", str(self.port), *(args or [])]
         if api_workers is not None:
             argv += ["--api-workers", str(api_workers)]
         shared = os.environ.get("AWS_ENDPOINT_URL") if os.environ.get("WEBHOOKS_TEST_TARGET") else None

@@ -41,6 +41,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     local.add_argument(
         "--queue-prefix", default="", help="prefix of the queue names (runtimes sharing one SQS endpoint)"
     )
+    local.add_argument(
+        "--log-format",
+        choices=["auto", "human", "json"],
+        default="auto",
+        help="the functions' log lines: one short line per record, or Powertools' JSON "
+        "(default auto: human when the output is a terminal)",
+    )
     local.set_defaults(func=run)
 
 
@@ -49,6 +56,12 @@ def run(args: argparse.Namespace) -> int:
     from ..runtime import LocalRuntime, RuntimeOptions
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    human = args.log_format == "human" or (args.log_format == "auto" and sys.stdout.isatty())
+    os.environ["WEBHOOKS_LOG_FORMAT"] = "human" if human else "json"  # for the API worker processes
+    if human:
+        from webhooks.observability import use_human_lines
+
+        use_human_lines()
     port = args.port if args.port is not None else int(os.environ.get("PORT", "3000"))
     options = RuntimeOptions(
         port=port,
@@ -79,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"Admin API key (X-Admin-Key) is in {options.data_dir / 'admin-key'}", flush=True)
         print(f"API listening on {api_url}", flush=True)
         print(f"API reference (Swagger UI): {api_url}/api/v1/docs", flush=True)
+        print(f"Console (sign in with the admin key or a partner's API key): {api_url}/console", flush=True)
         runtime.wait()
     finally:
         # a stop that hangs says where: every thread's stack on stderr after 40 s

@@ -11,11 +11,17 @@ subsegment of its own (``Deliverer._post``). Outside Lambda the Tracer disables 
 
 from __future__ import annotations
 
+import os
+import warnings
+
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 
 NAMESPACE = "Webhooks"
+# an invocation that recorded no metric (a health check, a dispatch with nothing to send) is
+# normal here, not worth a warning on every one
+warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 
 class _EMFProvider(AmazonCloudWatchEMFProvider):
@@ -27,6 +33,18 @@ class _EMFProvider(AmazonCloudWatchEMFProvider):
 
 
 logger = Logger()
+
+
+def use_human_lines() -> None:
+    """One short line per record instead of a JSON line (`webhooks local` in a terminal)."""
+    from .log_format import HumanFormatter
+
+    logger.registered_handler.setFormatter(HumanFormatter())
+
+
+# WEBHOOKS_LOG_FORMAT=human: how `webhooks local` hands the choice to its API worker processes
+if os.environ.get("WEBHOOKS_LOG_FORMAT", "json").strip().lower() == "human":
+    use_human_lines()
 tracer = Tracer(patch_modules=["botocore", "pymongo"])
 metrics = Metrics(namespace=NAMESPACE)
 metrics.provider = _EMFProvider(

@@ -1,0 +1,88 @@
+"""`webhooks local` in a terminal prints one short line per delivery; piped, JSON lines."""
+
+from __future__ import annotations
+
+import os
+import pty
+import re
+import select
+import subprocess
+import time
+from pathlib import Path
+
+import requests
+
+from webhooks_cli.servers import free_port
+
+from runtime_process import WEBHOOKS, RuntimeProcess
+from support import Receiver, partner_spec
+
+HUMAN_DELIVERY = re.compile(
+    r"^\d\d:\d\d:\d\d deliver\s+delivered\s+event_\w+…\s+partner \w+…\s+attempt 1: 200 in [\d.]+ ms$"
+)
+
+
+def test_human_lines_on_request_json_lines_when_piped() -> None:
+    receiver = Receiver()
+    spec = partner_spec("terminal", receiver.url, ["order.*"])
+    for flag, human in (("human", True), ("auto", False)):  # auto: stdout is a pipe here
+        runtime = RuntimeProcess([spec], args=["--log-format", flag])
+        try:
+            runtime.post([{"eventType": "order.created", "data": {"n": 1}}], spec["apiKey"])
+            deadline = time.monotonic() + 10
+            while not any("delivery attempt" in line or " deliver " in line for line in runtime.lines):
+                assert time.monotonic() < deadline, runtime.lines[-20:]
+                time.sleep(0.1)
+        finally:
+            runtime.stop()
+        attempts = [line for line in runtime.lines if " deliver " in line or '"delivery attempt"' in line]
+        if human:
+            assert any(HUMAN_DELIVERY.match(line) for line in attempts), attempts
+            assert not any(line.startswith('{"level"') for line in runtime.lines), runtime.lines[-5:]
+        else:
+            assert attempts and all(line.startswith("{") for line in attempts), attempts
+    receiver.close()
+
+
+def test_auto_is_human_in_a_terminal(tmp_path: Path) -> None:
+    receiver = Receiver()
+    spec = partner_spec("tty", receiver.url, ["order.*"])
+    port = free_port()
+    primary, secondary = pty.openpty()
+    env = {**os.environ, "WEBHOOKS_LOCAL_DIR": str(tmp_path), "POWERTOOLS_LOG_LEVEL": "INFO"}
+    for name in ("AWS_ENDPOINT_URL", "MONGO_URI"):
+        env.pop(name, None)
+    process = subprocess.Popen(
+        [WEBHOOKS, "local", "--port", str(port), "--demo"], stdout=secondary, stderr=secondary, env=env
+    )
+    os.close(secondary)
+    output = b""
+    try:
+        deadline = time.monotonic() + 60
+        while b"API listening" not in output:
+            assert time.monotonic() < deadline and process.poll() is None, output[-2000:]
+            if select.select([primary], [], [], 0.5)[0]:
+                output += os.read(primary, 65536)
+        key = re.search(rb"X-API-Key: (\S+?)['\"]", output)
+        assert key, output[-2000:]
+        requests.post(
+            f"http://127.0.0.1:{port}/api/v1/events",
+            json=[{"eventType": "order.created", "data": {"n": 1}}],
+            headers={"X-API-Key": key.group(1).decode()},
+            timeout=10,
+        )
+        while b" deliver " not in output:
+            assert time.monotonic() < deadline, output[-2000:]
+            if select.select([primary], [], [], 0.5)[0]:
+                output += os.read(primary, 65536)
+        time.sleep(0.5)
+        while select.select([primary], [], [], 0.2)[0]:
+            output += os.read(primary, 65536)
+    finally:
+        process.terminate()
+        process.wait(30)
+        os.close(primary)
+        receiver.close()
+    lines = output.decode(errors="replace").replace("\r", "").splitlines()
+    assert any(" deliver " in line and "delivered" in line for line in lines), lines[-20:]
+    assert not any(line.startswith('{"level"') for line in lines), lines[-20:]
