@@ -12,6 +12,7 @@ BENCHES = [
     "bench_e2e.py",
     "bench_flow.py",
     "bench_revocation.py",
+    "bench_console.py",
     "harness.py",
 ]
 

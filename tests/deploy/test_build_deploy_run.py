@@ -64,6 +64,9 @@ def test_sam_build_of_a_clean_copy_puts_the_package_and_every_dependency_in_the_
 ) -> None:
     layer = arm64_build.artifacts / "CommonLayer" / "python"
     assert (layer / "webhooks" / "__init__.py").is_file()
+    # the console's static files ship with the layer (served by the ingest function at /console)
+    shipped = {p.name for p in (layer / "webhooks" / "console").iterdir()}
+    assert {"index.html", "app.js", "console.css"} <= shipped
     assert (layer / "webhooks" / "deliver.py").read_text() == (
         ROOT / "layers" / "common" / "webhooks" / "deliver.py"
     ).read_text()
@@ -112,6 +115,7 @@ def test_sam_deploy_with_the_repo_samconfig_uploads_the_built_layer_and_function
     resources = template["Resources"]
     layer = uploaded_zip(aws_emulator, resources["CommonLayer"]["Properties"]["ContentUri"]).namelist()
     assert "python/webhooks/__init__.py" in layer
+    assert "python/webhooks/console/index.html" in layer
     assert any(n.startswith("python/pydantic_core/") and n.endswith("aarch64-linux-gnu.so") for n in layer)
     assert not any(n.startswith(("webhooks/", "python/boto3/", "python/botocore/")) for n in layer)
     tracing = uploaded_zip(aws_emulator, resources["TracingLayer"]["Properties"]["ContentUri"]).namelist()

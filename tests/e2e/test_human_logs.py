@@ -45,9 +45,7 @@ def test_human_lines_on_request_json_lines_when_piped() -> None:
 
 
 def test_auto_is_human_in_a_terminal(tmp_path: Path) -> None:
-    receiver = Receiver()
-    spec = partner_spec("tty", receiver.url, ["order.*"])
-    port = free_port()
+    port = free_port()  # the demo partner and its receiver come with --demo
     primary, secondary = pty.openpty()
     env = {**os.environ, "WEBHOOKS_LOCAL_DIR": str(tmp_path), "POWERTOOLS_LOG_LEVEL": "INFO"}
     for name in ("AWS_ENDPOINT_URL", "MONGO_URI"):
@@ -82,7 +80,6 @@ def test_auto_is_human_in_a_terminal(tmp_path: Path) -> None:
         process.terminate()
         process.wait(30)
         os.close(primary)
-        receiver.close()
     lines = output.decode(errors="replace").replace("\r", "").splitlines()
     assert any(" deliver " in line and "delivered" in line for line in lines), lines[-20:]
     assert not any(line.startswith('{"level"') for line in lines), lines[-20:]

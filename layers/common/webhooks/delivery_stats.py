@@ -90,6 +90,10 @@ class DeliveryStats:
 
     def record(self, attempts: list[dict[str, Any]]) -> None:
         """Count logged attempt documents (``AttemptRecord.document()``); never raises."""
+        self._write(self.updates(attempts))
+
+    def updates(self, attempts: list[dict[str, Any]]) -> list[UpdateOne]:
+        """The counter updates for logged attempt documents, one per (partner, grain, bucket)."""
         counts: dict[tuple[str, str, datetime], dict[str, int]] = defaultdict(lambda: defaultdict(int))
         for doc in attempts:
             field = OUTCOME_FIELDS.get(doc.get("outcome", ""))
@@ -100,7 +104,7 @@ class DeliveryStats:
                 inc[field] += 1
                 if doc.get("latencyMs") is not None and doc.get("statusCode"):
                     inc[f"latency.{latency_bucket(doc['latencyMs'])}"] += 1
-        self._write([self._update(p, g, s, dict(inc)) for (p, g, s), inc in counts.items()])
+        return [self._update(p, g, s, dict(inc)) for (p, g, s), inc in counts.items()]
 
     def record_accepted(self, count: int, at: datetime | None = None) -> None:
         """Count events taken in by dispatch; never raises."""
