@@ -175,6 +175,7 @@ def test_operator_finds_the_failing_partner_reads_its_answer_and_replays(stack: 
     response = page.locator("section", has_text=HOSTILE_NAME).locator("pre.response").first
     assert response.inner_text() == HOSTILE_BODY  # the endpoint's answer, as text
     assert "dead_lettered" in page.locator("section", has_text=HOSTILE_NAME).inner_text()
+    assert "null" not in page.locator("main").inner_text().split()  # nothing empty rendered as text
     shot(page, "05-event-failed")
 
     stack.flaky.script = [Reply(status=200)]  # the partner fixes its endpoint
