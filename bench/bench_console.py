@@ -67,7 +67,7 @@ def main() -> int:
         logged = db.deliveryAttempts.count_documents({})
         counted = sum(
             d.get("delivered", 0) + d.get("failed", 0) + d.get("deadLettered", 0)
-            for d in db.deliveryStats.find({"grain": "hour"})
+            for d in db.deliveryStats.find({"partnerId": {"$ne": "_events"}})
         )
         print(
             f"[setup] {logged:,} attempts logged, {counted:,} counted, in {time.perf_counter() - started:.0f} s",

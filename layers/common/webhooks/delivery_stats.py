@@ -26,11 +26,6 @@ OUTCOME_FIELDS = {"delivered": "delivered", "retry": "failed", "dead_lettered": 
 EVENTS = "_events"  # the partnerId under which accepted events are counted
 WRITE_TIMEOUT_SECONDS = 0.5
 Window = Literal["hour", "day"]
-GRAINS: dict[str, tuple[str, timedelta, int]] = {
-    # window: (grain, bucket, buckets)
-    "hour": ("minute", timedelta(minutes=1), 60),
-    "day": ("hour", timedelta(hours=1), 24),
-}
 
 
 def latency_bucket(latency_ms: float) -> int:
@@ -53,14 +48,16 @@ def percentile(histogram: list[int], q: float) -> float | None:
     return float(LATENCY_BOUNDS_MS[-1])
 
 
-def _start(at: datetime, grain: str) -> datetime:
+def _hour(at: datetime) -> datetime:
     at = at if at.tzinfo else at.replace(tzinfo=UTC)
-    at = at.astimezone(UTC).replace(second=0, microsecond=0)
-    return at.replace(minute=0) if grain == "hour" else at
+    return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 @dataclass(frozen=True)
 class DeliveryStats:
+    """One document per partner per hour: the hour's counts, its latency histogram, and
+    each minute's counts under ``minutes.<MM>`` (one upsert per deliver invocation)."""
+
     db: Database[Any]
     ttl_days: float = 2
 
@@ -69,20 +66,18 @@ class DeliveryStats:
         return self.db["deliveryStats"]
 
     def ensure_indexes(self) -> None:
-        self.stats.create_index([("grain", ASCENDING), ("start", ASCENDING)], name="by_grain_start")
+        self.stats.create_index([("start", ASCENDING)], name="by_start")
         self.stats.create_index("expiresAt", expireAfterSeconds=0)
 
-    def _update(self, partner_id: str, grain: str, start: datetime, inc: dict[str, int]) -> UpdateOne:
-        keep = timedelta(days=self.ttl_days) if grain == "hour" else timedelta(hours=2)
+    def _update(self, partner_id: str, hour: datetime, inc: dict[str, int]) -> UpdateOne:
         return UpdateOne(
-            {"_id": f"{partner_id}|{grain}|{start.isoformat()}"},
+            {"_id": f"{partner_id}|{hour.isoformat()}"},
             {
                 "$inc": inc,
                 "$setOnInsert": {
                     "partnerId": partner_id,
-                    "grain": grain,
-                    "start": start,
-                    "expiresAt": start + keep,
+                    "start": hour,
+                    "expiresAt": hour + timedelta(days=self.ttl_days),
                 },
             },
             upsert=True,
@@ -93,23 +88,31 @@ class DeliveryStats:
         self._write(self.updates(attempts))
 
     def updates(self, attempts: list[dict[str, Any]]) -> list[UpdateOne]:
-        """The counter updates for logged attempt documents, one per (partner, grain, bucket)."""
-        counts: dict[tuple[str, str, datetime], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        """The counter updates for logged attempt documents, one per (partner, hour)."""
+        counts: dict[tuple[str, datetime], dict[str, int]] = defaultdict(lambda: defaultdict(int))
         for doc in attempts:
             field = OUTCOME_FIELDS.get(doc.get("outcome", ""))
             if field is None:
                 continue
-            for grain in ("minute", "hour"):
-                inc = counts[(doc["partnerId"], grain, _start(doc["timestamp"], grain))]
-                inc[field] += 1
-                if doc.get("latencyMs") is not None and doc.get("statusCode"):
-                    inc[f"latency.{latency_bucket(doc['latencyMs'])}"] += 1
-        return [self._update(p, g, s, dict(inc)) for (p, g, s), inc in counts.items()]
+            at = doc["timestamp"] if doc["timestamp"].tzinfo else doc["timestamp"].replace(tzinfo=UTC)
+            inc = counts[(doc["partnerId"], _hour(at))]
+            inc[field] += 1
+            inc[f"minutes.{at.astimezone(UTC).minute:02d}.{field}"] += 1
+            if doc.get("latencyMs") is not None and doc.get("statusCode"):
+                inc[f"latency.{latency_bucket(doc['latencyMs'])}"] += 1
+        return [self._update(p, h, dict(inc)) for (p, h), inc in counts.items()]
 
     def record_accepted(self, count: int, at: datetime | None = None) -> None:
         """Count events taken in by dispatch; never raises."""
-        at = at or datetime.now(UTC)
-        self._write([self._update(EVENTS, g, _start(at, g), {"accepted": count}) for g in ("minute", "hour")])
+        at = (at or datetime.now(UTC)).astimezone(UTC)
+        if count:
+            self._write(
+                [
+                    self._update(
+                        EVENTS, _hour(at), {"accepted": count, f"minutes.{at.minute:02d}.accepted": count}
+                    )
+                ]
+            )
 
     def _write(self, updates: list[UpdateOne]) -> None:
         if not updates:
@@ -121,38 +124,46 @@ class DeliveryStats:
             logger.warning("delivery stats not written", extra={"error": type(exc).__name__})
 
     def overview(self, window: Window, now: datetime | None = None) -> dict[str, Any]:
-        """Per bucket: delivered / failed / dead-lettered / accepted; per partner: the
-        window's totals and latency p50/p95 (ms, histogram bucket bounds)."""
-        grain, step, buckets = GRAINS[window]
-        last = _start(now or datetime.now(UTC), grain)
+        """Per bucket (minute for the hour, hour for the day): delivered / failed /
+        dead-lettered / accepted; per partner: the window's totals, and latency p50/p95 (ms,
+        histogram bucket bounds) over the hours the window touches."""
+        now = (now or datetime.now(UTC)).astimezone(UTC)
+        step = timedelta(minutes=1) if window == "hour" else timedelta(hours=1)
+        buckets = 60 if window == "hour" else 24
+        last = now.replace(second=0, microsecond=0) if window == "hour" else _hour(now)
         first = last - step * (buckets - 1)
-        series = {
-            first + step * n: {"delivered": 0, "failed": 0, "deadLettered": 0, "accepted": 0}
-            for n in range(buckets)
-        }
+        fields = ("delivered", "failed", "deadLettered", "accepted")
+        series = {first + step * n: dict.fromkeys(fields, 0) for n in range(buckets)}
         partners: dict[str, dict[str, Any]] = {}
-        for doc in self.stats.find({"grain": grain, "start": {"$gte": first}}):
-            start = _start(doc["start"], grain)
-            if start not in series:
-                continue
-            point = series[start]
-            for field in ("delivered", "failed", "deadLettered", "accepted"):
-                point[field] += int(doc.get(field, 0))
-            if doc["partnerId"] == EVENTS:
-                continue
-            totals = partners.setdefault(
-                doc["partnerId"],
-                {
-                    "delivered": 0,
-                    "failed": 0,
-                    "deadLettered": 0,
-                    "histogram": [0] * (len(LATENCY_BOUNDS_MS) + 1),
-                },
-            )
-            for field in ("delivered", "failed", "deadLettered"):
-                totals[field] += int(doc.get(field, 0))
-            for key, count in (doc.get("latency") or {}).items():
-                totals["histogram"][int(key)] += int(count)
+        for doc in self.stats.find({"start": {"$gte": _hour(first)}}):
+            hour = _hour(doc["start"])
+            if window == "hour":
+                points = [
+                    (hour + timedelta(minutes=int(minute)), counts)
+                    for minute, counts in (doc.get("minutes") or {}).items()
+                ]
+            else:
+                points = [(hour, doc)]
+            totals = None
+            if doc["partnerId"] != EVENTS:
+                totals = partners.setdefault(
+                    doc["partnerId"],
+                    {
+                        "delivered": 0,
+                        "failed": 0,
+                        "deadLettered": 0,
+                        "histogram": [0] * (len(LATENCY_BOUNDS_MS) + 1),
+                    },
+                )
+                for key, count in (doc.get("latency") or {}).items():
+                    totals["histogram"][int(key)] += int(count)
+            for start, counts in points:
+                if start not in series:
+                    continue
+                for field in fields:
+                    series[start][field] += int(counts.get(field, 0))
+                    if totals is not None and field != "accepted":
+                        totals[field] += int(counts.get(field, 0))
         return {
             "window": window,
             "bucketSeconds": int(step.total_seconds()),
