@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -159,6 +160,9 @@ def test_operator_finds_the_failing_partner_reads_its_answer_and_replays(stack: 
     attention.wait_for()
     assert HOSTILE_NAME in attention.inner_text()  # the name as text, markup and all
     assert page.locator("img").count() == 0
+    caption = page.locator("figcaption").inner_text()
+    assert "1 delivered" in caption and "1 dead-lettered" in caption, caption  # the two attempts so far
+    assert re.search(r"[1-9]\d* events accepted", caption), caption
     shot(page, "02-overview")
 
     page.get_by_role("link", name="Partners").click()

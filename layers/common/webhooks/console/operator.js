@@ -48,15 +48,26 @@ function chart(stats) {
       );
     });
   });
+  // events accepted per bucket: a line over the bars, on its own scale
+  const acceptedTop = Math.max(1, ...points.map((p) => p.accepted));
+  const accepted = svg("polyline", {
+    class: "accepted",
+    points: points.map((p, i) => `${i * step + step / 2},${height - (p.accepted / acceptedTop) * (height - 10)}`).join(" "),
+  });
   return el(
     "figure",
     {},
-    svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": summary, class: "chart" }, bars),
+    svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": summary, class: "chart" }, bars, accepted),
     el(
       "figcaption",
       {},
       summary,
-      el("ul", { class: "legend" }, OUTCOMES.map(([key, label]) => el("li", { class: key }, label))),
+      el(
+        "ul",
+        { class: "legend" },
+        OUTCOMES.map(([key, label]) => el("li", { class: key }, label)),
+        el("li", { class: "accepted" }, `Events accepted (line, up to ${acceptedTop} per ${unit})`),
+      ),
     ),
   );
 }
