@@ -293,3 +293,49 @@ def test_the_console_is_served_with_a_strict_content_security_policy(stack: Stac
     assert "frame-ancestors 'none'" in policy
     assert "<script>" not in reply.text and 'type="module"' in reply.text  # no inline script
     assert requests.get(f"{stack.url}/../../etc/passwd", timeout=10).status_code == 404
+
+
+def test_partner_page_actions_test_rotate_recover_deactivate(stack: Stack, browser: Any) -> None:
+    from standardwebhooks.webhooks import Webhook
+
+    context = browser.new_context()
+    page = context.new_page()
+    confirmed: list[str] = []
+    page.on("dialog", lambda d: (confirmed.append(d.message), d.accept()))
+    try:
+        sign_in(page, stack, "operator", stack.admin_key)
+        page.get_by_role("heading", name="Overview").wait_for()
+        page.get_by_role("link", name="Partners").click()
+        page.get_by_role("link", name="Good Partner").click()
+        page.get_by_role("heading", name="Good Partner").wait_for()
+
+        page.get_by_role("button", name="Rotate secret").click()
+        secret = page.locator(".notice code")
+        secret.wait_for()
+        new_secret = secret.inner_text()
+        assert new_secret.startswith("whsec_") and new_secret != stack.specs[0]["secretKey"]
+        before = len(stack.good.requests)
+        page.get_by_role("button", name="Send test event").click()
+        page.get_by_role("status").filter(has_text="Test event").wait_for()
+        assert wait_for(lambda: len(stack.good.requests) > before)
+        test_hook = stack.good.requests[-1]
+        assert test_hook.headers.get("X-Recart-Event-Type") == "webhook.test"
+        Webhook(new_secret).verify(test_hook.body, test_hook.headers)  # signed with the new secret
+        page.reload()  # the secret is not shown again
+        page.get_by_role("heading", name="Good Partner").wait_for()
+        assert new_secret not in page.content()
+
+        page.get_by_role("link", name="Partners").click()
+        page.get_by_role("row").filter(has_text=HOSTILE_NAME).get_by_role("link").click()
+        page.get_by_role("heading", name=HOSTILE_NAME).wait_for()
+        page.get_by_label("Recover failed deliveries since").fill("2026-01-01T00:00")
+        page.get_by_role("button", name="Recover").click()
+        page.get_by_role("status").filter(has_text="Recovery:").wait_for()
+        page.get_by_role("button", name="Deactivate").click()
+        page.get_by_role("status").filter(has_text="Deactivated").wait_for()
+        assert confirmed and "Deactivate" in confirmed[0]
+        flaky = next(p for p in stack.admin("GET", "/partners")["partners"] if p["name"] == HOSTILE_NAME)
+        assert flaky["isActive"] is False
+        shot(page, "11-partner-actions")
+    finally:
+        context.close()
