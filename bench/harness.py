@@ -39,8 +39,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +47,7 @@ import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RuntimeProcess, cpu_by_process, partner, pct
+from support import Received, Receiver, Reply
 
 NODE = "the Node.js service, measured elsewhere on this kind of machine (issue 15)"
 NODE_FIGURES = {
@@ -57,61 +57,6 @@ NODE_FIGURES = {
     "isolation": "each event twice, first p50 7.6 s",
 }
 EVENT_TYPE = "order.created"
-
-
-# --- receivers ------------------------------------------------------------------------
-
-
-@dataclass
-class Arrival:
-    event_id: str
-    at: float
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass
-class Receiver:
-    """A keep-alive HTTP receiver on 127.0.0.1:port (0: a free port) that records arrivals."""
-
-    port: int = 0
-    status: int = 200
-    arrivals: list[Arrival] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                event_id = headers.get("webhook-id") or headers.get("x-recart-event-id") or ""
-                with receiver.lock:
-                    receiver.arrivals.append(Arrival(event_id, time.time(), headers, body))
-                self.send_response(receiver.status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}/hook"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def count(self) -> int:
-        with self.lock:
-            return len(self.arrivals)
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 # --- the service under test -----------------------------------------------------------
@@ -145,7 +90,7 @@ def ours() -> Target:
 def theirs(args: argparse.Namespace) -> Target:
     ports = [int(p) for p in args.receiver_ports.split(",")]
     secrets: list[str | None] = list(args.secrets.split(",")) if args.secrets else [None, None]
-    return Target(args.url, args.api_key, [Receiver(port) for port in ports], secrets)
+    return Target(args.url, args.api_key, [Receiver(port=port) for port in ports], secrets)
 
 
 def post(session: requests.Session, target: Target, events: list[dict[str, Any]]) -> requests.Response:
@@ -159,7 +104,7 @@ def event_ids(reply: requests.Response) -> list[str]:
     return [r["eventId"] for r in body.get("results", body.get("events", []))]
 
 
-def bad_signatures(arrivals: list[Arrival], secret: str | None) -> int:
+def bad_signatures(arrivals: list[Received], secret: str | None) -> int:
     if secret is None:
         return 0
     from standardwebhooks.webhooks import Webhook
@@ -275,9 +220,9 @@ def throughput(target: Target, events: int = 1000, batch: int = 100, profile: Pa
     first, second, inactive = target.receivers
     expected = 2 * events
     deadline = time.time() + 300
-    while first.count() + second.count() < expected and time.time() < deadline:
+    while len(first.requests) + len(second.requests) < expected and time.time() < deadline:
         time.sleep(0.02)
-    arrivals = first.arrivals + second.arrivals
+    arrivals = first.requests + second.requests
     done = max(a.at for a in arrivals) if arrivals else time.time()
     if profiler is not None:
         profiler.send_signal(signal.SIGINT)  # py-spy writes what it has and exits
@@ -286,21 +231,21 @@ def throughput(target: Target, events: int = 1000, batch: int = 100, profile: Pa
     elapsed = done - started
     latencies = [(a.at - posted_at.get(a.event_id, started)) for a in arrivals]
     duplicates = sum(
-        sum(c - 1 for c in Counter(a.event_id for a in r.arrivals).values()) for r in (first, second)
+        sum(c - 1 for c in Counter(a.event_id for a in r.requests).values()) for r in (first, second)
     )
-    bad = bad_signatures(first.arrivals, target.secrets[0]) + bad_signatures(
-        second.arrivals, target.secrets[1]
+    bad = bad_signatures(first.requests, target.secrets[0]) + bad_signatures(
+        second.requests, target.secrets[1]
     )
     delivered = len(arrivals)
     lines = [
         f"{delivered}/{expected} webhooks in {elapsed:.1f} s ({delivered / elapsed:.0f}/s); inactive got "
-        f"{inactive.count()}; duplicates {duplicates}; signatures failing {bad}",
+        f"{len(inactive.requests)}; duplicates {duplicates}; signatures failing {bad}",
         f"webhook end to end (post -> arrival) p50 {pct(latencies, 50):.2f} s, p99 {pct(latencies, 99):.2f} s; "
         f"the {events // batch} posts took {posted:.2f} s",
         f"vs {NODE_FIGURES['throughput']}: {90.3 / elapsed:.1f}x faster",
     ]
     missed = []
-    if delivered != expected or duplicates or bad or inactive.count():
+    if delivered != expected or duplicates or bad or len(inactive.requests):
         missed.append("throughput: not every webhook exactly once, signed, to active partners only")
     if elapsed > 9.0:
         missed.append(f"throughput {elapsed:.1f} s (target <= 9 s: 10x the Node service)")
@@ -391,7 +336,7 @@ def paced(target: Target, seconds: float, failing: bool) -> tuple[list[float], C
     the first partner's post -> arrival latencies (ms), arrivals per event, events posted."""
     first, second = target.receivers[0], target.receivers[1]
     if failing:
-        second.status = 500
+        second.script = [Reply(status=500)]
     session = requests.Session()
     posted: dict[str, float] = {}
     count = int(seconds * 10)
@@ -404,12 +349,12 @@ def paced(target: Target, seconds: float, failing: bool) -> tuple[list[float], C
         assert reply.status_code == 202, reply.text
         posted[event_ids(reply)[0]] = sent
     deadline = time.time() + 30
-    while len({a.event_id for a in first.arrivals}) < count and time.time() < deadline:
+    while len({a.event_id for a in first.requests}) < count and time.time() < deadline:
         time.sleep(0.05)
     time.sleep(2.0 if not failing else 5.0)  # room for a duplicate to show
-    seen = Counter(a.event_id for a in first.arrivals)
+    seen = Counter(a.event_id for a in first.requests)
     firsts: dict[str, float] = {}
-    for a in first.arrivals:
+    for a in first.requests:
         firsts.setdefault(a.event_id, a.at)
     latencies = [(firsts[e] - posted[e]) * 1000 for e in posted if e in firsts]
     return latencies, seen, count
@@ -438,7 +383,7 @@ def isolation(target: Target, seconds: float) -> Result:
     lines = [
         f"healthy partner: {len(latencies)}/{count} delivered, {twice} more than once; "
         f"p50 {pct(latencies, 50):.1f} ms, p99 {pct(latencies, 99):.1f} ms",
-        f"failing partner (HTTP 500): {failing.count()} attempts for {count} events",
+        f"failing partner (HTTP 500): {len(failing.requests)} attempts for {count} events",
     ]
     missed = [] if len(latencies) == count and twice == 0 else ["isolation: healthy partner not exactly once"]
     return Result("isolation", lines, missed)

@@ -55,6 +55,12 @@ class Received:
     def json(self) -> Any:
         return json.loads(self.body)
 
+    @property
+    def event_id(self) -> str:
+        """The webhook's event id, from either signature scheme's header."""
+        lowered = {k.lower(): v for k, v in self.headers.items()}
+        return lowered.get("webhook-id") or lowered.get("x-recart-event-id") or ""
+
 
 @dataclass
 class Reply:
@@ -67,10 +73,11 @@ class Reply:
 class Receiver:
     """A real HTTP server on 127.0.0.1 that records every request.
 
-    ``script`` is the sequence of replies for successive requests (the last repeats).
+    ``script`` is the sequence of replies for successive requests (the last repeats);
+    ``port`` 0 takes a free one.
     """
 
-    def __init__(self, script: list[Reply] | None = None) -> None:
+    def __init__(self, script: list[Reply] | None = None, port: int = 0) -> None:
         self.script = script or [Reply()]
         self.requests: list[Received] = []
         self._lock = threading.Lock()
@@ -100,7 +107,7 @@ class Receiver:
                 except OSError:
                     pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}/hook"
