@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import async_process_partial_response
+from aws_lambda_powertools.utilities.batch import process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -17,7 +16,7 @@ from webhooks.deliver import Attempt, Deliverer
 from webhooks.deliver_batch import DeliveryBatchProcessor
 from webhooks.delivery_log import DeliveryLog
 from webhooks.endpoint_health import DisablePolicy, EndpointHealth, ParkedDeliveries
-from webhooks.http_delivery import make_session
+from webhooks.http_delivery import make_client
 from webhooks.mongo import get_database
 from webhooks.observability import logger, metrics, tracer
 from webhooks.partners import PartnerStore
@@ -32,7 +31,7 @@ _store = PartnerStore(_db, settings.cache_ttl_seconds)
 deliverer = Deliverer(
     settings,
     _store,
-    make_session(settings.worker_concurrency, settings.allow_private_destinations),
+    make_client(settings.worker_concurrency, settings.allow_private_destinations),
     delivery_queue=SqsQueue(_sqs, str(settings.delivery_queue_url)),
     delivery_dlq=SqsQueue(_sqs, str(settings.delivery_dlq_url)),
     log=DeliveryLog(_db, settings.delivery_log_ttl_days, enabled=settings.delivery_log_enabled),
@@ -58,7 +57,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
     deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000
     trace_entity = tracer.provider.get_trace_entity() if not tracer.disabled else None
     # per invocation: the local runtime runs several in one process
-    processor = DeliveryBatchProcessor(deliverer)
+    processor = DeliveryBatchProcessor(deliverer, _workers)
 
     def deliver(record: SQSRecord) -> Attempt:
         if trace_entity is not None:  # X-Ray's context is per thread: the POSTs join this trace
@@ -66,9 +65,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
         receive_count = int(record.attributes.approximate_receive_count or "1")
         return deliverer.deliver(record.body, receive_count, record.receipt_handle, processor.batch, deadline)
 
-    async def record_handler(record: SQSRecord) -> Attempt:
-        return await asyncio.get_running_loop().run_in_executor(_workers, deliver, record)
-
-    return async_process_partial_response(
-        event=event, record_handler=record_handler, processor=processor, context=context
-    )
+    return process_partial_response(event=event, record_handler=deliver, processor=processor, context=context)

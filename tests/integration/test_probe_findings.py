@@ -198,8 +198,9 @@ def store_headers_unchecked(stack: Stack, partner_id: str, headers: dict[str, st
     stack.db["partners"].update_one({"_id": ObjectId(partner_id)}, {"$set": {"headers": headers}})
 
 
-@pytest.mark.parametrize("value", [" Bearer s3cret-value", "Bearer 秘密-s3cret-value"])
-def test_a_header_value_requests_cannot_send_is_recorded_and_never_leaked(
+# CR/LF would inject a header; http.client refuses both and cannot encode the second
+@pytest.mark.parametrize("value", ["Bearer s3cret-value\r\nX-Injected: 1", "Bearer 秘密-s3cret-value"])
+def test_a_header_value_the_client_cannot_send_is_recorded_and_never_leaked(
     stack: Stack,
     function: Any,
     receiver_factory: Any,

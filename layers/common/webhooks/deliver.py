@@ -40,7 +40,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-import requests
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 from pymongo.errors import PyMongoError
@@ -49,7 +48,7 @@ from .backoff import parse_retry_after, retry_delay_seconds
 from .config import Settings
 from .delivery_log import AttemptRecord, DeliveryLog
 from .endpoint_health import Disabled, EndpointHealth, ParkedDeliveries
-from .http_delivery import HttpResult, post
+from .http_delivery import HttpResult, WebhookClient, post
 from .models import DeliveryMessage, Event, EventEnvelope, new_event_id, to_json, utc_timestamp, webhook_body
 from .observability import MetricUnit, logger, metrics, tracer
 from .partners import Partner, PartnerNotFound, PartnerStore
@@ -148,7 +147,7 @@ class Deliverer:
         self,
         settings: Settings,
         store: PartnerStore,
-        session: requests.Session,
+        client: WebhookClient,
         delivery_queue: Queue,
         delivery_dlq: Queue,
         rng: random.Random | None = None,
@@ -160,7 +159,7 @@ class Deliverer:
     ) -> None:
         self.settings = settings
         self.store = store
-        self.session = session
+        self.client = client
         self.delivery_queue = delivery_queue
         self.delivery_dlq = delivery_dlq
         self.rng = rng or random.Random()
@@ -370,7 +369,7 @@ class Deliverer:
             **signature_headers(event.eventId, event.eventType, payload, partner.signing_secrets()),
         }
         return post(
-            self.session, partner.webhook_url, payload, headers, timeout, self.settings.response_body_limit
+            self.client, partner.webhook_url, payload, headers, timeout, self.settings.response_body_limit
         )
 
     def _not_started(self, message: DeliveryMessage, attempts_before: int, slot: int | None) -> Attempt:

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
-from requests.adapters import HTTPAdapter
+from urllib3 import BaseHTTPResponse, PoolManager, Timeout
+from urllib3 import exceptions as urllib3_exceptions
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.util import connection as urllib3_connection
@@ -207,28 +207,25 @@ class _GuardedHTTPSPool(_WatchedPoolMixin, HTTPSConnectionPool):
     ConnectionCls = _GuardedHTTPSConnection
 
 
-class _WebhookAdapter(HTTPAdapter):
-    def __init__(self, guard: bool, **kwargs: Any) -> None:
-        self.guard = guard
-        super().__init__(**kwargs)
+class WebhookClient(PoolManager):
+    """urllib3's pool manager with the guarded (or, for local use, plain) watched pools.
 
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        pools = (_GuardedHTTPPool, _GuardedHTTPSPool) if self.guard else (_HTTPPool, _HTTPSPool)
-        self.poolmanager.pool_classes_by_scheme = {"http": pools[0], "https": pools[1]}
+    The deliver path talks to urllib3, the library requests is built on, directly:
+    requests' session layer (preparing the request, merging settings, cookies, hooks)
+    was half the CPU of a POST (docs/PERFORMANCE.md). urllib3 reads no proxy settings
+    from the environment, so an HTTP(S)_PROXY never sees a webhook.
+    """
+
+    def __init__(self, pool_size: int, allow_private: bool) -> None:
+        # block=False: a burst past pool_size opens an extra connection instead of waiting
+        super().__init__(num_pools=64, maxsize=pool_size, block=False, retries=False)
+        pools = (_HTTPPool, _HTTPSPool) if allow_private else (_GuardedHTTPPool, _GuardedHTTPSPool)
+        self.pool_classes_by_scheme = {"http": pools[0], "https": pools[1]}
 
 
-def make_session(pool_size: int, allow_private: bool) -> requests.Session:
-    """A session for one process: pooled keep-alive connections, no proxies from the env."""
-    session = requests.Session()
-    session.trust_env = False  # an HTTP(S)_PROXY in the environment must not see webhooks
-    adapter = _WebhookAdapter(
-        guard=not allow_private, pool_connections=pool_size, pool_maxsize=pool_size, max_retries=0
-    )
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    session.headers["User-Agent"] = USER_AGENT
-    return session
+def make_client(pool_size: int, allow_private: bool) -> WebhookClient:
+    """A client for one process: pooled keep-alive connections per destination."""
+    return WebhookClient(pool_size, allow_private)
 
 
 @dataclass(frozen=True)
@@ -246,7 +243,7 @@ class HttpResult:
 
 
 def post(
-    session: requests.Session,
+    client: PoolManager,
     url: str,
     body: bytes,
     headers: dict[str, str],
@@ -257,14 +254,14 @@ def post(
     started = time.perf_counter()
     deadline = started + timeout_seconds
     with _Watchdog(timeout_seconds) as watchdog:
-        result = _post_once(session, url, body, headers, timeout_seconds, body_limit, started, deadline)
+        result = _post_once(client, url, body, headers, timeout_seconds, body_limit, started, deadline)
     if watchdog.fired and result.status is None:  # cut before any status line arrived
         return HttpResult(None, result.latency_ms, f"timed out after {timeout_seconds:g}s", "Timeout")
     return result
 
 
 def _post_once(
-    session: requests.Session,
+    client: PoolManager,
     url: str,
     body: bytes,
     headers: dict[str, str],
@@ -278,55 +275,65 @@ def _post_once(
 
     try:
         check_url(url)
-        response = session.post(
+        response = client.urlopen(
+            "POST",
             url,
-            data=body,
-            headers=headers,
-            timeout=(timeout_seconds, timeout_seconds),
-            allow_redirects=False,
-            stream=True,
+            body=body,
+            headers={"User-Agent": USER_AGENT, **headers},
+            timeout=Timeout(connect=timeout_seconds, read=timeout_seconds),
+            retries=False,
+            redirect=False,
+            preload_content=False,
+            decode_content=False,
         )
     except DestinationRefused as exc:
         return HttpResult(None, elapsed(), f"destination refused: {exc}", "DestinationRefused")
-    except requests.Timeout:
+    except urllib3_exceptions.NewConnectionError as exc:  # a subclass of the timeout error
+        return HttpResult(None, elapsed(), _short(exc), type(exc).__name__)
+    except urllib3_exceptions.TimeoutError:
         return HttpResult(None, elapsed(), f"timed out after {timeout_seconds:g}s", "Timeout")
-    except requests.exceptions.InvalidHeader as exc:
-        # its message quotes the header's value, which may be a partner's credential
-        return HttpResult(None, elapsed(), "request not sent: invalid header value", type(exc).__name__)
-    except requests.RequestException as exc:
+    except urllib3_exceptions.HTTPError as exc:
         refused = _find_cause(exc, DestinationRefused)
         if refused is not None:
             return HttpResult(None, elapsed(), f"destination refused: {refused}", "DestinationRefused")
         return HttpResult(None, elapsed(), _short(exc), type(exc).__name__)
     except (UnicodeError, ValueError, TypeError) as exc:
-        # e.g. a header value http.client cannot encode; the message may quote the value
+        # e.g. a header value http.client refuses (CR/LF) or cannot encode: the message
+        # would quote the value, which may be a partner's credential
         return HttpResult(None, elapsed(), f"request not sent: {type(exc).__name__}", type(exc).__name__)
-    with response:
+    except OSError as exc:  # a socket error urllib3 did not wrap
+        return HttpResult(None, elapsed(), _short(exc), type(exc).__name__)
+    try:
         excerpt, complete = _read_capped(response, body_limit, deadline)
         watchdog = getattr(_Watchdog.current, "value", None)
         if complete and watchdog is not None:
             watchdog.release()
         if complete and not (watchdog and watchdog.fired):
-            response.raw.release_conn()  # keep the connection for the next delivery
+            response.release_conn()  # keep the connection for the next delivery
         else:
-            response.raw.close()  # unread body left on the socket: do not reuse it
+            response.close()  # unread body left on the socket: do not reuse it
+            response.release_conn()
+    except Exception:  # noqa: BLE001 - the status line already arrived; it is the outcome
+        response.close()
+        excerpt = b""
+    status = response.status
     return HttpResult(
-        response.status_code,
+        status,
         elapsed(),
-        None if 200 <= response.status_code < 300 else f"HTTP {response.status_code}",
+        None if 200 <= status < 300 else f"HTTP {status}",
         None,
         response.headers.get("Retry-After"),
         excerpt,
     )
 
 
-def _read_capped(response: requests.Response, limit: int, deadline: float) -> tuple[bytes, bool]:
+def _read_capped(response: BaseHTTPResponse, limit: int, deadline: float) -> tuple[bytes, bool]:
     """Read at most ``limit`` bytes before ``deadline``; say whether the body ended."""
     chunks: list[bytes] = []
     size = 0
     try:
         while time.perf_counter() < deadline:
-            chunk = response.raw.read(min(16_384, limit - size + 1), decode_content=False)
+            chunk = response.read(min(16_384, limit - size + 1), decode_content=False)
             if not chunk:
                 return b"".join(chunks), True
             size += len(chunk)
