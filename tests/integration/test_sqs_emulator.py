@@ -97,3 +97,21 @@ def test_queue_attributes_count_visible_in_flight_and_delayed(emulator: str) -> 
     assert attributes["ApproximateNumberOfMessages"] == "3"
     assert attributes["ApproximateNumberOfMessagesNotVisible"] == "2"
     assert attributes["ApproximateNumberOfMessagesDelayed"] == "1"
+
+
+def test_receipt_handles_and_request_ids_are_fresh_per_receive_and_call(emulator: str) -> None:
+    """Our launch draws them from os.urandom instead of moto's letter-at-a-time loop: each
+    receive still gets a new handle, the previous one still deletes, request ids differ."""
+    client = sqs_client_for(emulator)
+    url = client.create_queue(QueueName="handles", Attributes={"VisibilityTimeout": "0"})["QueueUrl"]
+    client.send_message(QueueUrl=url, MessageBody="one")
+    seen = []
+    for _ in range(3):
+        reply = client.receive_message(QueueUrl=url, WaitTimeSeconds=1)
+        [message] = reply["Messages"]
+        seen.append((message["ReceiptHandle"], reply["ResponseMetadata"]["RequestId"]))
+    handles, request_ids = zip(*seen, strict=True)
+    assert len(set(handles)) == 3 and all(len(h) == 185 and h.isalpha() and h.islower() for h in handles)
+    assert len(set(request_ids)) == 3 and all(len(r) == 52 and r.isalnum() for r in request_ids)
+    client.delete_message(QueueUrl=url, ReceiptHandle=handles[0])  # an older handle of the message
+    assert client.receive_message(QueueUrl=url, WaitTimeSeconds=0).get("Messages", []) == []
