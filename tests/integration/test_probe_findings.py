@@ -386,6 +386,8 @@ def test_a_header_value_that_breaks_delivery_unexpectedly_is_still_recorded(
     stack: Stack, function: Any, receiver_factory: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Whatever goes wrong inside the POST, the attempt is logged and retried, never silent."""
+    # a backoff (4-5 s) well past the check below, however slow the SQS endpoint (LocalStack)
+    monkeypatch.setenv("WEBHOOK_RETRY_DELAY", "5000")
     receiver = receiver_factory()
     created = stack.store().create("odd", receiver.url, ["order.created"])
     delivery = Delivery(stack, function("deliver"))
