@@ -45,14 +45,6 @@ def attempt(
     )
 
 
-def log_now(log: DeliveryLog, records: list[AttemptRecord]) -> None:
-    """As one deliver invocation of these attempts writes them (early half, then the rest)."""
-    buffer = log.buffer(len(records))
-    for record in records:
-        log.record(record, buffer)
-    assert log.flush(buffer) == len(records)
-
-
 def test_stats_count_each_outcome_per_minute_and_partner_with_latency_percentiles(
     stack: Stack, call: Any
 ) -> None:
@@ -63,7 +55,7 @@ def test_stats_count_each_outcome_per_minute_and_partner_with_latency_percentile
     records = [attempt(a, "delivered", 8, now) for _ in range(9)] + [attempt(a, "delivered", 400, now)]
     records += [attempt(b, "retry", 30, now), attempt(b, "dead_lettered", 30, now - timedelta(minutes=5))]
     records += [attempt(a, "delivered", 8, now - timedelta(hours=3))]  # outside the hour
-    log_now(log, records)
+    log.flush([r.document() for r in records])
 
     reply = call("/api/v1/admin/stats", ADMIN, {"window": "hour"})
     assert reply["statusCode"] == 200, reply["body"]
@@ -92,12 +84,11 @@ def test_a_partner_reads_its_own_event_and_endpoint_and_not_anothers(stack: Stac
     mine = stack.store().create("mine", "https://m.example/h", ["order.*"])
     other = stack.store().create("other", "https://o.example/h", ["order.*"])
     now = datetime.now(UTC)
-    log_now(
-        DeliveryLog(stack.db),
+    DeliveryLog(stack.db).flush(
         [
-            attempt(mine.partner.id, "delivered", 5, now, "event_mine"),
-            attempt(other.partner.id, "retry", 5, now, "event_theirs"),
-        ],
+            attempt(mine.partner.id, "delivered", 5, now, "event_mine").document(),
+            attempt(other.partner.id, "retry", 5, now, "event_theirs").document(),
+        ]
     )
     key = {"X-API-Key": mine.api_key}
     own = call("/api/v1/deliveries/events/event_mine", key)

@@ -116,7 +116,7 @@ def test_6_recover_is_bounded_and_reads_the_events_in_one_query(
     pid = stack.store().create("rec", "https://r.example/h", ["order.*"]).partner.id
     log, events = DeliveryLog(stack.db), EventStore(stack.db)
     since = datetime.now(UTC) - timedelta(minutes=1)
-    buffer = log.buffer(5)
+    buffer: list[dict[str, Any]] = []
     for _ in range(5):
         event = Event(eventId=new_event_id(), eventType="order.created", timestamp=utc_timestamp(), data={})
         events.save([event])

@@ -46,7 +46,7 @@ from pymongo.errors import PyMongoError
 
 from .backoff import parse_retry_after, retry_delay_seconds
 from .config import Settings
-from .delivery_log import AttemptBuffer, AttemptRecord, DeliveryLog
+from .delivery_log import AttemptRecord, DeliveryLog
 from .endpoint_health import Disabled, EndpointHealth, ParkedDeliveries
 from .http_delivery import HttpResult, WebhookClient, post
 from .models import DeliveryMessage, Event, EventEnvelope, new_event_id, to_json, utc_timestamp, webhook_body
@@ -76,7 +76,7 @@ class Batch:
     function at once in a process, and one invocation's end must write only its own.
     """
 
-    attempts: AttemptBuffer = field(default_factory=AttemptBuffer)
+    attempts: list[dict[str, Any]] = field(default_factory=list)
     outcomes: dict[str, Any] = field(default_factory=dict)
 
 
@@ -178,7 +178,7 @@ class Deliverer:
         self.store.sync()
         if self.limiter is not None:
             self._claim_slots(bodies)
-        return Batch(attempts=self.log.buffer(len(bodies)) if self.log is not None else AttemptBuffer())
+        return Batch()
 
     def _claim_slots(self, bodies: Sequence[str]) -> None:
         assert self.limiter is not None

@@ -1,20 +1,15 @@
 """The delivery log (every attempt, in MongoDB) and the event store that replay reads.
 
-Attempts are buffered during a deliver invocation and written in at most two inserts,
-each under a short time limit: the first half of its records in the background while its
-other POSTs run, the rest when it ends, which waits for both before the batch is
-acknowledged. A failed write is logged and dropped, never retried into the delivery path.
-Events are saved by dispatch (one insert per envelope) so an operator can resend one later
-through the normal delivery path.
+Attempts are buffered during a deliver invocation and written in one insert at its end,
+under a short time limit; a failed write is logged and dropped, never retried into the
+delivery path. Events are saved by dispatch (one insert per envelope) so an operator can
+resend one later through the normal delivery path.
 """
 
 from __future__ import annotations
 
 import json
-import math
-import threading
 from collections.abc import Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -31,8 +26,6 @@ from .models import Event, to_json
 from .observability import logger
 
 LOG_WRITE_TIMEOUT_SECONDS = 0.5
-# early writes (see DeliveryLog.record); 2: the local runtime runs several invocations at once
-_writer = ThreadPoolExecutor(max_workers=2, thread_name_prefix="delivery-log")
 EXCERPT_BYTES = 1024
 StatusFilter = Literal["delivered", "failed"]
 
@@ -90,31 +83,6 @@ def public(doc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class AttemptBuffer:
-    """One invocation's attempt documents, added from its worker threads."""
-
-    def __init__(self, early_at: int = 0) -> None:
-        self.early_at = early_at  # hand the first this-many to an early write (0: never)
-        self.early: Future[list[dict[str, Any]]] | None = None
-        self._docs: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
-
-    def add(self, doc: dict[str, Any]) -> list[dict[str, Any]]:
-        """Add ``doc``; returns the documents to write early (once), else an empty list."""
-        with self._lock:
-            self._docs.append(doc)
-            if not self.early_at or len(self._docs) < self.early_at:
-                return []
-            self.early_at = 0
-            early, self._docs = self._docs, []
-            return early
-
-    def take(self) -> list[dict[str, Any]]:
-        with self._lock:
-            docs, self._docs = self._docs, []
-            return docs
-
-
 class DeliveryLog:
     def __init__(self, db: Database[Any], ttl_days: float = 30, enabled: bool = True) -> None:
         self.attempts = db["deliveryAttempts"]
@@ -132,46 +100,29 @@ class DeliveryLog:
         self.stats.ensure_indexes()
         self._indexed = True
 
-    def buffer(self, expected: int = 0) -> AttemptBuffer:
-        """A buffer for one invocation of ``expected`` records (several may run in a process)."""
-        return AttemptBuffer(early_at=max(2, math.ceil(expected / 2)) if expected > 1 else 0)
+    def record(self, attempt: AttemptRecord, buffer: list[dict[str, Any]]) -> None:
+        """Buffer an attempt in ``buffer``: one invocation's own (several may run in a process)."""
+        if self.enabled:
+            buffer.append(attempt.document())
 
-    def record(self, attempt: AttemptRecord, buffer: AttemptBuffer) -> None:
-        """Buffer an attempt. Once half of the invocation's records have one, those are
-        written in the background while its other POSTs run (at most two writes per
-        invocation: this one and :meth:`flush`'s)."""
-        if not self.enabled:
-            return
-        early = buffer.add(attempt.document())
-        if early:
-            buffer.early = _writer.submit(self._insert, early)
-
-    def flush(self, buffer: AttemptBuffer) -> int:
-        """Write what ``buffer`` still holds and the counters for all of it, after waiting
-        for its early write; never raises. Returns how many attempts were written. Nothing
-        is left in flight: the invocation acknowledges its batch only after this."""
-        written = buffer.early.result() if buffer.early is not None else []
-        buffer.early = None
-        written += self._insert(buffer.take())
-        if written:
-            self.stats.record(written)
-        return len(written)
-
-    def _insert(self, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Insert ``docs``; the ones written (all or none), never raising."""
+    def flush(self, buffer: list[dict[str, Any]]) -> int:
+        """Write what ``buffer`` holds and empty it; never raises. Returns how many were written."""
+        docs = buffer[:]
+        buffer.clear()
         if not docs:
-            return []
+            return 0
         try:
             with pymongo.timeout(LOG_WRITE_TIMEOUT_SECONDS):
                 if not self._indexed:
                     self.ensure_indexes()
                 self.attempts.insert_many(docs, ordered=False)
-            return docs
+            self.stats.record(docs)
+            return len(docs)
         except PyMongoError as exc:
             logger.warning(
                 "delivery log not written", extra={"records": len(docs), "error": type(exc).__name__}
             )
-            return []
+            return 0
 
     def by_partner(
         self,
