@@ -155,7 +155,10 @@ def start_mongo(
     port = port or free_port()
     if storage != ":memory:":
         Path(storage).mkdir(parents=True, exist_ok=True)
-    argv = [_script("secantusd-py"), "--host", LOOPBACK, "--port", str(port), "--storage-path", str(storage)]
+    argv = [
+        *(sys.executable, "-m", "webhooks_cli.secantus_server"),  # secantusd, one cost removed
+        *("--host", LOOPBACK, "--port", str(port), "--storage-path", str(storage)),
+    ]
     server = _spawn("secantusd", argv, port, log_path, timeout)
     server.url = f"mongodb://{LOOPBACK}:{port}/?directConnection=true"
     _wait_for_ping(server)

@@ -1,0 +1,48 @@
+"""SecantusDB, the local MongoDB-protocol server, with one per-insert cost removed:
+``python -m webhooks_cli.secantus_server`` takes ``secantusd``'s own arguments.
+
+SecantusDB rebuilds a map of the collection's index options from its catalog (a scan of
+the index table, decoding each entry) once per document it inserts, in three places per
+document. During the throughput case that was 27% of the server's CPU
+(bench/harness.py --profile). Within one insert chunk the map cannot change: SecantusDB
+builds and drops indexes under the same per-collection lock the chunk holds. So the map
+is read once per chunk here, per thread, and never kept past it.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import Any
+
+from secantus import storage
+from secantus.cli import main
+
+_chunk = threading.local()
+_index_options_map = storage.Storage._index_options_map
+_insert_chunk = storage.Storage._insert_chunk
+
+
+def _index_options_once_per_chunk(self: storage.Storage, db: str, coll: str) -> dict[str, dict[str, Any]]:
+    cache: dict[tuple[str, str], dict[str, dict[str, Any]]] | None = getattr(_chunk, "cache", None)
+    if cache is None:
+        found: dict[str, dict[str, Any]] = _index_options_map(self, db, coll)
+        return found
+    if (db, coll) not in cache:
+        cache[(db, coll)] = _index_options_map(self, db, coll)
+    return cache[(db, coll)]
+
+
+def _insert_chunk_with_cache(self: storage.Storage, *args: Any, **kwargs: Any) -> Any:
+    _chunk.cache = {}
+    try:
+        return _insert_chunk(self, *args, **kwargs)
+    finally:
+        _chunk.cache = None
+
+
+storage.Storage._index_options_map = _index_options_once_per_chunk  # type: ignore[method-assign]
+storage.Storage._insert_chunk = _insert_chunk_with_cache  # type: ignore[method-assign]
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""The local MongoDB-protocol server as `webhooks local` launches it (SecantusDB with its
+index options read once per insert chunk instead of once per document): indexes made or
+dropped between inserts still apply to the next insert, unique ones included.
+
+These start their own server: they are about our launch of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from pymongo import ASCENDING, MongoClient
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from webhooks_cli.servers import start_mongo
+
+
+@pytest.fixture(scope="module")
+def db() -> Iterator[Any]:
+    server = start_mongo()
+    client: MongoClient[Any] = MongoClient(server.url)
+    try:
+        yield client["launch"]
+    finally:
+        client.close()
+        server.stop()
+
+
+def test_a_unique_index_rejects_the_duplicate_inside_one_batch(db: Any) -> None:
+    db.keys.create_index([("key", ASCENDING)], unique=True)
+    with pytest.raises(BulkWriteError) as caught:
+        db.keys.insert_many([{"key": n % 5} for n in range(10)], ordered=False)
+    assert caught.value.details["nInserted"] == 5
+    assert {e["code"] for e in caught.value.details["writeErrors"]} == {11000}
+
+
+def test_an_index_made_between_inserts_applies_to_the_next_one(db: Any) -> None:
+    db.later.insert_many([{"key": n} for n in range(10)])
+    db.later.create_index([("key", ASCENDING)], unique=True)
+    with pytest.raises(DuplicateKeyError):
+        db.later.insert_one({"key": 3})
+    db.later.drop_index("key_1")
+    db.later.insert_one({"key": 3})  # dropped: no longer unique
+    assert db.later.count_documents({"key": 3}) == 2
+
+
+def test_partial_and_sparse_options_are_honoured_per_document(db: Any) -> None:
+    db.opts.create_index(
+        [("email", ASCENDING)], unique=True, partialFilterExpression={"active": True}, name="active_email"
+    )
+    docs = [
+        {"email": "a@x", "active": False},
+        {"email": "a@x", "active": False},
+        {"email": "a@x", "active": True},
+    ]
+    db.opts.insert_many(docs)  # the inactive ones are outside the partial index
+    with pytest.raises(BulkWriteError):
+        db.opts.insert_many([{"email": "a@x", "active": True}])
+    assert db.opts.count_documents({}) == 3
+    assert db.opts.find_one({"email": "a@x", "active": True}, hint="active_email") is not None
