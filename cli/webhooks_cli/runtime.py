@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from webhooks.config import load_settings
+from webhooks.indexes import ensure_indexes
 from webhooks.mongo import get_database
 from webhooks.partners import PartnerStore
 from webhooks.queues import sqs_client
@@ -95,15 +96,13 @@ class LocalRuntime:
             os.environ.setdefault(name, url)
         settings = load_settings()  # again, with the queue URLs
 
+        # every collection and index before anything serves (webhooks.indexes says why)
+        ensure_indexes(get_database(settings), settings.delivery_log_ttl_days)
         store = PartnerStore(get_database(settings), settings.cache_ttl_seconds)
-        store.ensure_indexes()
         if self.options.partners_file:
             load_partners_file(store, self.options.partners_file)
 
         ingest = load_handler("ingest")
-        from webhooks.idempotency import IdempotencyStore
-
-        IdempotencyStore(get_database(settings)).ensure_indexes()
         pollers = [
             ("dispatch", str(settings.events_queue_url), self.options.dispatch_concurrency),
             ("deliver", str(settings.delivery_queue_url), self.options.deliver_concurrency),

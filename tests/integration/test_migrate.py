@@ -158,3 +158,24 @@ def test_migrate_lists_what_it_cannot_take_and_changes_nothing_else(
     assert twin is not None and "apiKey" in twin  # left for an operator, not dropped
     assert stack.db["subscriptions"].count_documents({}) == 7
     assert set(ids)  # the seed is intact
+
+
+def test_migrate_makes_every_index_with_the_deployments_log_lifetime(
+    stack: Stack, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An index made with the default 30 days would refuse the functions' own 7-day one, and
+    with it every delivery-log write."""
+    from webhooks.delivery_log import DeliveryLog
+
+    monkeypatch.setenv("DELIVERY_LOG_TTL_DAYS", "7")
+    report = run_migrate(capsys)
+    assert "deliveryAttempts (TTL, by partner, by event)" in report["indexes"]
+    ttl = {
+        name: spec.get("expireAfterSeconds")
+        for name, spec in stack.db["deliveryAttempts"].index_information().items()
+    }
+    assert ttl["timestamp_1"] == 7 * 86400
+    DeliveryLog(stack.db, 7).ensure_indexes()  # what the deliver function does: no conflict
+    collections = set(stack.db.list_collection_names())
+    wanted = {"partners", "subscriptions", "idempotencyKeys", "deliveryAttempts", "deliveryStats", "events"}
+    assert wanted | {"parkedDeliveries", "rateLimits", "revisions", "eventTypes"} <= collections

@@ -23,7 +23,9 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_for_cli()
     if not settings.mongo_uri:
         raise CliError("No MongoDB to talk to: set MONGO_URI (and MONGO_DB_NAME)")
-    report = migrate(get_database(settings), dry_run=args.dry_run).as_json()
+    report = migrate(
+        get_database(settings), dry_run=args.dry_run, delivery_log_ttl_days=settings.delivery_log_ttl_days
+    ).as_json()
     summary = (
         f"{'would hash' if args.dry_run else 'hashed'} {len(report['hashedApiKeys'])} API key(s), "
         f"{report['alreadyMigrated']} already migrated, {len(report['problems'])} problem(s)"

@@ -102,8 +102,10 @@ def _path(parts: Iterable[Any]) -> str:
 
 
 class EventTypeCatalog:
+    COLLECTION = "eventTypes"
+
     def __init__(self, db: Database[Any], cache_ttl: float = 30.0) -> None:
-        self.types = db["eventTypes"]
+        self.types = db[self.COLLECTION]
         self._cache: TTLCache[str, Any] = TTLCache(10_000, max(cache_ttl, 1e-9))
         self._cache_enabled = cache_ttl > 0
         self._lock = threading.Lock()

@@ -30,10 +30,8 @@ from pydantic import TypeAdapter, ValidationError
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from .delivery_log import DeliveryLog, EventStore
-from .idempotency import IdempotencyStore
+from .indexes import ensure_indexes
 from .models import SubscriptionPattern
-from .partners import PartnerStore
 from .signing import SECRET_PREFIX, hash_api_key
 
 _pattern: TypeAdapter[str] = TypeAdapter(SubscriptionPattern)
@@ -68,23 +66,15 @@ class MigrationReport:
         }
 
 
-def migrate(db: Database[Any], *, dry_run: bool = False) -> MigrationReport:
+def migrate(
+    db: Database[Any], *, dry_run: bool = False, delivery_log_ttl_days: float = 30
+) -> MigrationReport:
     report = MigrationReport(dry_run=dry_run)
     if not dry_run:
-        _create_indexes(db, report)
+        report.indexes += ensure_indexes(db, delivery_log_ttl_days)
     partner_ids = _partners(db, report)
     _subscriptions(db, report, partner_ids)
     return report
-
-
-def _create_indexes(db: Database[Any], report: MigrationReport) -> None:
-    PartnerStore(db).ensure_indexes()
-    report.indexes += ["partners.apiKeyHash (unique)", "partners.name", "subscriptions.eventType+isActive"]
-    IdempotencyStore(db).ensure_indexes()
-    report.indexes.append("idempotencyKeys (TTL)")
-    DeliveryLog(db).ensure_indexes()
-    EventStore(db).ensure_indexes()
-    report.indexes += ["deliveryAttempts", "events (TTL)"]
 
 
 def _partners(db: Database[Any], report: MigrationReport) -> set[ObjectId]:
