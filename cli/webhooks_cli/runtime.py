@@ -97,8 +97,9 @@ class LocalRuntime:
         settings = load_settings()  # again, with the queue URLs
 
         # every collection and index before anything serves (webhooks.indexes says why)
-        ensure_indexes(get_database(settings), settings.delivery_log_ttl_days)
-        store = PartnerStore(get_database(settings), settings.cache_ttl_seconds)
+        db = get_database(settings)
+        ensure_indexes(db, settings.delivery_log_ttl_days)
+        store = PartnerStore(db, settings.cache_ttl_seconds)
         if self.options.partners_file:
             load_partners_file(store, self.options.partners_file)
 

@@ -155,10 +155,9 @@ def start_mongo(
     port = port or free_port()
     if storage != ":memory:":
         Path(storage).mkdir(parents=True, exist_ok=True)
-    argv = [
-        *(sys.executable, "-m", "webhooks_cli.secantus_server"),  # secantusd, one cost removed
-        *("--host", LOOPBACK, "--port", str(port), "--storage-path", str(storage)),
-    ]
+    # secantusd with one per-insert cost removed (see secantus_server)
+    argv = [sys.executable, "-m", "webhooks_cli.secantus_server", "--host", LOOPBACK, "--port", str(port)]
+    argv += ["--storage-path", str(storage)]
     server = _spawn("secantusd", argv, port, log_path, timeout)
     server.url = f"mongodb://{LOOPBACK}:{port}/?directConnection=true"
     _wait_for_ping(server)

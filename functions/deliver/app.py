@@ -16,7 +16,7 @@ from webhooks.deliver import Attempt, Deliverer
 from webhooks.deliver_batch import DeliveryBatchProcessor
 from webhooks.delivery_log import DeliveryLog
 from webhooks.endpoint_health import DisablePolicy, EndpointHealth, ParkedDeliveries
-from webhooks.http_delivery import make_client
+from webhooks.http_delivery import WebhookClient
 from webhooks.mongo import get_database
 from webhooks.observability import logger, metrics, tracer
 from webhooks.partners import PartnerStore
@@ -31,7 +31,7 @@ _store = PartnerStore(_db, settings.cache_ttl_seconds)
 deliverer = Deliverer(
     settings,
     _store,
-    make_client(settings.worker_concurrency, settings.allow_private_destinations),
+    WebhookClient(settings.worker_concurrency, settings.allow_private_destinations),
     delivery_queue=SqsQueue(_sqs, str(settings.delivery_queue_url)),
     delivery_dlq=SqsQueue(_sqs, str(settings.delivery_dlq_url)),
     log=DeliveryLog(_db, settings.delivery_log_ttl_days, enabled=settings.delivery_log_enabled),

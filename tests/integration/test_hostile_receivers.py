@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from webhooks.http_delivery import make_client, post
+from webhooks.http_delivery import WebhookClient, post
 
 TIMEOUT = 1.0
 
@@ -91,7 +91,7 @@ def serve() -> Iterator[Callable[[Callable[[socket.socket], None]], RawServer]]:
 
 
 def deliver_once(url: str) -> tuple[Any, float]:
-    client = make_client(2, allow_private=True)
+    client = WebhookClient(2, allow_private=True)
     started = time.monotonic()
     result = post(client, url, b'{"eventId":"e"}', {"Content-Type": "application/json"}, TIMEOUT, 65_536)
     return result, time.monotonic() - started
@@ -169,7 +169,7 @@ def test_connections_are_reused_after_a_clean_exchange_not_after_a_cut_one(serve
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 
     server = serve(ok_keepalive)
-    client = make_client(2, allow_private=True)
+    client = WebhookClient(2, allow_private=True)
     for _ in range(5):
         assert post(client, server.url, b"{}", {}, TIMEOUT, 1024).ok
     assert server.connections == 1  # keep-alive across deliveries

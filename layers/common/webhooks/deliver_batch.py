@@ -16,7 +16,7 @@ class DeliveryBatchProcessor(BatchProcessor):
     """Powertools' synchronous SQS processor, with the records' handler calls spread over
     ``workers``: the POSTs of one batch overlap, so a batch of 10 to a slow endpoint takes
     about as long as one. Threads rather than Powertools' AsyncBatchProcessor because the
-    work is blocking I/O (requests, boto3, pymongo): the async processor would hand every
+    work is blocking I/O (urllib3, boto3, pymongo): the async processor would hand every
     record to an executor anyway, after building an event loop per invocation."""
 
     def __init__(self, deliverer: Deliverer, workers: Executor) -> None:

@@ -208,7 +208,8 @@ class _GuardedHTTPSPool(_WatchedPoolMixin, HTTPSConnectionPool):
 
 
 class WebhookClient(PoolManager):
-    """urllib3's pool manager with the guarded (or, for local use, plain) watched pools.
+    """A client for one process: urllib3's pool manager (keep-alive connections per
+    destination) with the guarded (or, for local use, plain) watched pools.
 
     The deliver path talks to urllib3, the library requests is built on, directly:
     requests' session layer (preparing the request, merging settings, cookies, hooks)
@@ -221,11 +222,6 @@ class WebhookClient(PoolManager):
         super().__init__(num_pools=64, maxsize=pool_size, block=False, retries=False)
         pools = (_HTTPPool, _HTTPSPool) if allow_private else (_GuardedHTTPPool, _GuardedHTTPSPool)
         self.pool_classes_by_scheme = {"http": pools[0], "https": pools[1]}
-
-
-def make_client(pool_size: int, allow_private: bool) -> WebhookClient:
-    """A client for one process: pooled keep-alive connections per destination."""
-    return WebhookClient(pool_size, allow_private)
 
 
 @dataclass(frozen=True)
