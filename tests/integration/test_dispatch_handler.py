@@ -36,7 +36,7 @@ def send_envelope(stack: Stack, *event_types: str) -> list[str]:
     accepted = accept_events([EventIn(eventType=t, data={"n": i}) for i, t in enumerate(event_types)])
     for envelope in pack_envelopes(accepted, "producer", 262_144):
         stack.sqs.send_message(QueueUrl=stack.url("EVENTS_QUEUE_URL"), MessageBody=envelope.body)
-    return [e.eventId for e in accepted]
+    return [e["eventId"] for e in accepted]
 
 
 def dispatch_once(stack: Stack, handler: Any, count: int = 1) -> tuple[dict[str, Any], list[dict[str, Any]]]:

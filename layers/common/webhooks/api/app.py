@@ -17,6 +17,7 @@ from ..events_api import parse_json
 from . import console, deliveries, errors, event_types, events, partners, recovery, stats
 from .auth import authenticate
 from .context import ADMIN, API, operation
+from .replies import dumps
 
 TITLE = "Webhook notification service"
 DESCRIPTION = (
@@ -56,7 +57,7 @@ def openapi() -> dict[str, Any]:
 
 
 def build_app() -> APIGatewayRestResolver:
-    app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=parse_json)
+    app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=parse_json, serializer=dumps)
     app.use(middlewares=[authenticate])
     app.include_router(meta)
     app.include_router(events.router, prefix=API)
@@ -125,13 +126,12 @@ def openapi_document() -> dict[str, Any]:
 
 
 def _event_schemas() -> dict[str, Any]:
-    from pydantic.json_schema import models_json_schema
+    from pydantic import TypeAdapter
 
     from ..models import EventIn
 
     ref = "#/components/schemas/{model}"
-    _, defs = models_json_schema([(EventIn, "validation")], ref_template=ref)
-    found: dict[str, Any] = defs["$defs"]
+    found: dict[str, Any] = {"EventIn": TypeAdapter(EventIn).json_schema(ref_template=ref)}
     found["EventIn"]["properties"]["data"]["additionalProperties"] = {"$ref": ref.format(model="JsonValue")}
     safe = 2**53 - 1
     # event data as ingest accepts it: any JSON whose numbers every parser reads the same
