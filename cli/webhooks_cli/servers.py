@@ -155,7 +155,7 @@ def start_mongo(
     port = port or free_port()
     if storage != ":memory:":
         Path(storage).mkdir(parents=True, exist_ok=True)
-    # secantusd with one per-insert cost removed (see secantus_server)
+    # secantusd with two per-write costs removed (see secantus_server)
     argv = [sys.executable, "-m", "webhooks_cli.secantus_server", "--host", LOOPBACK, "--port", str(port)]
     argv += ["--storage-path", str(storage)]
     server = _spawn("secantusd", argv, port, log_path, timeout)
