@@ -9,6 +9,7 @@ from webhooks.models import (
     SubscriptionPattern,
     events_in,
     new_event_id,
+    new_event_ids,
     to_json,
     utc_timestamp,
     webhook_body,
@@ -93,3 +94,12 @@ def test_queue_json_is_compact_reads_back_and_holds_nothing_sqs_refuses(value: d
     assert ", " not in text and ": " not in text
     assert not re.search("[\ud800-\udfff\ufffe\uffff]", text)
     assert "中文" in text or "中文" not in str(value)  # UTF-8 as it came, not \u escapes
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 100, 1000])
+def test_new_event_ids_are_as_many_distinct_ids_shaped_like_one(count: int) -> None:
+    ids = new_event_ids(count)
+    assert len(ids) == len(set(ids)) == count
+    shape = re.compile(r"event_[0-9a-f]{24}")
+    assert all(shape.fullmatch(i) for i in ids)
+    assert shape.fullmatch(new_event_id())

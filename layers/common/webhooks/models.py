@@ -65,8 +65,12 @@ def new_event_id() -> str:
 
 def new_event_ids(count: int) -> list[str]:
     """``count`` ids as :func:`new_event_id` makes them, from one read of the OS's CSPRNG."""
-    raw = secrets.token_hex(12 * count)
-    return ["event_" + raw[n : n + 24] for n in range(0, 24 * count, 24)]
+    if count <= 0:
+        return []
+    # a space between ids (bytes.hex's separator, every 12 bytes), then the prefix put
+    # before each by one replace: no Python-level loop over the ids
+    spaced = secrets.token_bytes(12 * count).hex(" ", 12)
+    return ("event_" + spaced.replace(" ", " event_")).split(" ")
 
 
 def utc_timestamp(moment: datetime | None = None) -> str:
