@@ -56,10 +56,15 @@ def test_auth_bypass_attempts_are_401(stack: Stack, ingest: Any) -> None:
     assert len(drain(stack.sqs, stack.url("EVENTS_QUEUE_URL"))) == 1  # only the real key got through
 
 
+def nested_body(depth: int) -> str:
+    """One event whose data nests ``depth`` objects (data itself is the first)."""
+    return '[{"eventType": "a.b", "data": ' + '{"a":' * depth + "1" + "}" * depth + "}]"
+
+
 def test_deeply_nested_json_is_a_400_not_a_crash(stack: Stack, ingest: Any) -> None:
     key = stack.store().create("p", "https://p.example/h", []).api_key
     for depth in (MAX_DATA_DEPTH + 1, 300, 1_000, 100_000):
-        nested = '[{"eventType": "a.b", "data": ' + '{"a":' * depth + "1" + "}" * depth + "}]"
+        nested = nested_body(depth)
         status, body = ingest(api_event(nested, key))
         assert status in (400, 413), body
         assert "error" in body
@@ -74,7 +79,7 @@ def test_data_nested_to_the_limit_is_enqueued_in_an_envelope_dispatch_can_read(
     levels), failing the whole envelope; at the limit it reads back."""
     key = stack.store().create("p", "https://p.example/h", []).api_key
     depth = MAX_DATA_DEPTH
-    nested = '[{"eventType": "a.b", "data": ' + '{"a":' * depth + "1" + "}" * depth + "}]"
+    nested = nested_body(depth)
     assert ingest(api_event(nested, key))[0] == 202
     (message,) = drain(stack.sqs, stack.url("EVENTS_QUEUE_URL"))
     envelope = EventEnvelope.model_validate_json(message["Body"])
