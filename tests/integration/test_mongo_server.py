@@ -62,30 +62,11 @@ def test_partial_and_sparse_options_are_honoured_per_document(db: Any) -> None:
     assert db.opts.find_one({"email": "a@x", "active": True}, hint="active_email") is not None
 
 
-def test_retryable_write_records_are_pruned_at_most_once_a_second_and_still_expire() -> None:
-    """The launch prunes SecantusDB's retryable-write records once a second instead of on
-    every write; replies still replay within their lifetime, and expire after it."""
-    from secantus import transactions
-
-    import webhooks_cli.secantus_server  # noqa: F401 - applies the launch's changes
-
-    now = [1000.0]
-    registry = transactions.TransactionRegistry(time_func=lambda: now[0])
-    scans: list[int] = []
-    real_items = dict.items
-
-    class CountingDict(dict):  # type: ignore[type-arg]
-        def items(self) -> Any:
-            scans.append(len(self))
-            return real_items(self)
-
-    registry._retryable = CountingDict()
-    reply = {"ok": 1, "n": 1}
-    for n in range(50):  # 50 writes within one second: one scan, not 100
-        registry.record_retryable(b"session", n, b"cmd", reply)
-        assert registry.retryable_reply(b"session", n, b"cmd") == reply
-        now[0] += 0.01
-    assert len(scans) <= 1
-    now[0] += transactions._RETRYABLE_RECORD_LIFETIME_SECONDS + 1
-    assert registry.retryable_reply(b"session", 0, b"cmd") is None  # expired, pruned
-    assert len(registry._retryable) == 0
+def test_the_launch_is_a_standalone_server_without_an_oplog(db: Any) -> None:
+    """Standalone, as a plain mongod: no oplog entry per written document (nothing here
+    reads change streams), so writes cost what the data and its indexes cost."""
+    client = db.client
+    servers = list(client.topology_description.server_descriptions().values())
+    assert [s.server_type_name for s in servers] == ["Standalone"]
+    db.standalone.insert_one({"n": 1})
+    assert "oplog.rs" not in client["local"].list_collection_names()
