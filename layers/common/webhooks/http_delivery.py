@@ -116,7 +116,8 @@ class _Deadlines:
                 self._thread.start()
             self._counter += 1
             heapq.heappush(self._heap, (deadline, self._counter, watchdog))
-            self._cv.notify()
+            if self._heap[0][2] is watchdog:  # sooner than what the thread sleeps until
+                self._cv.notify()
 
     def _run(self) -> None:
         while True:
