@@ -367,6 +367,13 @@ def latency(target: Target, seconds: float) -> Result:
         f"{len(latencies)}/{count} delivered; post -> webhook p50 {pct(latencies, 50):.1f} ms, "
         f"p99 {pct(latencies, 99):.1f} ms, mean {statistics.fmean(latencies):.1f} ms"
     ]
+    if target.runtime is not None:
+        raw = sqs_round_trips(target.runtime.endpoints["AWS_ENDPOINT_URL"])
+        lines.append(
+            f"a raw SQS send + receive round trip on the same emulator, same run: p50 {pct(raw, 50):.1f} ms -> "
+            f"our p50 is {pct(latencies, 50) / pct(raw, 50):.1f}x it (the path makes two queue hops, an API "
+            "call and a POST; the absolute target assumes this machine at its usual speed)"
+        )
     missed = []
     if len(latencies) != count or any(c > 1 for c in seen.values()):
         missed.append("latency: not every event exactly once")
@@ -375,6 +382,25 @@ def latency(target: Target, seconds: float) -> Result:
             f"latency p50 {pct(latencies, 50):.1f} / p99 {pct(latencies, 99):.1f} ms (target 20 / 80)"
         )
     return Result("latency", lines, missed)
+
+
+def sqs_round_trips(endpoint: str, count: int = 100) -> list[float]:
+    """Send one message and receive it back, `count` times, on a scratch queue (ms each)."""
+    from support import sqs_client_for
+
+    client = sqs_client_for(endpoint)
+    queue = client.create_queue(QueueName=f"bench-round-trip-{int(time.time() * 1000)}")["QueueUrl"]
+    body = json.dumps([{"eventType": EVENT_TYPE, "data": {"n": 0}}])
+    out = []
+    for _ in range(count):
+        started = time.perf_counter()
+        client.send_message(QueueUrl=queue, MessageBody=body)
+        got = client.receive_message(QueueUrl=queue, WaitTimeSeconds=1).get("Messages", [])
+        out.append((time.perf_counter() - started) * 1000)
+        for message in got:
+            client.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+    client.delete_queue(QueueUrl=queue)
+    return out
 
 
 def isolation(target: Target, seconds: float) -> Result:
