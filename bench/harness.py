@@ -13,8 +13,8 @@ Four workloads, the shapes the Node.js service's own tests use:
 
 Ours (the default): a fresh `webhooks local` with its defaults per workload, partners and
 receivers on free ports, and same-run baselines: the emulator's own SendMessage/s from the
-same number of clients (ingest), and the CPU seconds each process of the stack spent
-(throughput). Exits non-zero when a target of issue 15 is missed.
+same number of clients (ingest), the CPU seconds each process of the stack spent
+(throughput), and a raw SQS send + receive round trip on the same emulator (latency). Exits non-zero when a target of issue 15 is missed.
 
 Any other service: start it with three partners whose webhook URLs are
 http://127.0.0.1:<port>/hook on the three ports given (first and second subscribed to
