@@ -124,3 +124,23 @@ def test_event_ids_are_unique_and_shaped_like_before() -> None:
     ids = [e["eventId"] for e in accept_events([EventIn(eventType="a.b", data={}) for _ in range(500)])]
     assert len(set(ids)) == 500
     assert all(len(i) == len("event_") + 24 and int(i[6:], 16) >= 0 for i in ids)
+
+
+def test_one_batch_call_runs_on_the_calling_thread_several_go_to_the_given_map() -> None:
+    """A fan-out of up to 10 messages is one SendMessageBatch: no hand-off to an executor's
+    thread and back for it; more calls still run through ``map_groups`` (side by side)."""
+    from webhooks.queues import send_all
+
+    used: list[int] = []
+
+    def recording_map(fn, groups):  # type: ignore[no-untyped-def]
+        used.append(len(groups))
+        return map(fn, groups)
+
+    queue = FakeQueue()
+    few = [OutgoingMessage(str(n), f"m{n}") for n in range(10)]
+    assert send_all(queue, few, recording_map).unsent == set()
+    assert used == [] and queue.calls == 1 and len(queue.sent) == 10
+    many = [OutgoingMessage(str(n), f"m{n}") for n in range(25)]
+    assert send_all(queue, many, recording_map).unsent == set()
+    assert used == [3] and queue.calls == 4 and len(queue.sent) == 35

@@ -32,8 +32,10 @@ class DeliveryBatchProcessor(BatchProcessor):
 
     def process(self) -> list[tuple]:  # type: ignore[type-arg]  # as Powertools declares it
         # _process_record turns each handler's result or exception into the processor's
-        # success/failure entries (list appends: safe across threads)
-        return list(self.workers.map(self._process_record, self.records))
+        # success/failure entries (list appends: safe across threads); a lone record runs
+        # here, without a hand-off to a worker thread and back
+        run = self.workers.map if len(self.records) > 1 else map
+        return list(run(self._process_record, self.records))
 
     def _clean(self) -> None:
         try:

@@ -152,7 +152,8 @@ def send_all(queue: Queue, messages: Sequence[OutgoingMessage], map_groups: Grou
         todo = [m for m in messages if m.id in outcome.unsent]
         sizes = [utf8_size(m.body) + (ATTRIBUTES_ALLOWANCE if m.attributes else 0) for m in todo]
         groups = [[todo[i] for i in g] for g in batch_groups(sizes)]
-        for group, (refused, failed) in zip(groups, map_groups(send, groups), strict=True):
+        run = map_groups if len(groups) > 1 else map  # one call: no hand-off to another thread
+        for group, (refused, failed) in zip(groups, run(send, groups), strict=True):
             outcome.unavailable |= failed
             outcome.rejected |= bool(refused) and not failed
             outcome.unsent -= {m.id for m in group} - refused

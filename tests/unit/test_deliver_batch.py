@@ -1,0 +1,62 @@
+"""The deliver invocation's processor: records side by side on the workers, a lone one not."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import process_partial_response
+
+from webhooks.deliver import Batch
+from webhooks.deliver_batch import DeliveryBatchProcessor
+
+
+class FakeDeliverer:
+    def __init__(self) -> None:
+        self.finished: list[Batch] = []
+
+    def begin_batch(self, bodies: list[str]) -> Batch:
+        return Batch()
+
+    def finish_batch(self, batch: Batch) -> None:
+        self.finished.append(batch)
+
+
+def sqs_event(count: int) -> dict[str, Any]:
+    return {
+        "Records": [
+            {
+                "messageId": f"m{n}",
+                "receiptHandle": f"r{n}",
+                "body": "{}",
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:0:q",
+                "awsRegion": "us-east-1",
+            }
+            for n in range(count)
+        ]
+    }
+
+
+def threads_used(count: int) -> set[str]:
+    names: set[str] = set()
+    deliverer = FakeDeliverer()
+    with ThreadPoolExecutor(max_workers=5, thread_name_prefix="worker") as workers:
+        processor = DeliveryBatchProcessor(deliverer, workers)  # type: ignore[arg-type]
+
+        def handler(record: Any) -> None:
+            names.add(threading.current_thread().name)
+
+        reply = process_partial_response(event=sqs_event(count), record_handler=handler, processor=processor)
+    assert reply == {"batchItemFailures": []}
+    assert len(deliverer.finished) == 1  # the log and health written once, after the records
+    return names
+
+
+def test_a_lone_record_runs_on_the_invocation_thread_a_batch_on_the_workers() -> None:
+    assert threads_used(1) == {threading.current_thread().name}
+    assert all(name.startswith("worker") for name in threads_used(10))
