@@ -11,6 +11,8 @@ from aws_lambda_powertools.utilities.batch import process_partial_response
 from webhooks.deliver import Batch
 from webhooks.deliver_batch import DeliveryBatchProcessor
 
+from support import sqs_event
+
 
 class FakeDeliverer:
     def __init__(self) -> None:
@@ -23,25 +25,6 @@ class FakeDeliverer:
         self.finished.append(batch)
 
 
-def sqs_event(count: int) -> dict[str, Any]:
-    return {
-        "Records": [
-            {
-                "messageId": f"m{n}",
-                "receiptHandle": f"r{n}",
-                "body": "{}",
-                "attributes": {"ApproximateReceiveCount": "1"},
-                "messageAttributes": {},
-                "md5OfBody": "",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:0:q",
-                "awsRegion": "us-east-1",
-            }
-            for n in range(count)
-        ]
-    }
-
-
 def threads_used(count: int) -> set[str]:
     names: set[str] = set()
     deliverer = FakeDeliverer()
@@ -51,7 +34,9 @@ def threads_used(count: int) -> set[str]:
         def handler(record: Any) -> None:
             names.add(threading.current_thread().name)
 
-        reply = process_partial_response(event=sqs_event(count), record_handler=handler, processor=processor)
+        messages = [{"MessageId": f"m{n}", "ReceiptHandle": f"r{n}", "Body": "{}"} for n in range(count)]
+        event = sqs_event(messages, "http://127.0.0.1:9/000000000000/delivery")
+        reply = process_partial_response(event=event, record_handler=handler, processor=processor)
     assert reply == {"batchItemFailures": []}
     assert len(deliverer.finished) == 1  # the log and health written once, after the records
     return names
