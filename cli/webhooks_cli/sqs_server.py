@@ -141,56 +141,48 @@ def _receive_one_scan_at_a_time(self: SQSBackend, queue_name: str, *args: Any, *
 SQSBackend.receive_message = _receive_one_scan_at_a_time  # type: ignore[method-assign]
 
 
-def _delete_under_lock(self: Queue, receipt_handle: str) -> None:
-    """moto's delete (any receipt handle the message ever had), under the queue's lock, in
-    one pass.
+def _delete_handles(queue: Queue, handles: set[str]) -> set[str]:
+    """moto's delete (any receipt handle a message ever had), for a set of handles, under
+    the queue's lock, in one pass; returns the handles that deleted (or had already).
 
     moto deletes by rebuilding the message list from a snapshot and assigning it back,
     without the lock its sends append under. A send landing meanwhile was dropped (a lost
     message), and of two deletes at once the last undid the first (a delivered message
     back in flight, redelivered after its visibility timeout). Seen once the emulator got
     fast: 8 of 2,000 webhooks lost and 66 redelivered in the seed's throughput case.
-    It also scanned the queue twice per handle, building a list of handles per message.
+    It also scanned the queue twice per handle, building a list of handles per message,
+    and DeleteMessageBatch made one such delete per handle: a pass over the whole backlog
+    for each.
     """
-    with self._messages_lock:  # type: ignore[attr-defined]
-        if receipt_handle in self.deleted_messages:  # type: ignore[attr-defined]
-            return  # deleting twice is fine, as in SQS
-        kept, found = [], None
-        for message in self._messages:  # type: ignore[attr-defined]
-            if message.receipt_handle == receipt_handle or receipt_handle in message._old_receipt_handles:
-                found = message
+    with queue._messages_lock:  # type: ignore[attr-defined]
+        done = {h for h in handles if h in queue.deleted_messages}  # type: ignore[attr-defined]
+        kept = []
+        for message in queue._messages:  # type: ignore[attr-defined]
+            if message.receipt_handle in handles or any(h in handles for h in message._old_receipt_handles):
+                every = message.all_receipt_handles
+                done.update(h for h in every if h in handles)  # type: ignore[misc]
+                queue.pending_messages.discard(message)  # type: ignore[attr-defined]
+                queue.deleted_messages.update(every)  # type: ignore[attr-defined,arg-type]
             else:
                 kept.append(message)
-        if found is None:
-            raise ReceiptHandleIsInvalid()
-        self.pending_messages.discard(found)  # type: ignore[attr-defined]
-        self.deleted_messages.update(found.all_receipt_handles)  # type: ignore[attr-defined,arg-type]
-        self._messages = kept  # type: ignore[attr-defined]
+        queue._messages = kept  # type: ignore[attr-defined]
+    return done
 
 
-Queue.delete_message = _delete_under_lock  # type: ignore[method-assign]
+def _delete_one(self: Queue, receipt_handle: str) -> None:
+    if receipt_handle not in _delete_handles(self, {receipt_handle}):
+        raise ReceiptHandleIsInvalid()
+
+
+Queue.delete_message = _delete_one  # type: ignore[method-assign]
 
 
 def _delete_batch_in_one_pass(
     self: SQSBackend, queue_name: str, receipts: list[dict[str, Any]]
 ) -> tuple[list[str], list[dict[str, Any]]]:
-    """moto's DeleteMessageBatch, one scan of the queue for all its handles instead of one
-    per handle (each a pass over the whole backlog); same rules as ``_delete_under_lock``."""
-    queue = self.get_queue(queue_name)
+    """moto's DeleteMessageBatch, answered as moto does, from one pass over the queue."""
     wanted = {r["ReceiptHandle"]: r["Id"] for r in receipts}
-    done: set[str] = set()
-    with queue._messages_lock:  # type: ignore[attr-defined]
-        done.update(h for h in wanted if h in queue.deleted_messages)  # type: ignore[attr-defined]
-        kept = []
-        for message in queue._messages:  # type: ignore[attr-defined]
-            if message.receipt_handle in wanted or any(h in wanted for h in message._old_receipt_handles):
-                handles = message.all_receipt_handles
-                done.update(h for h in handles if h in wanted)  # type: ignore[misc]
-                queue.pending_messages.discard(message)  # type: ignore[attr-defined]
-                queue.deleted_messages.update(handles)  # type: ignore[attr-defined,arg-type]
-            else:
-                kept.append(message)
-        queue._messages = kept  # type: ignore[attr-defined]
+    done = _delete_handles(self.get_queue(queue_name), set(wanted))
     success = [wanted[h] for h in wanted if h in done]
     errors = [
         {
