@@ -21,8 +21,7 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import CountingReceiver, RuntimeProcess, partner, pct, quiet_runtime, summary
-from support import sqs_client_for
+from common import CountingReceiver, RuntimeProcess, partner, pct, quiet_runtime, sqs_round_trips, summary
 
 
 def steady(
@@ -69,21 +68,6 @@ def latencies(
     return [(first[e] - sent[e]) * 1000 for e in sent if e in first], counts
 
 
-def raw_round_trip(runtime: RuntimeProcess, count: int = 200) -> list[float]:
-    env = runtime.endpoints
-    client = sqs_client_for(env["AWS_ENDPOINT_URL"])
-    url = client.create_queue(QueueName="bench-roundtrip")["QueueUrl"]
-    out = []
-    for n in range(count):
-        t = time.perf_counter()
-        client.send_message(QueueUrl=url, MessageBody=f"m{n}")
-        got = client.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages", [])
-        out.append((time.perf_counter() - t) * 1000)
-        for m in got:
-            client.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
-    return out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=30)
@@ -99,7 +83,7 @@ def main() -> None:
     producer = partners[0]["apiKey"]
     runtime = quiet_runtime(partners[:2], env={"WEBHOOK_RETRY_DELAY": "1000"})
     try:
-        raw = raw_round_trip(runtime)
+        raw = sqs_round_trips(runtime.endpoints["AWS_ENDPOINT_URL"], 200)
         print(f"[emulator] raw SQS send + receive round trip: {summary(raw)}")
 
         # 1. latency at 10 events/s, healthy partner only

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import statistics
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ __all__ = [
     "partner",
     "pct",
     "quiet_runtime",
+    "sqs_round_trips",
     "summary",
 ]
 
@@ -101,6 +104,25 @@ def cpu_by_process(pid: int) -> dict[str, float]:
         )
         found[name] = found.get(name, 0.0) + _cpu_seconds(child)
     return found
+
+
+def sqs_round_trips(endpoint: str, count: int = 100) -> list[float]:
+    """Send one message and receive it back, `count` times, on a scratch queue (ms each)."""
+    from support import sqs_client_for
+
+    client = sqs_client_for(endpoint)
+    queue = client.create_queue(QueueName=f"bench-round-trip-{int(time.time() * 1000)}")["QueueUrl"]
+    body = json.dumps([{"eventType": "order.created", "data": {"n": 0}}])
+    out = []
+    for _ in range(count):
+        started = time.perf_counter()
+        client.send_message(QueueUrl=queue, MessageBody=body)
+        got = client.receive_message(QueueUrl=queue, WaitTimeSeconds=1).get("Messages", [])
+        out.append((time.perf_counter() - started) * 1000)
+        for message in got:
+            client.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+    client.delete_queue(QueueUrl=queue)
+    return out
 
 
 def pct(values: list[float], q: float) -> float:

@@ -46,7 +46,7 @@ from typing import Any
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RuntimeProcess, cpu_by_process, partner, pct
+from common import RuntimeProcess, cpu_by_process, partner, pct, sqs_round_trips
 from support import Received, Receiver, Reply
 
 NODE = "the Node.js service, measured elsewhere on this kind of machine (issue 15)"
@@ -382,25 +382,6 @@ def latency(target: Target, seconds: float) -> Result:
             f"latency p50 {pct(latencies, 50):.1f} / p99 {pct(latencies, 99):.1f} ms (target 20 / 80)"
         )
     return Result("latency", lines, missed)
-
-
-def sqs_round_trips(endpoint: str, count: int = 100) -> list[float]:
-    """Send one message and receive it back, `count` times, on a scratch queue (ms each)."""
-    from support import sqs_client_for
-
-    client = sqs_client_for(endpoint)
-    queue = client.create_queue(QueueName=f"bench-round-trip-{int(time.time() * 1000)}")["QueueUrl"]
-    body = json.dumps([{"eventType": EVENT_TYPE, "data": {"n": 0}}])
-    out = []
-    for _ in range(count):
-        started = time.perf_counter()
-        client.send_message(QueueUrl=queue, MessageBody=body)
-        got = client.receive_message(QueueUrl=queue, WaitTimeSeconds=1).get("Messages", [])
-        out.append((time.perf_counter() - started) * 1000)
-        for message in got:
-            client.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
-    client.delete_queue(QueueUrl=queue)
-    return out
 
 
 def isolation(target: Target, seconds: float) -> Result:
