@@ -129,6 +129,8 @@ class Poller:
                     break
                 wait = min(wait, max(0, int(remaining)))
             with self._receive_lock:
+                if self._stopping.is_set():  # a stop came while this thread waited its turn
+                    break
                 response = self.client.receive_message(
                     QueueUrl=self.config.queue_url,
                     MaxNumberOfMessages=min(10, wanted - len(messages)),

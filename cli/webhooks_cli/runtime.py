@@ -61,6 +61,7 @@ class LocalRuntime:
     def __init__(self, options: RuntimeOptions) -> None:
         self.options = options
         self.servers: list[ServerProcess] = []
+        self.api_workers: list[ServerProcess] = []
         self.pollers: list[Poller] = []
         self.api: ApiServer | None = None
         self.env: dict[str, str] = {}
@@ -127,7 +128,7 @@ class LocalRuntime:
         )
         self.api.start()
         for n in range(1, self.options.api_workers):
-            self.servers.append(start_api_worker(self.api.port, FUNCTION_TIMEOUTS["ingest"], data_dir, n))
+            self.api_workers.append(start_api_worker(self.api.port, FUNCTION_TIMEOUTS["ingest"], data_dir, n))
         api_url = f"http://127.0.0.1:{self.api.port}"
         self.env = {
             k: os.environ[k]
@@ -158,12 +159,17 @@ class LocalRuntime:
         if self.api:
             self.api.stop()
             self.api = None
+        for worker in self.api_workers:  # each finishes its request and exits meanwhile
+            worker.request_stop()
         for poller in self.pollers:
             poller.request_stop()
         deadline = time.monotonic() + STOP_SECONDS  # one budget for all, not one each
         for poller in self.pollers:
             poller.stop(max(0.0, deadline - time.monotonic()))
         self.pollers = []
+        for worker in self.api_workers:
+            worker.stop()
+        self.api_workers = []
         from webhooks.mongo import close_all
 
         close_all()

@@ -47,9 +47,14 @@ class ServerProcess:
     process: subprocess.Popen[bytes]
     log: IO[bytes] | None = field(default=None, repr=False)
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def request_stop(self) -> None:
+        """Ask it to stop (SIGTERM) without waiting: :meth:`stop` waits."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self.process.poll() is None:
+            self.request_stop()
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
