@@ -7,9 +7,11 @@ the rest of the suite runs against.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -221,3 +223,120 @@ def test_messages_with_every_attribute_type_come_back_exactly(emulator: str) -> 
         assert message["Body"] == body
         assert message["MessageAttributes"]["blob"]["BinaryValue"] == bytes(range(256))
         assert message["MessageAttributes"]["text"]["StringValue"] == "\u00e9\u2028\U0001f600"
+
+
+LANE_AGREES = r"""
+import io
+import json
+import sys
+
+from moto.moto_server.werkzeug_app import create_backend_app
+from moto.sqs.models import sqs_backends
+
+from webhooks_cli import sqs_server
+
+flask_app = create_backend_app("sqs")
+flask_app.debug = False
+lane = sqs_server.json_protocol_lane(flask_app)
+URL = "http://127.0.0.1:5000/123456789012/q"
+CALLS = [
+    ("CreateQueue", {"QueueName": "q", "Attributes": {"VisibilityTimeout": "0"}}),
+    ("SendMessage", {"QueueUrl": URL, "MessageBody": "h\u00e9llo", "MessageAttributes": {"k": {"DataType": "String", "StringValue": "v"}}}),
+    ("SendMessageBatch", {"QueueUrl": URL, "Entries": [{"Id": "a", "MessageBody": "1"}, {"Id": "b", "MessageBody": "2", "DelaySeconds": 0}]}),
+    ("SendMessageBatch", {"QueueUrl": URL, "Entries": [{"Id": "a", "MessageBody": "1"}, {"Id": "a", "MessageBody": "2"}]}),
+    ("ReceiveMessage", {"QueueUrl": URL, "MaxNumberOfMessages": 10, "MessageSystemAttributeNames": ["ApproximateReceiveCount"], "MessageAttributeNames": ["All"]}),
+    ("GetQueueAttributes", {"QueueUrl": URL, "AttributeNames": ["ApproximateNumberOfMessages", "VisibilityTimeout"]}),
+    ("DeleteMessage", {"QueueUrl": URL, "ReceiptHandle": "not-a-handle"}),
+    ("DeleteMessageBatch", {"QueueUrl": URL, "Entries": [{"Id": "x", "ReceiptHandle": "not-a-handle"}]}),
+    ("SendMessage", {"QueueUrl": "http://127.0.0.1:5000/123456789012/missing", "MessageBody": "x"}),
+    ("SendMessage", {"QueueUrl": URL}),
+    ("NoSuchAction", {"QueueUrl": URL}),
+    ("SendMessage", "{not json"),
+]
+VOLATILE = {"MessageId", "ReceiptHandle", "SenderId", "SentTimestamp", "ApproximateFirstReceiveTimestamp"}
+
+
+def environ(action, payload):
+    body = (payload if isinstance(payload, str) else json.dumps(payload)).encode()
+    return {
+        "REQUEST_METHOD": "POST", "PATH_INFO": "/", "QUERY_STRING": "", "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "5000", "SERVER_PROTOCOL": "HTTP/1.1", "HTTP_HOST": "127.0.0.1:5000",
+        "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body), "wsgi.errors": sys.stderr,
+        "CONTENT_LENGTH": str(len(body)), "CONTENT_TYPE": "application/x-amz-json-1.0",
+        "HTTP_X_AMZ_TARGET": f"AmazonSQS.{action}",
+        "HTTP_AUTHORIZATION": "AWS4-HMAC-SHA256 Credential=x/20261129/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=0",
+    }
+
+
+def scrub(value):
+    if isinstance(value, dict):
+        return {k: ("*" if k in VOLATILE else scrub(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub(v) for v in value]
+    return value
+
+
+def run(app):
+    sqs_backends.reset()
+    answers = []
+    for action, payload in CALLS:
+        seen = {}
+        body = b"".join(app(environ(action, payload), lambda status, headers, exc=None: seen.update(status=status, headers=dict(headers))))
+        headers = {k.lower(): v for k, v in seen["headers"].items()}
+        assert int(headers["content-length"]) == len(body), (action, headers)
+        try:
+            document = scrub(json.loads(body))
+        except ValueError:
+            document = body.decode()
+        answers.append((action, seen["status"], headers.get("content-type"), document))
+    return answers
+
+
+via_flask, via_lane = run(flask_app), run(lane)
+for ours, theirs in zip(via_lane, via_flask, strict=True):
+    assert ours == theirs, (ours, theirs)
+statuses = [a[1] for a in via_lane]
+assert statuses.count("200 OK") >= 5 and any(s.startswith("400") for s in statuses), statuses
+print("lane agrees")
+"""
+
+
+def test_json_calls_skip_flask_and_get_the_answer_flask_gives() -> None:
+    """JSON-protocol calls go to moto's SQS responder without Flask's routing and response
+    object: for sends, receives, attributes and every kind of error (missing queue, repeated
+    batch ids, bad handle, missing parameter, unknown action, malformed JSON) the status,
+    content type and document are those moto's Flask app gives. In a process of its own:
+    importing the launch patches moto."""
+    done = subprocess.run([sys.executable, "-c", LANE_AGREES], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "lane agrees"
+
+
+def test_query_protocol_and_browser_calls_still_reach_moto_through_flask(emulator: str) -> None:
+    """The lane takes only boto3's JSON calls: the query protocol (form-encoded, XML answers)
+    and calls from a browser (an Origin header, answered with CORS headers) are served as
+    moto serves them."""
+    auth = (
+        "AWS4-HMAC-SHA256 Credential=x/20261129/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=0"
+    )
+    form = urllib.request.Request(
+        f"{emulator}/",
+        data=b"Action=CreateQueue&QueueName=via-query&Version=2012-11-05",
+        headers={"Content-Type": "application/x-www-form-urlencoded", "Authorization": auth},
+    )
+    with urllib.request.urlopen(form, timeout=10) as reply:
+        assert b"<CreateQueueResult><QueueUrl>" in reply.read()
+    browser = urllib.request.Request(
+        f"{emulator}/",
+        data=b'{"QueueNamePrefix": "via-query"}',
+        headers={
+            "Content-Type": "application/x-amz-json-1.0",
+            "X-Amz-Target": "AmazonSQS.ListQueues",
+            "Authorization": auth,
+            "Origin": "http://127.0.0.1:1",
+        },
+    )
+    with urllib.request.urlopen(browser, timeout=10) as reply:
+        assert reply.headers["Access-Control-Allow-Origin"] == "http://127.0.0.1:1"
+        [url] = json.loads(reply.read())["QueueUrls"]
+    assert sqs_client_for(emulator).get_queue_url(QueueName="via-query")["QueueUrl"] == url
