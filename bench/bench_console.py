@@ -17,6 +17,7 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -37,10 +38,11 @@ def main() -> int:
 
         os.environ["MONGO_URI"] = runtime.endpoints["MONGO_URI"]
         from pymongo import MongoClient
+        from pymongo.database import Database
 
         from webhooks.delivery_log import AttemptRecord, DeliveryLog
 
-        db = MongoClient(runtime.endpoints["MONGO_URI"], tz_aware=True)[
+        db: Database[dict[str, Any]] = MongoClient(runtime.endpoints["MONGO_URI"], tz_aware=True)[
             runtime.endpoints.get("MONGO_DB_NAME", "recart_webhook_db")
         ]
         ids = [p["_id"] for p in db.partners.find({}, {"_id": 1})]

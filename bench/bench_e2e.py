@@ -17,6 +17,7 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -71,8 +72,10 @@ def latencies(
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=30)
-    parser.add_argument("--webhooks", type=int, default=2000)
+    parser.add_argument("--webhooks", type=int, default=2000, help="a multiple of 10 (posts of 10 events)")
     args = parser.parse_args()
+    if args.webhooks <= 0 or args.webhooks % 10:
+        parser.error("--webhooks must be a positive multiple of 10")
 
     healthy, bulk, failing = CountingReceiver(), CountingReceiver(), CountingReceiver(status=500)
     partners = [
@@ -112,7 +115,9 @@ def main() -> None:
                 )
                 assert r.status_code == 202
 
-        threads = [threading.Thread(target=post, args=(args.webhooks // 40,)) for _ in range(4)]
+        requests_total = args.webhooks // 10  # 4 clients share them, the first ones one more
+        shares = [requests_total // 4 + (1 if n < requests_total % 4 else 0) for n in range(4)]
+        threads = [threading.Thread(target=post, args=(share,)) for share in shares]
         for t in threads:
             t.start()
         for t in threads:
@@ -136,7 +141,7 @@ def main() -> None:
 
         from webhooks.partners import REVISION_CHECK_SECONDS, PartnerStore
 
-        mongo = MongoClient(runtime.endpoints["MONGO_URI"], tz_aware=True)
+        mongo: MongoClient[dict[str, Any]] = MongoClient(runtime.endpoints["MONGO_URI"], tz_aware=True)
         store = PartnerStore(mongo["recart_webhook_db"], cache_ttl=0)
         failing_spec = partners[2]
         store.upsert_by_name(
