@@ -135,6 +135,10 @@ class ApiServer:
         # current request on the resolver (class attributes), so concurrent calls would mix
         # one request's headers and body into another's
         self._invocation = threading.Lock()
+        # requests being answered, so a stop lets them finish (and refuses what comes after)
+        self._answering = 0
+        self._stopping = False
+        self._answered = threading.Condition()
         self.timeout_seconds = timeout_seconds
         self.httpd = (_SharedPortServer if reuse_port else ThreadingHTTPServer)((host, port), RequestHandler)
         self.httpd.daemon_threads = True
@@ -151,10 +155,30 @@ class ApiServer:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop accepting; answer the requests already being handled (within the function's
+        timeout) and refuse with 503 any that arrive on open connections meanwhile."""
         self.httpd.shutdown()
         self.httpd.server_close()
+        with self._answered:
+            self._stopping = True
+            self._answered.wait_for(lambda: self._answering == 0, timeout=self.timeout_seconds)
 
     def _serve(self, request: BaseHTTPRequestHandler) -> None:
+        with self._answered:
+            stopping = self._stopping
+            if not stopping:
+                self._answering += 1
+        if stopping:
+            self._refuse(request, 503, "The local API is stopping")
+            return
+        try:
+            self._answer(request)
+        finally:
+            with self._answered:
+                self._answering -= 1
+                self._answered.notify_all()
+
+    def _answer(self, request: BaseHTTPRequestHandler) -> None:
         declared = request.headers.get("Content-Length")
         if request.headers.get("Transfer-Encoding"):
             self._refuse(request, 411, "Transfer-Encoding is not supported; send Content-Length")
