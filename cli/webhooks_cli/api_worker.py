@@ -33,9 +33,6 @@ def main() -> None:
         args.ready_file.touch()
     stop.wait()
     server.stop()
-    from webhooks.mongo import close_all
-
-    close_all()  # else the driver's exit hook waits out its monitor's pending hello
 
 
 if __name__ == "__main__":
