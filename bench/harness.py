@@ -148,6 +148,7 @@ def ingest(target: Target, seconds: float) -> Result:
         with lock:
             latencies.extend(mine)
 
+    cpu_before = cpu_by_process(target.runtime.process.pid) if target.runtime else {}
     started = time.monotonic()
     threads = [threading.Thread(target=client) for _ in range(4)]
     for t in threads:
@@ -160,6 +161,18 @@ def ingest(target: Target, seconds: float) -> Result:
         f"{rate * 10:,.0f} events/s ({rate:.0f} requests/s), p50 {pct(latencies, 50):.1f} ms, "
         f"p99 {pct(latencies, 99):.1f} ms; non-202: {dict(errors) or 0}"
     ]
+    if target.runtime is not None and latencies:
+        # where the two cores went meanwhile: the API's share, and the dispatch and deliveries
+        # each accepted request causes (the runtime's pollers), which the same CPU pays for
+        after = cpu_by_process(target.runtime.process.pid)
+        spent = {name: after[name] - cpu_before.get(name, 0.0) for name in after}
+        lines.append(
+            "CPU ms per accepted request during the run: "
+            + ", ".join(
+                f"{name} {seconds / len(latencies) * 1000:.2f}" for name, seconds in sorted(spent.items())
+            )
+            + f"; total {sum(spent.values()) / len(latencies) * 1000:.2f} (the load driver and receivers not counted)"
+        )
     missed = [f"{sum(errors.values())} requests not accepted"] if errors else []
     if target.runtime is not None:
         sends = emulator_sends(target.runtime.endpoints["AWS_ENDPOINT_URL"], seconds=min(seconds, 5))
