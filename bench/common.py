@@ -83,7 +83,10 @@ def _cpu_seconds(pid: int) -> float:
 def _children(pid: int) -> list[int]:
     out: list[int] = []
     for task in Path(f"/proc/{pid}/task").iterdir():
-        out += [int(c) for c in (task / "children").read_text().split()]
+        try:
+            out += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:  # a thread that ended since the listing (the API starts one per connection)
+            continue
     return out
 
 
