@@ -237,7 +237,15 @@ from webhooks_cli import sqs_server
 
 flask_app = create_backend_app("sqs")
 flask_app.debug = False
-lane = sqs_server.json_protocol_lane(flask_app)
+through_flask = []
+
+
+def counting_flask(environ, start_response):
+    through_flask.append(environ["HTTP_X_AMZ_TARGET"])
+    return flask_app(environ, start_response)
+
+
+lane = sqs_server.json_protocol_lane(counting_flask)
 URL = "http://127.0.0.1:5000/123456789012/q"
 CALLS = [
     ("CreateQueue", {"QueueName": "q", "Attributes": {"VisibilityTimeout": "0"}}),
@@ -293,6 +301,7 @@ def run(app):
 
 
 via_flask, via_lane = run(flask_app), run(lane)
+assert through_flask == [], through_flask  # the lane answered every one itself
 for ours, theirs in zip(via_lane, via_flask, strict=True):
     assert ours == theirs, (ours, theirs)
 statuses = [a[1] for a in via_lane]
