@@ -25,6 +25,7 @@ __all__ = [
     "CountingReceiver",
     "RuntimeProcess",
     "cpu_by_process",
+    "cpu_spent_since",
     "handler_servers",
     "partner",
     "pct",
@@ -107,6 +108,12 @@ def cpu_by_process(pid: int) -> dict[str, float]:
         )
         found[name] = found.get(name, 0.0) + _cpu_seconds(child)
     return found
+
+
+def cpu_spent_since(pid: int, before: dict[str, float]) -> dict[str, float]:
+    """CPU seconds per process of `webhooks local` (pid) since ``before`` (``cpu_by_process``)."""
+    after = cpu_by_process(pid)
+    return {name: seconds - before.get(name, 0.0) for name, seconds in after.items()}
 
 
 def sqs_round_trips(endpoint: str, count: int = 100) -> list[float]:

@@ -46,7 +46,7 @@ from typing import Any
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import RuntimeProcess, cpu_by_process, partner, pct, sqs_round_trips
+from common import RuntimeProcess, cpu_by_process, cpu_spent_since, partner, pct, sqs_round_trips
 from support import Received, Receiver, Reply
 
 NODE = "the Node.js service, measured elsewhere on this kind of machine (issue 15)"
@@ -164,8 +164,7 @@ def ingest(target: Target, seconds: float) -> Result:
     if target.runtime is not None and latencies:
         # where the two cores went meanwhile: the API's share, and the dispatch and deliveries
         # each accepted request causes (the runtime's pollers), which the same CPU pays for
-        after = cpu_by_process(target.runtime.process.pid)
-        spent = {name: after[name] - cpu_before.get(name, 0.0) for name in after}
+        spent = cpu_spent_since(target.runtime.process.pid, cpu_before)
         lines.append(
             "CPU ms per accepted request during the run: "
             + ", ".join(
@@ -266,8 +265,7 @@ def throughput(target: Target, events: int = 1000, batch: int = 100, profile: Pa
     if pct(latencies, 50) >= 3.0:
         missed.append(f"throughput e2e p50 {pct(latencies, 50):.2f} s (target < 3 s)")
     if target.runtime is not None:
-        after = cpu_by_process(target.runtime.process.pid)
-        cpu = {k: after.get(k, 0.0) - cpu_before.get(k, 0.0) for k in after}
+        cpu = cpu_spent_since(target.runtime.process.pid, cpu_before)
         total = sum(cpu.values())
         per = total / max(delivered, 1) * 1000
         lines.append(
