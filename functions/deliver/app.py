@@ -47,6 +47,8 @@ deliverer = Deliverer(
 # The POSTs of one batch run side by side: a batch of 10 to a slow endpoint takes
 # about as long as one.
 _workers = ThreadPoolExecutor(max_workers=settings.worker_concurrency, thread_name_prefix="deliver")
+# X-Ray's recorder; Powertools types it as its BaseProvider, which declares neither call used here
+_recorder: Any = tracer.provider
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -55,13 +57,13 @@ _workers = ThreadPoolExecutor(max_workers=settings.worker_concurrency, thread_na
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     # POSTs that could not finish before Lambda ends the invocation are not started
     deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000
-    trace_entity = tracer.provider.get_trace_entity() if not tracer.disabled else None
+    trace_entity = _recorder.get_trace_entity() if not tracer.disabled else None
     # per invocation: the local runtime runs several in one process
     processor = DeliveryBatchProcessor(deliverer, _workers)
 
     def deliver(record: SQSRecord) -> Attempt:
         if trace_entity is not None:  # X-Ray's context is per thread: the POSTs join this trace
-            tracer.provider.set_trace_entity(trace_entity)
+            _recorder.set_trace_entity(trace_entity)
         receive_count = int(record.attributes.approximate_receive_count or "1")
         return deliverer.deliver(record.body, receive_count, record.receipt_handle, processor.batch, deadline)
 

@@ -106,7 +106,12 @@ def page(browser: Any) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1200, "height": 900})
     page = context.new_page()
     dialogs: list[str] = []
-    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+    def dismiss(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", dismiss)
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     yield page
@@ -301,7 +306,12 @@ def test_partner_page_actions_test_rotate_recover_deactivate(stack: Stack, brows
     context = browser.new_context()
     page = context.new_page()
     confirmed: list[str] = []
-    page.on("dialog", lambda d: (confirmed.append(d.message), d.accept()))
+
+    def accept(dialog: Any) -> None:
+        confirmed.append(dialog.message)
+        dialog.accept()
+
+    page.on("dialog", accept)
     try:
         sign_in(page, stack, "operator", stack.admin_key)
         page.get_by_role("heading", name="Overview").wait_for()

@@ -157,7 +157,7 @@ def lambda_runtime(python312: str) -> Path:
 
 def aws_client(service: str, endpoint: str) -> Any:
     return boto3.client(
-        service,
+        service,  # type: ignore[call-overload]  # any service, by name
         endpoint_url=endpoint,
         region_name=REGION,
         aws_access_key_id="testing",

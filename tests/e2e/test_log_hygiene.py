@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.e2e
 
 def test_no_api_key_secret_or_payload_in_any_log_line(tmp_path: Path) -> None:
     ok, failing = Receiver(), Receiver([Reply(500, body=b"upstream said no")])
-    partners = [
+    partners: list[dict[str, Any]] = [
         {
             "name": name,
             "webhookUrl": r.url,

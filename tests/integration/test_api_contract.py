@@ -133,7 +133,7 @@ def test_the_cli_refuses_what_the_api_refuses(
     stack: Stack, call: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("ALLOW_PRIVATE_DESTINATIONS", "false")
-    body = {"name": "loop", "webhookUrl": "http://127.0.0.1:9/h", "events": ["order.*"]}
+    body: dict[str, Any] = {"name": "loop", "webhookUrl": "http://127.0.0.1:9/h", "events": ["order.*"]}
     status, refused, _ = call("POST", PARTNERS, json.dumps(body), ADMIN)
     code = main(["partners", "create", "--name", "loop", "--url", body["webhookUrl"], "--events", "order.*"])
     err = capsys.readouterr().err

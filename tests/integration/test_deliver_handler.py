@@ -265,7 +265,8 @@ def test_a_batch_runs_concurrently(stack: Stack, delivery: Delivery, receiver_fa
     def counting(received: Any) -> Reply:
         with lock:
             in_flight.append(sum(1 for r in receiver.requests if time.time() - r.at < 0.25) + 1)
-        return original(received)
+        reply: Reply = original(received)
+        return reply
 
     receiver._record = counting  # type: ignore[method-assign]
     partner_id, _ = make_partner(stack, receiver.url)

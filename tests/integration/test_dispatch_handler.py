@@ -121,7 +121,8 @@ def test_partial_fan_out_requeues_only_what_is_owed(
 
     def refuse_one_partner(messages: Any) -> list[str]:
         keep = [m for m in messages if m.attributes["partnerId"] != refused_partner]
-        return real(keep) + [m.id for m in messages if m not in keep]
+        unsent: list[str] = real(keep)
+        return unsent + [m.id for m in messages if m not in keep]
 
     monkeypatch.setattr(dispatcher.delivery_queue, "send_batch", refuse_one_partner)
     order_ids = send_envelope(stack, *["order.created"] * 6)

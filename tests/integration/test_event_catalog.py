@@ -40,7 +40,7 @@ def ingest(stack: Stack, function: Any, admin_key: str) -> Any:
 def register(
     ingest: Any, name: str, schema: Any, key: str = "catalog-admin-key"
 ) -> tuple[int, dict[str, Any]]:
-    return ingest(
+    reply: tuple[int, dict[str, Any]] = ingest(
         api_event(
             json.dumps({"schema": schema, "description": "orders"}),
             method="PUT",
@@ -48,6 +48,7 @@ def register(
             headers={"X-Admin-Key": key},
         )
     )
+    return reply
 
 
 def test_registered_schemas_are_enforced_and_errors_name_the_field(stack: Stack, ingest: Any) -> None:

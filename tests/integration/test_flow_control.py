@@ -128,7 +128,7 @@ def test_over_the_limit_deliveries_wait_for_their_slot_once_and_all_arrive_once(
     assert len(attempts(stack, partner_id)) == 2
     assert stack.sqs.receive_message(QueueUrl=delivery.queue, WaitTimeSeconds=0).get("Messages") is None
 
-    deferred = []
+    deferred: list[int] = []
     deadline = time.monotonic() + 20
     while len(receiver.requests) < 5 and time.monotonic() < deadline:
         found = stack.sqs.receive_message(
@@ -140,7 +140,7 @@ def test_over_the_limit_deliveries_wait_for_their_slot_once_and_all_arrive_once(
         for m in found:
             body = DeliveryMessage.model_validate_json(m["Body"])
             assert body.priorAttempts == 0 and body.partnerId == partner_id
-            assert time.time() >= body.rateSlot  # never back before its second
+            assert body.rateSlot is not None and time.time() >= body.rateSlot  # never back before its second
             deferred.append(body.rateSlot)
         if found:
             result = delivery.handler(sqs_event(found, delivery.queue))

@@ -98,7 +98,11 @@ def deliver_once(url: str) -> tuple[Any, float]:
 
 
 def test_a_receiver_that_never_answers_is_cut_at_the_timeout(serve: Any) -> None:
-    server = serve(lambda conn: (read_request(conn), time.sleep(10)))
+    def hold(conn: Any) -> None:
+        read_request(conn)
+        time.sleep(10)
+
+    server = serve(hold)
     result, elapsed = deliver_once(server.url)
     assert result.status is None and result.error_class == "Timeout"
     assert elapsed < TIMEOUT + 0.5

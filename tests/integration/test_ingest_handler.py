@@ -180,7 +180,7 @@ def test_207_lists_exactly_the_events_that_are_in_the_queue(
     def flaky_send_batch(messages: Any) -> list[str]:
         # SQS rejects the entry holding event 5, every time; the rest go through for real
         keep = [m for m in messages if '"n":5,' not in m.body]
-        failed = real_send_batch(keep)
+        failed: list[str] = real_send_batch(keep)
         return failed + [m.id for m in messages if m not in keep]
 
     monkeypatch.setattr(queue, "send_batch", flaky_send_batch)

@@ -20,7 +20,7 @@ from conftest import Stack
 from support import api_event, receive, sqs_event
 
 # mongoInit.js of the Node service, as it seeds `recart_webhook_db` (no other fields)
-NODE_PARTNERS = [
+NODE_PARTNERS: list[dict[str, Any]] = [
     {
         "name": "Awesome Reviews",
         "webhookUrl": "https://httpbin.org/post",

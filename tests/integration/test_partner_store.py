@@ -22,7 +22,8 @@ def test_create_stores_only_the_key_hash_and_returns_credentials_once(stack: Sta
     assert created.api_key not in str(doc)  # the plain key is nowhere in the document
     assert "apiKey" not in doc
     assert doc["secretKey"] == created.secret_key and created.secret_key.startswith("whsec_")
-    assert store.find_by_api_key(created.api_key).id == created.partner.id
+    found = store.find_by_api_key(created.api_key)
+    assert found is not None and found.id == created.partner.id
     assert store.find_by_api_key("wrong") is None
     assert store.find_by_api_key("") is None
     assert store.subscriptions_of(created.partner.id) == ["order.*", "order.created"]
@@ -71,7 +72,8 @@ def test_inactive_partners_and_inactive_subscriptions_are_excluded(stack: Stack)
     store.set_active(key_of_gone, False)
     assert store.find_by_api_key("k-gone") is None
     store.set_active(key_of_gone, True)
-    assert store.find_by_api_key("k-gone").id == key_of_gone
+    back = store.find_by_api_key("k-gone")
+    assert back is not None and back.id == key_of_gone
 
 
 def test_subscribe_is_idempotent_and_unsubscribe_removes(stack: Stack) -> None:
@@ -130,6 +132,6 @@ def test_upsert_by_name_replaces_subscriptions(stack: Stack) -> None:
     second = store.upsert_by_name("n", "https://2.example", ["c.d", "e.*"], api_key="k2", secret_key="s2")
     assert first.id == second.id
     assert store.subscriptions_of(first.id) == ["c.d", "e.*"]
-    assert (
-        store.find_by_api_key("k1") is None and store.find_by_api_key("k2").webhook_url == "https://2.example"
-    )
+    by_k2 = store.find_by_api_key("k2")
+    assert store.find_by_api_key("k1") is None and by_k2 is not None
+    assert by_k2.webhook_url == "https://2.example"

@@ -36,9 +36,12 @@ def test_records_have_the_lambda_shape(sqs: Any, queue: str) -> None:
         MessageBody="hello",
         MessageAttributes={"partnerId": {"DataType": "String", "StringValue": "p1"}},
     )
-    poller = run_poller(
-        sqs, queue, lambda event, ctx: seen.extend(event["Records"]) or {"batchItemFailures": []}
-    )
+
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        seen.extend(event["Records"])
+        return {"batchItemFailures": []}
+
+    poller = run_poller(sqs, queue, handler)
     try:
         wait_until(lambda: seen, timeout=5)
     finally:

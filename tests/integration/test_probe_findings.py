@@ -414,7 +414,12 @@ def test_the_local_api_server_drops_a_client_that_stops_sending() -> None:
     from webhooks_cli.apigw import ApiServer
 
     calls: list[Any] = []
-    server = ApiServer(lambda event, context: calls.append(event) or {"statusCode": 200}, 0, read_timeout=0.5)
+
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        calls.append(event)
+        return {"statusCode": 200}
+
+    server = ApiServer(handler, 0, read_timeout=0.5)
     server.start()
     try:
         for partial in (

@@ -122,7 +122,12 @@ def test_flat_batches_are_not_walked(monkeypatch: pytest.MonkeyPatch) -> None:
     import webhooks.events_api as events_api
 
     walked: list[object] = []
-    monkeypatch.setattr(events_api, "deeper_than", lambda value, limit: walked.append(value) or False)
+
+    def deeper_than(value: object, limit: int) -> bool:
+        walked.append(value)
+        return False
+
+    monkeypatch.setattr(events_api, "deeper_than", deeper_than)
     events = [{"eventType": "a.b", "data": {"n": n, "tags": ["x"]}} for n in range(60)]
     assert nested_too_deeply(json.dumps(events), events_in.validate_python(events)) == []
     assert walked == []  # 60 nested lists in all: fewer than the limit, so none walked
