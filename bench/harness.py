@@ -129,10 +129,12 @@ class Result:
 
 
 def ingest(target: Target, seconds: float) -> Result:
-    """4 clients x batches of 10 for `seconds`, then (ours) the emulator's bare SendMessage/s."""
+    """4 clients x batches of 10 for `seconds`; for ours, the emulator's bare SendMessage/s
+    just before (the stack idle) and just after (its pollers still draining the deliveries
+    the run caused, as they were during it)."""
     latencies: list[float] = []
     lock = threading.Lock()
-    stop = time.monotonic() + seconds
+    stop = 0.0  # set when the clients start, after the idle baseline
     errors: Counter[int] = Counter()
 
     def client() -> None:
@@ -148,7 +150,10 @@ def ingest(target: Target, seconds: float) -> Result:
         with lock:
             latencies.extend(mine)
 
+    endpoint = target.runtime.endpoints["AWS_ENDPOINT_URL"] if target.runtime else None
+    idle_sends = emulator_sends(endpoint, seconds=min(seconds, 5)) if endpoint else 0.0
     cpu_before = cpu_by_process(target.runtime.process.pid) if target.runtime else {}
+    stop = time.monotonic() + seconds
     started = time.monotonic()
     threads = [threading.Thread(target=client) for _ in range(4)]
     for t in threads:
@@ -173,16 +178,18 @@ def ingest(target: Target, seconds: float) -> Result:
             + f"; total {sum(spent.values()) / len(latencies) * 1000:.2f} (the load driver and receivers not counted)"
         )
     missed = [f"{sum(errors.values())} requests not accepted"] if errors else []
-    if target.runtime is not None:
-        sends = emulator_sends(target.runtime.endpoints["AWS_ENDPOINT_URL"], seconds=min(seconds, 5))
-        ratio = rate / sends
+    if endpoint is not None:
+        loaded_sends = emulator_sends(endpoint, seconds=min(seconds, 5))
+        ratio = rate / idle_sends
         lines.append(
-            f"the emulator's own SendMessage from 4 clients, same run: {sends:.0f}/s -> "
-            f"API requests/s {ratio:.2f}x (target >= 0.8x; on two cores the ceiling is the CPU, "
-            "which the dispatch and deliveries each request causes share: docs/PERFORMANCE.md)"
+            f"the emulator's own SendMessage from 4 clients, same run: {idle_sends:.0f}/s with the stack "
+            f"idle -> API requests/s {ratio:.2f}x (target >= 0.8x); {loaded_sends:.0f}/s right after, "
+            f"while the pollers drain the run's deliveries -> {rate / loaded_sends:.2f}x (on two cores the "
+            "ceiling is the CPU, which the dispatch and deliveries each request causes share: "
+            "docs/PERFORMANCE.md)"
         )
         if ratio < 0.8:
-            missed.append(f"ingest {ratio:.2f}x the emulator's SendMessage/s (target 0.8x)")
+            missed.append(f"ingest {ratio:.2f}x the emulator's SendMessage/s on an idle stack (target 0.8x)")
     return Result("ingest", lines, missed)
 
 

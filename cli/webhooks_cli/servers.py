@@ -53,13 +53,12 @@ class ServerProcess:
             self.process.send_signal(signal.SIGTERM)
 
     def stop(self, timeout: float = 5.0) -> None:
-        if self.process.poll() is None:
-            self.request_stop()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout)
+        self.request_stop()
+        try:
+            self.process.wait(timeout)  # at once if it has already exited
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout)
         if self.log:
             self.log.close()
 
