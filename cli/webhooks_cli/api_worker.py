@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import threading
 from pathlib import Path
 
 from .apigw import ApiServer
 from .lambdas import load_handler
+from .stop_signals import call_on_stop_signal
 
 
 def main() -> None:
@@ -25,8 +25,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    call_on_stop_signal(stop.set)
     server = ApiServer(load_handler("ingest"), args.port, timeout_seconds=args.timeout, reuse_port=True)
     server.start()
     if args.ready_file:  # the runtime waits for it before it says it is up

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import os
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -174,3 +176,34 @@ def test_clean_shutdown_and_data_survives_a_restart(
         assert status == 202
     finally:
         assert second.stop() == 0
+
+
+def test_a_burst_of_sigterms_stops_the_runtime_and_all_it_started(
+    runtime: RuntimeProcess, partners: dict[str, Any]
+) -> None:
+    # signal handlers nest when signals come faster than they run; one that waited for a
+    # lock its own thread held left the process hanging (webhooks_cli.stop_signals)
+    burst = RuntimeProcess(
+        [partners["orders"]], {"POWERTOOLS_LOG_LEVEL": "WARNING"}, runtime.data_dir.parent / "burst"
+    )
+    children = [
+        int(p)
+        for p in subprocess.run(
+            ["pgrep", "-P", str(burst.process.pid)], capture_output=True, text=True
+        ).stdout.split()
+    ]
+    assert children  # SecantusDB, the API worker, moto unless on LocalStack
+    try:
+        for _ in range(2000):
+            try:
+                os.kill(burst.process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                break
+        assert burst.process.wait(timeout=60) == 0
+        wait_until(lambda: not any(pid_alive(pid) for pid in children), timeout=10)
+    finally:
+        if burst.process.poll() is None:  # it hung: neither it nor what it started is left behind
+            for pid in children:  # still its children (not reaped), so still these processes
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            burst.process.kill()

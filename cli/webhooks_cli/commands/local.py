@@ -7,7 +7,6 @@ import contextlib
 import faulthandler
 import logging
 import os
-import signal
 import sys
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from webhooks.mongo import get_database
 from webhooks.partners import PartnerStore
 
 from ..state import local_dir
+from ..stop_signals import call_on_stop_signal
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -75,8 +75,7 @@ def run(args: argparse.Namespace) -> int:
         queue_prefix=args.queue_prefix,
     )
     runtime = LocalRuntime(options)
-    signal.signal(signal.SIGTERM, lambda *_: runtime.request_stop())
-    signal.signal(signal.SIGINT, lambda *_: runtime.request_stop())
+    call_on_stop_signal(runtime.request_stop)
     api_url = runtime.start()
     receiver = None
     try:
