@@ -21,6 +21,8 @@ from secantus import storage
 from secantus.cli import main
 from secantus.server import SecantusDBServer
 
+from .stop_signals import call_on_stop_signal
+
 _chunk = threading.local()
 _index_options_map = storage.Storage._index_options_map
 _insert_chunk = storage.Storage._insert_chunk
@@ -62,6 +64,37 @@ def _stop_waking_accept(self: SecantusDBServer) -> None:
 
 
 SecantusDBServer.stop = _stop_waking_accept  # type: ignore[method-assign]
+
+# SecantusDB's command line stops the server inside its SIGTERM handler. A second signal
+# arriving meanwhile runs the handler again, nested in the first, and its stop waits for
+# what the first one holds: two of four bursts of SIGTERMs left the server hanging. Once
+# the server is up, the signals call the stop from a thread of their own instead, and the
+# main thread's wait returns when that stop has finished (storage closed), not when it
+# begins.
+_start = SecantusDBServer.start
+
+
+def _start_stopping_on_signals(self: SecantusDBServer) -> None:
+    _start(self)
+    stopping, stopped = threading.Event(), threading.Event()
+
+    def stop() -> None:
+        stopping.set()
+        try:
+            self.stop()
+        finally:
+            stopped.set()
+
+    def wait() -> None:
+        self._stop_event.wait()  # the server's own wait: a stop has begun, however it came
+        if stopping.is_set():
+            stopped.wait()
+
+    call_on_stop_signal(stop)  # replaces the command line's handlers, registered before start
+    self.wait = wait  # type: ignore[method-assign]
+
+
+SecantusDBServer.start = _start_stopping_on_signals  # type: ignore[method-assign]
 
 if __name__ == "__main__":
     sys.exit(main())

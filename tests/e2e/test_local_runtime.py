@@ -19,7 +19,7 @@ from webhooks.signing import generate_secret
 from webhooks_cli.servers import pid_alive
 
 from runtime_process import RuntimeProcess
-from support import Receiver, Reply, wait_until
+from support import Receiver, Reply, sigterm_burst, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -194,11 +194,7 @@ def test_a_burst_of_sigterms_stops_the_runtime_and_all_it_started(
     ]
     assert children  # SecantusDB, the API worker, moto unless on LocalStack
     try:
-        for _ in range(2000):
-            try:
-                os.kill(burst.process.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                break
+        sigterm_burst(burst.process.pid)
         assert burst.process.wait(timeout=60) == 0
         wait_until(lambda: not any(pid_alive(pid) for pid in children), timeout=10)
     finally:
