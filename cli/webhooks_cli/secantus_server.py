@@ -1,5 +1,6 @@
 """SecantusDB, the local MongoDB-protocol server, with a per-document cost removed and a
-prompt stop: ``python -m webhooks_cli.secantus_server`` takes ``secantusd``'s own arguments.
+prompt stop that no burst of signals can hang: ``python -m webhooks_cli.secantus_server``
+takes ``secantusd``'s own arguments.
 
 SecantusDB rebuilds a map of the collection's index options from its catalog (a scan of
 the index table, decoding each entry) once per document it inserts, in three places per
