@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,6 +32,45 @@ from support import Receiver, receive, sqs_client_for, sqs_event
 
 # the deploy suite's fixtures (Python 3.12, the AWS emulator, the SAM builds)
 pytest_plugins = ["deploy.fixtures"]
+
+# Every process the tests start inherits this, so the session can check at its end that none
+# outlived it (an API worker once hung on a burst of SIGTERMs and stayed after CI).
+os.environ["WEBHOOKS_TEST_SESSION"] = uuid.uuid4().hex
+LEFT_RUNNING_GRACE_SECONDS = 15  # for processes still exiting when the last test ends
+
+
+def _left_running() -> list[tuple[int, str]]:
+    """(pid, command line) of live processes carrying this session's mark, this one excepted."""
+    mark = f"WEBHOOKS_TEST_SESSION={os.environ['WEBHOOKS_TEST_SESSION']}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:  # a zombie's environment reads empty; a process may end while this looks
+            if mark in (entry / "environ").read_bytes().split(b"\0"):
+                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                found.append((int(entry.name), command.strip()[:200]))
+        except OSError:
+            continue
+    return found
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the session if a process a test started is still running (and stop it)."""
+    deadline = time.monotonic() + LEFT_RUNNING_GRACE_SECONDS
+    left = _left_running()
+    while left and time.monotonic() < deadline:
+        time.sleep(0.2)
+        left = _left_running()
+    if not left:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    for pid, command in left:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        if reporter is not None:
+            reporter.write_line(f"LEFT RUNNING after the tests (killed now): pid {pid}: {command}", red=True)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(scope="session")
