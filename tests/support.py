@@ -286,12 +286,9 @@ def _construct(loader: CfnLoader, tag_suffix: str, node: yaml.Node) -> dict[str,
             value = value.split(".", 1)
     elif isinstance(node, yaml.SequenceNode):
         value = loader.construct_sequence(node, deep=True)
-    elif isinstance(node, yaml.MappingNode):
-        value = loader.construct_mapping(node, deep=True)
     else:
-        raise yaml.constructor.ConstructorError(
-            None, None, f"!{tag_suffix} on a {type(node).__name__}", node.start_mark
-        )
+        assert isinstance(node, yaml.MappingNode)  # YAML has no fourth kind of node
+        value = loader.construct_mapping(node, deep=True)
     return {name: value}
 
 

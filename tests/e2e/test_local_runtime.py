@@ -24,6 +24,12 @@ from support import Receiver, Reply, sigterm_burst, wait_until
 pytestmark = pytest.mark.e2e
 
 
+def child_pids(pid: int) -> list[int]:
+    """The processes ``pid`` started that are still its children."""
+    listed = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+    return [int(p) for p in listed.stdout.split()]
+
+
 @pytest.fixture(scope="module")
 def receivers() -> Iterator[dict[str, Receiver]]:
     made = {
@@ -156,12 +162,7 @@ def test_clean_shutdown_and_data_survives_a_restart(
     data_dir = runtime.data_dir.parent / "restart"
     first = RuntimeProcess([partners["orders"]], {"POWERTOOLS_LOG_LEVEL": "WARNING"}, data_dir)
     mongo_uri = first.state["env"]["MONGO_URI"]
-    children = [
-        int(p)
-        for p in subprocess.run(
-            ["pgrep", "-P", str(first.process.pid)], capture_output=True, text=True
-        ).stdout.split()
-    ]
+    children = child_pids(first.process.pid)
     # SecantusDB, a second API process (--api-workers 2), and moto unless on LocalStack
     on_localstack = os.environ.get("WEBHOOKS_TEST_TARGET") == "localstack"
     assert len(children) == (2 if on_localstack else 3)
@@ -186,12 +187,7 @@ def test_a_burst_of_sigterms_stops_the_runtime_and_all_it_started(
     burst = RuntimeProcess(
         [partners["orders"]], {"POWERTOOLS_LOG_LEVEL": "WARNING"}, runtime.data_dir.parent / "burst"
     )
-    children = [
-        int(p)
-        for p in subprocess.run(
-            ["pgrep", "-P", str(burst.process.pid)], capture_output=True, text=True
-        ).stdout.split()
-    ]
+    children = child_pids(burst.process.pid)
     assert children  # SecantusDB, the API worker, moto unless on LocalStack
     try:
         sigterm_burst(burst.process.pid)
