@@ -92,6 +92,20 @@ class _SharedPortServer(ThreadingHTTPServer):
         super().server_bind()
 
 
+def hold_port(port: int, host: str = "127.0.0.1") -> socket.socket:
+    """A socket bound to ``port`` (a free one for 0) with SO_REUSEPORT that never listens: it
+    keeps the port for the worker processes that bind and listen on it too, and takes no
+    connection itself (the kernel spreads connections over listening sockets only)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 class ApiServer:
     """Serves ``handler`` on 127.0.0.1:port until :meth:`stop`, one request at a time.
 

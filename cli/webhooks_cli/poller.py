@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -32,6 +33,9 @@ class PollerConfig:
     max_batching_window: float = 0.0
     concurrency: int = 1
     timeout_seconds: float = 60.0
+    # how much lower than the process's the CPU priority of this poller's threads is (and of
+    # the threads its handler starts, which inherit it): background work yields to the API
+    nice: int = 0
 
 
 def _arn(queue_url: str) -> str:
@@ -63,6 +67,21 @@ def to_lambda_record(message: dict[str, Any], queue_url: str) -> dict[str, Any]:
         "eventSourceARN": _arn(queue_url),
         "awsRegion": "us-east-1",
     }
+
+
+def lower_thread_priority(increment: int) -> None:
+    """Make the calling thread's nice value ``increment`` higher (at most 19). Linux keeps a
+    nice value per thread and a new thread inherits its creator's, so the handler's worker
+    threads started from here run at the same priority. Elsewhere, or if the system refuses,
+    the thread keeps its priority."""
+    if increment <= 0:
+        return
+    try:
+        thread = threading.get_native_id()
+        current = os.getpriority(os.PRIO_PROCESS, thread)
+        os.setpriority(os.PRIO_PROCESS, thread, min(19, current + increment))
+    except (AttributeError, OSError) as exc:
+        log.debug("thread priority unchanged: %s", exc)
 
 
 def failed_ids(result: Any) -> set[str]:
@@ -102,6 +121,7 @@ class Poller:
             thread.join(max(0.0, deadline - time.monotonic()))
 
     def _loop(self) -> None:
+        lower_thread_priority(self.config.nice)
         backoff = 0.25
         while not self._stopping.is_set():
             try:

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import secrets
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -24,10 +25,10 @@ from webhooks.mongo import get_database
 from webhooks.partners import PartnerStore
 from webhooks.queues import sqs_client
 
-from .apigw import ApiServer
+from .apigw import ApiServer, hold_port
 from .lambdas import load_handler
 from .poller import Poller, PollerConfig
-from .servers import ServerProcess, start_api_worker, start_mongo, start_sqs
+from .servers import ServerProcess, start_api_workers, start_mongo, start_sqs
 from .state import clear_state, write_state
 from .topology import FUNCTION_TIMEOUTS, create_queues
 
@@ -53,7 +54,11 @@ class RuntimeOptions:
     deliver_concurrency: int = 4
     batch_size: int = 10
     max_batching_window: float = 0.0
-    api_workers: int = 2  # processes serving the API, each one request at a time
+    # processes serving the API, each one request at a time; from 2 on, all are worker
+    # processes and this one only holds the port (1: this process serves it)
+    api_workers: int = 3
+    # the pollers' threads run this much lower in CPU priority than the API (see _start)
+    background_nice: int = 19
     queue_prefix: str = ""  # runtimes sharing one SQS endpoint (LocalStack) keep apart
 
 
@@ -64,6 +69,7 @@ class LocalRuntime:
         self.api_workers: list[ServerProcess] = []
         self.pollers: list[Poller] = []
         self.api: ApiServer | None = None
+        self.port_holder: socket.socket | None = None
         self.env: dict[str, str] = {}
         self._stopped = threading.Event()
 
@@ -104,7 +110,6 @@ class LocalRuntime:
         if self.options.partners_file:
             load_partners_file(store, self.options.partners_file)
 
-        ingest = load_handler("ingest")
         pollers = [
             ("dispatch", str(settings.events_queue_url), self.options.dispatch_concurrency),
             ("deliver", str(settings.delivery_queue_url), self.options.deliver_concurrency),
@@ -117,19 +122,26 @@ class LocalRuntime:
                 max_batching_window=self.options.max_batching_window,
                 concurrency=concurrency,
                 timeout_seconds=FUNCTION_TIMEOUTS[name],
+                nice=self.options.background_nice,
             )
             self.pollers.append(Poller(client, load_handler(name), config))
         for poller in self.pollers:
             poller.start()
 
-        shared = self.options.api_workers > 1
-        self.api = ApiServer(
-            ingest, self.options.port, timeout_seconds=FUNCTION_TIMEOUTS["ingest"], reuse_port=shared
-        )
-        self.api.start()
-        for n in range(1, self.options.api_workers):
-            self.api_workers.append(start_api_worker(self.api.port, FUNCTION_TIMEOUTS["ingest"], data_dir, n))
-        api_url = f"http://127.0.0.1:{self.api.port}"
+        # On AWS the API and the deliveries never share a CPU. Here they share two cores, so
+        # the pollers (dispatch, deliver and the threads they start) run at a lower priority
+        # and, with worker processes, no request waits for this process's interpreter lock
+        # behind them: a burst of posts is accepted first and its deliveries follow.
+        timeout = FUNCTION_TIMEOUTS["ingest"]
+        if self.options.api_workers > 1:
+            self.port_holder = hold_port(self.options.port)
+            port = int(self.port_holder.getsockname()[1])
+            self.api_workers = start_api_workers(port, timeout, data_dir, self.options.api_workers)
+        else:
+            self.api = ApiServer(load_handler("ingest"), self.options.port, timeout_seconds=timeout)
+            self.api.start()
+            port = self.api.port
+        api_url = f"http://127.0.0.1:{port}"
         self.env = {
             k: os.environ[k]
             for k in (
@@ -170,6 +182,9 @@ class LocalRuntime:
         for worker in self.api_workers:
             worker.stop()
         self.api_workers = []
+        if self.port_holder is not None:
+            self.port_holder.close()
+            self.port_holder = None
         from webhooks.mongo import close_all
 
         close_all()

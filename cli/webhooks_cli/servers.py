@@ -107,38 +107,38 @@ def _spawn(name: str, argv: list[str], port: int, log_path: Path | None, timeout
     return ServerProcess(name, "", process, log)
 
 
-def start_api_worker(
-    port: int, timeout_seconds: float, data_dir: Path, number: int, ready_within: float = 60.0
-) -> ServerProcess:
-    """Another process serving the API on ``port`` (already bound with SO_REUSEPORT by the
-    runtime, which answers every connection until this one listens too). Its settings come
-    from this process's environment, which the runtime has completed by now; its log lines
-    go where the runtime's go. Returns once it listens: its import (a cold start, ~1.5 s of
-    CPU) would otherwise compete with the first requests."""
-    ready = data_dir / f"api-worker-{number}.ready"
-    ready.unlink(missing_ok=True)
-    argv = [
-        sys.executable,
-        "-m",
-        "webhooks_cli.api_worker",
-        "--port",
-        str(port),
-        "--timeout",
-        str(timeout_seconds),
-        "--ready-file",
-        str(ready),
-    ]
-    process = subprocess.Popen(
-        argv, stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent
-    )
-    worker = ServerProcess(f"api worker {number}", f"http://{LOOPBACK}:{port}", process)
-    deadline = time.monotonic() + ready_within
-    while not ready.exists():
-        if process.poll() is not None or time.monotonic() > deadline:
+def start_api_workers(
+    port: int, timeout_seconds: float, data_dir: Path, count: int, ready_within: float = 60.0
+) -> list[ServerProcess]:
+    """``count`` processes serving the API on ``port`` (held with SO_REUSEPORT by the runtime).
+    Their settings come from this process's environment, which the runtime has completed by
+    now; their log lines go where the runtime's go. All are launched at once; returns once
+    every one listens: an import (a cold start, ~1.5 s of CPU) would otherwise compete with
+    the first requests."""
+    workers: list[tuple[ServerProcess, Path]] = []
+    try:
+        for number in range(1, count + 1):
+            ready = data_dir / f"api-worker-{number}.ready"
+            ready.unlink(missing_ok=True)
+            argv = [sys.executable, "-m", "webhooks_cli.api_worker", "--port", str(port)]
+            argv += ["--timeout", str(timeout_seconds), "--ready-file", str(ready)]
+            process = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=_die_with_parent
+            )
+            workers.append(
+                (ServerProcess(f"api worker {number}", f"http://{LOOPBACK}:{port}", process), ready)
+            )
+        deadline = time.monotonic() + ready_within
+        for worker, ready in workers:
+            while not ready.exists():
+                if worker.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"{worker.name} did not start (its output is above)")
+                time.sleep(0.05)
+    except BaseException:
+        for worker, _ in workers:
             worker.stop()
-            raise RuntimeError(f"api worker {number} did not start (its output is above)")
-        time.sleep(0.05)
-    return worker
+        raise
+    return [worker for worker, _ in workers]
 
 
 def start_sqs(log_path: Path | None = None, timeout: float = 20.0, port: int | None = None) -> ServerProcess:

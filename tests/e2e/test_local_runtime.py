@@ -10,6 +10,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +23,29 @@ from runtime_process import RuntimeProcess
 from support import Receiver, Reply, sigterm_burst, wait_until
 
 pytestmark = pytest.mark.e2e
+
+
+def listening_ports(pid: int) -> set[int]:
+    """The TCP ports ``pid`` listens on: its socket descriptors found among /proc's listeners."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[len("socket:[") : -1])
+    ports = set()
+    for line in Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+            ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def thread_nice_values(pid: int) -> list[int]:
+    return [
+        int((task / "stat").read_text().rsplit(")", 1)[1].split()[16])
+        for task in Path(f"/proc/{pid}/task").iterdir()
+    ]
 
 
 def child_pids(pid: int) -> list[int]:
@@ -139,6 +163,27 @@ def test_dead_letters_are_listed_and_redriven(
     assert listed() == []
 
 
+def test_worker_processes_serve_the_api_and_deliveries_run_below_it(
+    runtime: RuntimeProcess, partners: dict[str, Any], receivers: dict[str, Receiver]
+) -> None:
+    workers = [
+        pid
+        for pid in child_pids(runtime.process.pid)
+        if b"webhooks_cli.api_worker" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
+    assert len(workers) == 3  # --api-workers 3, the default
+    assert all(runtime.port in listening_ports(pid) for pid in workers)
+    # the runtime holds the port without listening: no request waits behind its pollers
+    assert runtime.port not in listening_ports(runtime.process.pid)
+    before = len(receivers["orders"].requests)
+    status, _ = runtime.post([{"eventType": "order.created", "data": {"n": 1}}], partners["orders"]["apiKey"])
+    assert status == 202
+    receivers["orders"].wait_for(before + 1)
+    # the 2 dispatch and 4 deliver pollers and the threads they started, at nice 19; the rest at 0
+    nice = thread_nice_values(runtime.process.pid)
+    assert nice.count(19) >= 6 and 0 in nice and set(nice) == {0, 19}
+
+
 def test_the_cli_finds_the_running_runtime(runtime: RuntimeProcess, receivers: dict[str, Receiver]) -> None:
     late = Receiver()
     try:
@@ -163,9 +208,9 @@ def test_clean_shutdown_and_data_survives_a_restart(
     first = RuntimeProcess([partners["orders"]], {"POWERTOOLS_LOG_LEVEL": "WARNING"}, data_dir)
     mongo_uri = first.state["env"]["MONGO_URI"]
     children = child_pids(first.process.pid)
-    # SecantusDB, a second API process (--api-workers 2), and moto unless on LocalStack
+    # SecantusDB, three API worker processes (--api-workers 3), and moto unless on LocalStack
     on_localstack = os.environ.get("WEBHOOKS_TEST_TARGET") == "localstack"
-    assert len(children) == (2 if on_localstack else 3)
+    assert len(children) == (4 if on_localstack else 5)
     assert first.stop() == 0
     assert not any(pid_alive(pid) for pid in children)
     assert not (data_dir / "state.json").exists()
@@ -188,7 +233,7 @@ def test_a_burst_of_sigterms_stops_the_runtime_and_all_it_started(
         [partners["orders"]], {"POWERTOOLS_LOG_LEVEL": "WARNING"}, runtime.data_dir.parent / "burst"
     )
     children = child_pids(burst.process.pid)
-    assert children  # SecantusDB, the API worker, moto unless on LocalStack
+    assert children  # SecantusDB, the API workers, moto unless on LocalStack
     try:
         sigterm_burst(burst.process.pid)
         assert burst.process.wait(timeout=60) == 0

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -137,3 +139,30 @@ def test_no_receive_starts_after_a_stop_is_asked(sqs: Any, queue: str) -> None:
     # at most the one whose turn began in the instant of the stop (the previous code made
     # every thread queued behind the lock start one: three here)
     assert len([t for t in started if t > stop_asked[0]]) <= 1
+
+
+def _thread_nice() -> int:
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+
+@pytest.mark.parametrize("increment", [0, 5])
+def test_a_poller_runs_its_handler_and_the_threads_it_starts_at_lower_priority(
+    sqs: Any, queue: str, increment: int
+) -> None:
+    seen: dict[str, int] = {}
+
+    def handler(event: dict[str, Any], ctx: Any) -> dict[str, Any]:
+        seen["handler"] = _thread_nice()
+        with ThreadPoolExecutor(1) as pool:  # as the deliver handler's POST workers start
+            seen["worker"] = pool.submit(_thread_nice).result()
+        return {"batchItemFailures": []}
+
+    base = _thread_nice()
+    sqs.send_message(QueueUrl=queue, MessageBody="x")
+    poller = run_poller(sqs, queue, handler, nice=increment)
+    try:
+        wait_until(lambda: "worker" in seen)
+    finally:
+        poller.stop()
+    assert seen == {"handler": min(19, base + increment), "worker": min(19, base + increment)}
+    assert _thread_nice() == base  # the thread that started the poller keeps its priority

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from webhooks_cli.servers import ServerProcess, free_port, start_api_worker, start_mongo, start_sqs
+from webhooks_cli.servers import ServerProcess, free_port, start_api_workers, start_mongo, start_sqs
 
 from conftest import Stack
 from support import sigterm_burst
@@ -63,7 +63,7 @@ def test_the_handler_it_replaces_hangs_in_the_same_moment() -> None:
 
 
 def test_an_api_worker_stops_after_a_burst_of_sigterms(stack: Stack, tmp_path: Path) -> None:
-    worker = start_api_worker(free_port(), 29, tmp_path, 1)  # its settings: the stack's environment
+    [worker] = start_api_workers(free_port(), 29, tmp_path, 1)  # its settings: the stack's environment
     try:
         sigterm_burst(worker.pid)
         assert worker.process.wait(timeout=15) == 0

@@ -34,9 +34,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     local.add_argument(
         "--api-workers",
         type=int,
-        default=2,
+        default=3,
         help="processes serving the API on its port, each one request at a time like a Lambda "
-        "execution environment (default 2)",
+        "execution environment (default 3; 1 serves it inside the runtime's own process)",
+    )
+    local.add_argument(
+        "--background-nice",
+        type=int,
+        default=19,
+        help="how much lower the CPU priority of the dispatch and deliver work is than the API's "
+        "(nice increment, default 19: deliveries use the CPU the API leaves; 0: the same)",
     )
     local.add_argument(
         "--queue-prefix", default="", help="prefix of the queue names (runtimes sharing one SQS endpoint)"
@@ -72,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         max_batching_window=args.batching_window,
         api_workers=max(1, args.api_workers),
+        background_nice=max(0, args.background_nice),
         queue_prefix=args.queue_prefix,
     )
     runtime = LocalRuntime(options)
