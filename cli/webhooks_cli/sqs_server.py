@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextvars
+import copy
 import functools
 import json
 import logging
@@ -129,6 +130,21 @@ def _wait_for_messages(self: Queue, timeout: int) -> None:
 
 
 Queue.wait_for_messages = _wait_for_messages  # type: ignore[method-assign]
+
+
+def _copy_for_reply(value: Any) -> Any:
+    """What moto's receive calls for ``deepcopy``: a shallow copy of a received message.
+
+    moto copies each message it returns so that filtering the copy's attributes for the
+    reply leaves the stored message alone; the filter assigns the copy a new dict, so a
+    shallow copy keeps that promise. The deep copy of a message (its body, attribute dicts,
+    old receipt handles) was an eighth of the emulator's CPU in the seed's throughput case.
+    Everything else moto deep-copies there (the pending message groups) is copied deep.
+    """
+    return copy.copy(value) if isinstance(value, Message) else copy.deepcopy(value)
+
+
+sqs_models.deepcopy = _copy_for_reply  # type: ignore[attr-defined]
 
 _receive_message = SQSBackend.receive_message
 

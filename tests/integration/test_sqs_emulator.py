@@ -349,3 +349,35 @@ def test_query_protocol_and_browser_calls_still_reach_moto_through_flask(emulato
         assert reply.headers["Access-Control-Allow-Origin"] == "http://127.0.0.1:1"
         [url] = json.loads(reply.read())["QueueUrls"]
     assert sqs_client_for(emulator).get_queue_url(QueueName="via-query")["QueueUrl"] == url
+
+
+def test_a_receive_that_filters_attributes_leaves_the_stored_message_whole(emulator: str) -> None:
+    # the reply is built from a copy of each message; filtering the copy's attributes must
+    # neither reach the stored message nor freeze the copy's receive count into it
+    client = sqs_client_for(emulator)
+    url = client.create_queue(QueueName="filtered", Attributes={"VisibilityTimeout": "1"})["QueueUrl"]
+    attributes = {
+        "reason": {"DataType": "String", "StringValue": "timeout"},
+        "partnerId": {"DataType": "String", "StringValue": "p1"},
+        "x.trace": {"DataType": "String", "StringValue": "t1"},
+    }
+    client.send_message(QueueUrl=url, MessageBody="kept", MessageAttributes=attributes)
+    kwargs: dict[str, Any] = {"QueueUrl": url, "WaitTimeSeconds": 2, "MessageSystemAttributeNames": ["All"]}
+    [first] = client.receive_message(**kwargs, MessageAttributeNames=["reason"])["Messages"]
+    assert set(first["MessageAttributes"]) == {"reason"}
+    assert first["Attributes"]["ApproximateReceiveCount"] == "1"
+    client.change_message_visibility(QueueUrl=url, ReceiptHandle=first["ReceiptHandle"], VisibilityTimeout=0)
+    [second] = client.receive_message(**kwargs, MessageAttributeNames=["x.*"])["Messages"]
+    assert set(second["MessageAttributes"]) == {"x.trace"}
+    client.change_message_visibility(QueueUrl=url, ReceiptHandle=second["ReceiptHandle"], VisibilityTimeout=0)
+    [third] = client.receive_message(**kwargs, MessageAttributeNames=["All"])["Messages"]
+    assert third["MessageAttributes"] == {
+        name: {"StringValue": value["StringValue"], "DataType": "String"}
+        for name, value in attributes.items()
+    }
+    assert [m["Attributes"]["ApproximateReceiveCount"] for m in (first, second, third)] == ["1", "2", "3"]
+    assert third["Body"] == "kept" and third["ReceiptHandle"] not in (
+        first["ReceiptHandle"],
+        second["ReceiptHandle"],
+    )
+    client.delete_message(QueueUrl=url, ReceiptHandle=third["ReceiptHandle"])
