@@ -24,7 +24,7 @@ import string
 import sys
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 import moto.core.responses as moto_responses
 import moto.sqs.models as sqs_models
@@ -39,6 +39,8 @@ from moto.sqs.models import Message, Queue, SQSBackend
 from moto.sqs.responses import SQSResponse
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.http import HTTP_STATUS_CODES
+
+_T = TypeVar("_T")
 
 
 def _unix_time(dt: Any = None) -> float:
@@ -132,7 +134,7 @@ def _wait_for_messages(self: Queue, timeout: int) -> None:
 Queue.wait_for_messages = _wait_for_messages  # type: ignore[method-assign]
 
 
-def _copy_for_reply(value: Any) -> Any:
+def _copy_for_reply(value: _T, memo: dict[int, Any] | None = None, _nil: Any = None) -> _T:
     """What moto's receive calls for ``deepcopy``: a shallow copy of a received message.
 
     moto copies each message it returns so that filtering the copy's attributes for the
@@ -141,10 +143,10 @@ def _copy_for_reply(value: Any) -> Any:
     old receipt handles) was an eighth of the emulator's CPU in the seed's throughput case.
     Everything else moto deep-copies there (the pending message groups) is copied deep.
     """
-    return copy.copy(value) if isinstance(value, Message) else copy.deepcopy(value)
+    return copy.copy(value) if isinstance(value, Message) else copy.deepcopy(value, memo)
 
 
-sqs_models.deepcopy = _copy_for_reply  # type: ignore[attr-defined]
+sqs_models.deepcopy = _copy_for_reply  # type: ignore[attr-defined,assignment]
 
 _receive_message = SQSBackend.receive_message
 
