@@ -1,6 +1,6 @@
-"""One more process serving the local API on the runtime's port (``--api-workers``).
+"""One of the processes serving the local API on the runtime's port (``--api-workers``).
 
-Like a second Lambda execution environment: its own import of the ingest function, one
+Like a Lambda execution environment: its own import of the ingest function, one
 request at a time, the port shared with SO_REUSEPORT. It reads its configuration from the
 environment the runtime hands it and stops on SIGTERM (or when the runtime dies).
 """

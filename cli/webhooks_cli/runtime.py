@@ -34,6 +34,7 @@ from .topology import FUNCTION_TIMEOUTS, create_queues
 
 log = logging.getLogger("webhooks.local")
 STOP_SECONDS = 30.0  # in-flight invocations get this long to finish when the runtime stops
+WORKER_CHECK_SECONDS = 1.0  # how often the runtime looks for API workers that exited
 
 # What the template sets for every function, with local-friendly defaults.
 LOCAL_DEFAULTS = {
@@ -70,6 +71,7 @@ class LocalRuntime:
         self.pollers: list[Poller] = []
         self.api: ApiServer | None = None
         self.port_holder: socket.socket | None = None
+        self._workers_started = 0  # numbers the API workers, replacements included
         self.env: dict[str, str] = {}
         self._stopped = threading.Event()
 
@@ -137,6 +139,7 @@ class LocalRuntime:
             self.port_holder = hold_port(self.options.port)
             port = int(self.port_holder.getsockname()[1])
             self.api_workers = start_api_workers(port, timeout, data_dir, self.options.api_workers)
+            self._workers_started = self.options.api_workers
         else:
             self.api = ApiServer(load_handler("ingest"), self.options.port, timeout_seconds=timeout)
             self.api.start()
@@ -161,7 +164,27 @@ class LocalRuntime:
         return api_url
 
     def wait(self) -> None:
-        self._stopped.wait()
+        """Until a stop is asked; an API worker that exits meanwhile (killed, crashed) is
+        replaced, as Lambda replaces an execution environment that died."""
+        while not self._stopped.wait(WORKER_CHECK_SECONDS):
+            self._replace_exited_workers()
+
+    def _replace_exited_workers(self) -> None:
+        if self.port_holder is None:
+            return
+        port = int(self.port_holder.getsockname()[1])
+        for index, worker in enumerate(self.api_workers):
+            code = worker.process.poll()
+            if code is None or self._stopped.is_set():
+                continue
+            self._workers_started += 1
+            log.warning("%s exited (code %s); starting another", worker.name, code)
+            try:
+                [self.api_workers[index]] = start_api_workers(
+                    port, FUNCTION_TIMEOUTS["ingest"], self.options.data_dir, 1, first=self._workers_started
+                )
+            except RuntimeError as exc:  # tried again at the next check
+                log.error("could not replace %s: %s", worker.name, exc)
 
     def request_stop(self) -> None:
         self._stopped.set()

@@ -108,7 +108,7 @@ def _spawn(name: str, argv: list[str], port: int, log_path: Path | None, timeout
 
 
 def start_api_workers(
-    port: int, timeout_seconds: float, data_dir: Path, count: int, ready_within: float = 60.0
+    port: int, timeout_seconds: float, data_dir: Path, count: int, ready_within: float = 60.0, first: int = 1
 ) -> list[ServerProcess]:
     """``count`` processes serving the API on ``port`` (held with SO_REUSEPORT by the runtime).
     Their settings come from this process's environment, which the runtime has completed by
@@ -117,7 +117,7 @@ def start_api_workers(
     the first requests."""
     workers: list[tuple[ServerProcess, Path]] = []
     try:
-        for number in range(1, count + 1):
+        for number in range(first, first + count):
             ready = data_dir / f"api-worker-{number}.ready"
             ready.unlink(missing_ok=True)
             argv = [sys.executable, "-m", "webhooks_cli.api_worker", "--port", str(port)]

@@ -163,14 +163,18 @@ def test_dead_letters_are_listed_and_redriven(
     assert listed() == []
 
 
-def test_worker_processes_serve_the_api_and_deliveries_run_below_it(
-    runtime: RuntimeProcess, partners: dict[str, Any], receivers: dict[str, Receiver]
-) -> None:
-    workers = [
+def api_workers(runtime: RuntimeProcess) -> list[int]:
+    return [
         pid
         for pid in child_pids(runtime.process.pid)
         if b"webhooks_cli.api_worker" in Path(f"/proc/{pid}/cmdline").read_bytes()
     ]
+
+
+def test_worker_processes_serve_the_api_and_deliveries_run_below_it(
+    runtime: RuntimeProcess, partners: dict[str, Any], receivers: dict[str, Receiver]
+) -> None:
+    workers = api_workers(runtime)
     assert len(workers) == 3  # --api-workers 3, the default
     assert all(runtime.port in listening_ports(pid) for pid in workers)
     # the runtime holds the port without listening: no request waits behind its pollers
@@ -182,6 +186,23 @@ def test_worker_processes_serve_the_api_and_deliveries_run_below_it(
     # the 2 dispatch and 4 deliver pollers and the threads they started, at nice 19; the rest at 0
     nice = thread_nice_values(runtime.process.pid)
     assert nice.count(19) >= 6 and 0 in nice and set(nice) == {0, 19}
+
+
+def test_an_api_worker_that_dies_is_replaced(runtime: RuntimeProcess, partners: dict[str, Any]) -> None:
+    before = api_workers(runtime)
+    os.kill(before[0], signal.SIGKILL)
+
+    def replaced() -> bool:
+        now = api_workers(runtime)
+        return len(now) == 3 and before[0] not in now and all(runtime.port in listening_ports(p) for p in now)
+
+    wait_until(replaced, timeout=30)
+    assert any("exited (code -9); starting another" in line for line in runtime.lines)
+    for n in range(6):  # every connection lands on a live worker
+        status, _ = runtime.post(
+            [{"eventType": "order.created", "data": {"n": n}}], partners["orders"]["apiKey"]
+        )
+        assert status == 202
 
 
 def test_the_cli_finds_the_running_runtime(runtime: RuntimeProcess, receivers: dict[str, Receiver]) -> None:
