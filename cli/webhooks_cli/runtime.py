@@ -71,7 +71,6 @@ class LocalRuntime:
         self.pollers: list[Poller] = []
         self.api: ApiServer | None = None
         self.port_holder: socket.socket | None = None
-        self._workers_started = 0  # numbers the API workers, replacements included
         self.env: dict[str, str] = {}
         self._stopped = threading.Event()
 
@@ -139,7 +138,6 @@ class LocalRuntime:
             self.port_holder = hold_port(self.options.port)
             port = int(self.port_holder.getsockname()[1])
             self.api_workers = start_api_workers(port, timeout, data_dir, self.options.api_workers)
-            self._workers_started = self.options.api_workers
         else:
             self.api = ApiServer(load_handler("ingest"), self.options.port, timeout_seconds=timeout)
             self.api.start()
@@ -177,11 +175,10 @@ class LocalRuntime:
             code = worker.process.poll()
             if code is None or self._stopped.is_set():
                 continue
-            self._workers_started += 1
             log.warning("%s exited (code %s); starting another", worker.name, code)
-            try:
+            try:  # the replacement takes the dead one's number (its name and ready file)
                 [self.api_workers[index]] = start_api_workers(
-                    port, FUNCTION_TIMEOUTS["ingest"], self.options.data_dir, 1, first=self._workers_started
+                    port, FUNCTION_TIMEOUTS["ingest"], self.options.data_dir, 1, first=index + 1
                 )
             except RuntimeError as exc:  # tried again at the next check
                 log.error("could not replace %s: %s", worker.name, exc)
