@@ -35,6 +35,8 @@ from .topology import FUNCTION_TIMEOUTS, create_queues
 log = logging.getLogger("webhooks.local")
 STOP_SECONDS = 30.0  # in-flight invocations get this long to finish when the runtime stops
 WORKER_CHECK_SECONDS = 1.0  # how often the runtime looks for API workers that exited
+SQS_STATE_FILE = "sqs-queues.json"  # the embedded SQS server's messages between runs
+SERVER_STOP_SECONDS = 30.0  # the SQS server writes its messages out as it stops
 
 # What the template sets for every function, with local-friendly defaults.
 LOCAL_DEFAULTS = {
@@ -88,7 +90,7 @@ class LocalRuntime:
         for name, value in LOCAL_DEFAULTS.items():
             os.environ.setdefault(name, value)
         if not os.environ.get("AWS_ENDPOINT_URL") and not os.environ.get("LOCALSTACK_HOST"):
-            sqs = start_sqs(log_path=data_dir / "sqs.log")
+            sqs = start_sqs(log_path=data_dir / "sqs.log", state_file=data_dir / SQS_STATE_FILE)
             self.servers.append(sqs)
             os.environ["AWS_ENDPOINT_URL"] = sqs.url
         if not os.environ.get("MONGO_URI"):
@@ -209,7 +211,7 @@ class LocalRuntime:
 
         close_all()
         for server in reversed(self.servers):
-            server.stop()
+            server.stop(SERVER_STOP_SECONDS)
         self.servers = []
         clear_state(self.options.data_dir)
         self._stopped.set()

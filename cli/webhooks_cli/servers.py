@@ -141,10 +141,18 @@ def start_api_workers(
     return [worker for worker, _ in workers]
 
 
-def start_sqs(log_path: Path | None = None, timeout: float = 20.0, port: int | None = None) -> ServerProcess:
-    """moto's SQS server (moto's own app, served lean: see ``sqs_server``)."""
+def start_sqs(
+    log_path: Path | None = None,
+    timeout: float = 20.0,
+    port: int | None = None,
+    state_file: Path | None = None,
+) -> ServerProcess:
+    """moto's SQS server (moto's own app, served lean: see ``sqs_server``); with
+    ``state_file``, the queues' messages are saved there when it stops and back at its start."""
     port = port or free_port()
     argv = [sys.executable, "-m", "webhooks_cli.sqs_server", "--host", LOOPBACK, "--port", str(port)]
+    if state_file:
+        argv += ["--state-file", str(state_file)]
     server = _spawn("moto SQS server", argv, port, log_path, timeout)
     server.url = f"http://{LOOPBACK}:{port}"
     return server

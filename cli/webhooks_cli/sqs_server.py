@@ -338,28 +338,138 @@ def json_protocol_lane(app: WsgiApp) -> WsgiApp:
     return serve
 
 
+# --- queues kept across a restart of `webhooks local` (moto 5.2 keeps its backend in memory
+# only): at a clean stop (SIGTERM) every message of every queue, visible, delayed, in flight
+# or dead-lettered, is written to a JSON file; the next start reads it and puts each message
+# back when its queue is created again, with the same id, body, attributes, sent time,
+# receive count and the same moments of becoming visible (wall clock: a retry due while the
+# runtime was stopped is due at once). Receipt handles are not kept: whoever held one is gone.
+SNAPSHOT_VERSION = 1
+_restored: dict[tuple[str, str, str], list[dict[str, Any]]] = {}  # (account, region, queue) -> messages
+
+
+def _message_record(message: Message) -> dict[str, Any]:
+    attributes = {
+        name: {k: (base64.b64encode(v).decode() if isinstance(v, bytes) else v) for k, v in value.items()}
+        for name, value in message.message_attributes.items()
+    }
+    return {
+        "id": message.id,
+        "body": message.body,
+        "attributes": attributes,
+        "binary": sorted(
+            n for n, v in message.message_attributes.items() if isinstance(v.get("BinaryValue"), bytes)
+        ),
+        "systemAttributes": message.system_attributes,
+        "sentTimestamp": message.sent_timestamp,
+        "firstReceiveTimestamp": message.approximate_first_receive_timestamp,
+        "receiveCount": message.approximate_receive_count,
+        "visibleAt": message.visible_at,
+        "delayedUntil": message.delayed_until,
+        "groupId": message.group_id,
+        "deduplicationId": message.deduplication_id,
+        "sequenceNumber": message.sequence_number,
+    }
+
+
+def _message_from(record: dict[str, Any]) -> Message:
+    message = Message(record["id"], record["body"], record.get("systemAttributes") or {})
+    attributes = record.get("attributes") or {}
+    for name in record.get("binary") or []:
+        attributes[name]["BinaryValue"] = base64.b64decode(attributes[name]["BinaryValue"])
+    message.message_attributes = attributes
+    message.sent_timestamp = record.get("sentTimestamp")
+    message.approximate_first_receive_timestamp = record.get("firstReceiveTimestamp")
+    message.approximate_receive_count = int(record.get("receiveCount") or 0)
+    message.visible_at = float(record.get("visibleAt") or 0.0)
+    message.delayed_until = float(record.get("delayedUntil") or 0.0)
+    message.group_id = record.get("groupId")
+    message.deduplication_id = record.get("deduplicationId")
+    message.sequence_number = record.get("sequenceNumber")
+    message.receipt_handle = _receipt_handle()
+    return message
+
+
+def save_snapshot(path: str) -> int:
+    """Every queue's messages to ``path`` (written whole, then renamed); returns how many."""
+    queues = []
+    for account_id, regions in sqs_models.sqs_backends.items():
+        for region, backend in regions.items():
+            for name, queue in backend.queues.items():
+                with queue._messages_lock:  # type: ignore[attr-defined]
+                    messages = [_message_record(m) for m in queue._messages]  # type: ignore[attr-defined]
+                queues.append({"account": account_id, "region": region, "name": name, "messages": messages})
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as out:
+        json.dump({"version": SNAPSHOT_VERSION, "savedAt": time.time(), "queues": queues}, out)
+    os.replace(tmp, path)
+    return sum(len(q["messages"]) for q in queues)
+
+
+def load_snapshot(path: str) -> int:
+    """Read ``path`` (if there) for the queues' next creation; returns how many messages.
+
+    The file is removed once read: a run that then crashes must not bring back, at the next
+    start, messages it had delivered and deleted."""
+    try:
+        with open(path, encoding="utf-8") as source:
+            snapshot = json.load(source)
+    except FileNotFoundError:
+        return 0
+    os.replace(path, f"{path}.loaded")  # kept for a look, never read again
+    for queue in snapshot.get("queues", []):
+        _restored[(queue["account"], queue["region"], queue["name"])] = queue["messages"]
+    return sum(len(m) for m in _restored.values())
+
+
+_create_queue = SQSBackend.create_queue
+
+
+def _create_queue_restoring(self: SQSBackend, name: str, *args: Any, **kwargs: Any) -> Queue:
+    """moto's CreateQueue; a queue of the snapshot gets its messages back when it is created."""
+    queue = _create_queue(self, name, *args, **kwargs)
+    records = _restored.pop((self.account_id, self.region_name, name), None)
+    if records:
+        with queue._messages_lock:  # type: ignore[attr-defined]
+            queue._messages.extend(_message_from(r) for r in records)  # type: ignore[attr-defined]
+            queue._messages_lock.notify_all()  # type: ignore[attr-defined]
+    return queue
+
+
+SQSBackend.create_queue = _create_queue_restoring  # type: ignore[method-assign]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--threads", type=int, default=16, help="request threads (long polls hold one each)")
+    parser.add_argument(
+        "--state-file", help="keep the queues' messages here across a stop and the next start (JSON)"
+    )
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    if args.state_file:
+        print(f"restored {load_snapshot(args.state_file)} messages from {args.state_file}", flush=True)
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "task queue depth" chatter
     print(f"moto SQS server on http://{args.host}:{args.port}", flush=True)
     app = create_backend_app("sqs")
     # moto turns Flask's debug mode on; in it Flask builds a helper class for every request
     # that has a body (its form-data check), and nothing here needs the debugger
     app.debug = False
-    waitress.serve(
-        json_protocol_lane(app),
-        host=args.host,
-        port=args.port,
-        threads=args.threads,
-        connection_limit=1000,
-        channel_timeout=120,
-        _quiet=True,
-    )
+    try:
+        waitress.serve(
+            json_protocol_lane(app),
+            host=args.host,
+            port=args.port,
+            threads=args.threads,
+            connection_limit=1000,
+            channel_timeout=120,
+            _quiet=True,
+        )
+    finally:  # SIGTERM (the runtime's stop, or its death: see servers._die_with_parent)
+        if args.state_file:
+            print(f"saved {save_snapshot(args.state_file)} messages to {args.state_file}", flush=True)
 
 
 if __name__ == "__main__":

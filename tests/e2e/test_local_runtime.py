@@ -20,7 +20,7 @@ from webhooks.signing import generate_secret
 from webhooks_cli.servers import pid_alive
 
 from runtime_process import RuntimeProcess
-from support import Receiver, Reply, sigterm_burst, wait_until
+from support import Receiver, Reply, partner_spec, sigterm_burst, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -163,6 +163,37 @@ def test_dead_letters_are_listed_and_redriven(
     assert listed() == []
 
 
+def test_a_dead_letter_delivered_since_is_neither_listed_nor_redriven(
+    runtime: RuntimeProcess, partners: dict[str, Any], receivers: dict[str, Receiver]
+) -> None:
+    broken = receivers["broken"]
+    broken.script = [Reply(500)]
+    status, body = runtime.post(
+        [{"eventType": "broken.event", "data": {"n": n}} for n in (1, 2)], partners["broken"]["apiKey"]
+    )
+    assert status == 202
+    replayed, left = (r["eventId"] for r in body["results"])
+
+    def dead() -> dict[str, dict[str, Any]]:
+        listed = {d["eventId"]: d for d in runtime.cli("dlq", "list", "--json")}
+        return listed if {replayed, left} <= set(listed) else {}
+
+    partner_id = wait_until(dead, timeout=20, interval=0.3)[replayed]["partnerId"]
+    broken.script = [Reply(200)]
+    runtime.cli("replay", "--partner", partner_id, "--event-id", replayed, "--json")
+
+    def delivered() -> bool:
+        log = runtime.cli("deliveries", "list", "--partner", partner_id, "--event-id", replayed, "--json")
+        return any(d["outcome"] == "delivered" for d in log["deliveries"])
+
+    wait_until(delivered, timeout=15, interval=0.3)
+    assert replayed not in {d["eventId"] for d in runtime.cli("dlq", "list", "--json")}
+    moved = runtime.cli("dlq", "redrive", "--all", "--json")
+    assert [m["eventId"] for m in moved] == [left]
+    wait_until(lambda: [r.event_id for r in broken.requests].count(left) == 4, timeout=15)
+    assert [r.event_id for r in broken.requests].count(replayed) == 4  # 3 failed + the replay
+
+
 def api_workers(runtime: RuntimeProcess) -> list[int]:
     return [
         pid
@@ -243,6 +274,33 @@ def test_clean_shutdown_and_data_survives_a_restart(
         assert status == 202
     finally:
         assert second.stop() == 0
+
+
+def test_dead_letters_and_retries_waiting_survive_a_stop_and_start(tmp_path: Path) -> None:
+    if os.environ.get("WEBHOOKS_TEST_TARGET") == "localstack":
+        pytest.skip("LocalStack keeps its own queues; this is the embedded SQS server's snapshot")
+    receiver = Receiver([Reply(410), Reply(500)])  # the first dead-lettered at once, then retries
+    spec = partner_spec("keeper", receiver.url, ["keep.*"])
+    env = {"WEBHOOK_RETRY_DELAY": "8000", "POWERTOOLS_LOG_LEVEL": "WARNING"}
+    first = RuntimeProcess([spec], env, tmp_path / "local")
+    try:
+        _, body = first.post([{"eventType": "keep.dead", "data": {}}], spec["apiKey"])
+        dead = body["results"][0]["eventId"]
+        wait_until(lambda: [d["eventId"] for d in first.cli("dlq", "list", "--json")] == [dead], timeout=15)
+        _, body = first.post([{"eventType": "keep.retry", "data": {}}], spec["apiKey"])
+        waiting = body["results"][0]["eventId"]
+        receiver.wait_for(2)  # its first attempt failed: the next is 8 s away
+    finally:
+        assert first.stop() == 0
+    restarted_at = time.time()
+    second = RuntimeProcess(None, env, tmp_path / "local")
+    try:
+        assert [d["eventId"] for d in second.cli("dlq", "list", "--json")] == [dead]
+        [retry] = receiver.wait_for(3, timeout=30)[2:]
+        assert retry.event_id == waiting and retry.at > restarted_at
+    finally:
+        assert second.stop() == 0
+        receiver.close()
 
 
 def test_a_burst_of_sigterms_stops_the_runtime_and_all_it_started(

@@ -1,4 +1,7 @@
-"""``webhooks dlq``: list dead-lettered deliveries and send them back to the delivery queue."""
+"""``webhooks dlq``: list dead-lettered deliveries and send them back to the delivery queue.
+
+A dead letter delivered since (replay, recover, endpoint enable) is settled: removed from the
+DLQ, never listed nor redriven (webhooks.dead_letters)."""
 
 from __future__ import annotations
 
@@ -28,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     settings.require("delivery_dlq_url")
     client = sqs_client(settings)
     if args.action == "list":
-        letters = dlq.list_dead_letters(client, str(settings.delivery_dlq_url))
+        letters = dlq.list_dead_letters(client, str(settings.delivery_dlq_url), settings)
         lines = "\n".join(
             f"{d['eventId']}  {d['eventType']}  partner={d['partnerId']}  attempts={d['attempts']}  "
             f"status={d['lastStatus']}  {d['lastError']}"
@@ -38,7 +41,10 @@ def run(args: argparse.Namespace) -> int:
     if not args.all and not args.event_id:
         raise CliError("say which: --event-id ID or --all")
     settings.require("delivery_queue_url")
-    moved = dlq.redrive(
-        client, str(settings.delivery_dlq_url), str(settings.delivery_queue_url), args.event_id
+    result = dlq.redrive(
+        client, str(settings.delivery_dlq_url), str(settings.delivery_queue_url), args.event_id, settings
     )
-    return show(moved, args.json, f"redrove {len(moved)} deliveries")
+    text = f"redrove {len(result.moved)} deliveries"
+    if result.settled:
+        text += f"; {len(result.settled)} delivered since they were dead-lettered, removed without sending"
+    return show(result.moved, args.json, text)

@@ -31,6 +31,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     what = replay.add_mutually_exclusive_group(required=True)
     what.add_argument("--event-id", help="resend this event")
     what.add_argument("--since", help="resend every delivery that failed since this ISO-8601 time")
+    replay.add_argument(
+        "--force",
+        action="store_true",
+        help="with --event-id: send even if the partner is not subscribed to its type",
+    )
     replay.add_argument("--json", action="store_true", help="(output is always JSON)")
     replay.set_defaults(func=run_replay)
 
@@ -69,7 +74,7 @@ def run_deliveries(args: argparse.Namespace) -> int:
 def run_replay(args: argparse.Namespace) -> int:
     recovery = services().recovery
     if args.event_id:
-        result = recovery.replay(args.partner, args.event_id)
+        result = recovery.replay(args.partner, args.event_id, force=args.force)
     else:
         since = parsed(RecoverRequest, "time", since=args.since).since
         result = recovery.recover(args.partner, since)

@@ -16,6 +16,13 @@ HELP = {
 }
 
 
+def printable(text: str) -> str:
+    """``text`` with every character a terminal would act on (ESC sequences, other control
+    characters, bidi overrides) escaped as Python does, e.g. ``\\x1b``, ``\\u202e``: a
+    name from a legacy document or another tool must not rewrite the operator's screen."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     partners = sub.add_parser("partners", help="manage partners and subscriptions")
     actions = partners.add_subparsers(dest="action", required=True)
@@ -62,12 +69,17 @@ def run(args: argparse.Namespace) -> int:
     built = services()
     partners = built.partners
     if action == "list":
-        listed = partners.all()
+        found = partners.all()
+        listed, skipped = found["partners"], found["skipped"]
         lines = "\n".join(
-            f"{p['partnerId']}  {'active  ' if p['isActive'] else 'inactive'}  {p['name']}  "
-            f"{p['webhookUrl']}  {','.join(p['events'])}"
+            printable(
+                f"{p['partnerId']}  {'active  ' if p['isActive'] else 'inactive'}  {p['name']}  "
+                f"{p['webhookUrl']}  {','.join(p['events'])}"
+            )
             for p in listed
         )
+        for bad in skipped:
+            print(printable(f"skipped {bad['partnerId']}: {'; '.join(bad['problems'])}"), file=sys.stderr)
         return show(listed, args.json, lines or "(no partners)")
     partner_id = args.partner_id
     if action == "show":

@@ -93,8 +93,11 @@ class DeliveryLog:
 
     def ensure_indexes(self) -> None:
         self.attempts.create_index("timestamp", expireAfterSeconds=int(self.ttl.total_seconds()))
+        # newest first by the attempt's time: _id order is the order of the log's writes,
+        # which concurrent deliver invocations make in any order
         self.attempts.create_index(
-            [("partnerId", ASCENDING), ("_id", DESCENDING)], name="by_partner_newest_first"
+            [("partnerId", ASCENDING), ("timestamp", DESCENDING), ("_id", DESCENDING)],
+            name="by_partner_latest_attempt_first",
         )
         self.attempts.create_index([("eventId", ASCENDING), ("_id", ASCENDING)], name="by_event")
         self.stats.ensure_indexes()
@@ -148,20 +151,43 @@ class DeliveryLog:
         if window:
             query["timestamp"] = window
         if cursor:
-            try:
-                query["_id"] = {"$lt": ObjectId(cursor)}
-            except (InvalidId, TypeError):
-                raise BadCursor("cursor is not one this API returned") from None
-        docs = list(self.attempts.find(query).sort("_id", DESCENDING).limit(limit + 1))
+            query = {"$and": [query, self._after(partner_id, cursor)]}
+        order = [("timestamp", DESCENDING), ("_id", DESCENDING)]  # _id: ties within a millisecond
+        docs = list(self.attempts.find(query).sort(order).limit(limit + 1))
         page = docs[:limit]
         next_cursor = str(page[-1]["_id"]) if len(docs) > limit else None
         return [public(d) for d in page], next_cursor
+
+    def _after(self, partner_id: str, cursor: str) -> dict[str, Any]:
+        """The rows after the cursor's (the last row of the previous page, by its _id)."""
+        try:
+            last = self.attempts.find_one({"_id": ObjectId(cursor), "partnerId": partner_id})
+        except (InvalidId, TypeError):
+            last = None
+        if last is None:
+            raise BadCursor("cursor is not one this API returned")
+        at, oid = last["timestamp"], last["_id"]
+        return {"$or": [{"timestamp": {"$lt": at}}, {"timestamp": at, "_id": {"$lt": oid}}]}
+
+    def last_delivered(self, keys: set[tuple[str, str]]) -> dict[tuple[str, str], datetime]:
+        """For (eventId, partnerId) pairs, when each was last delivered (absent: never)."""
+        if not keys:
+            return {}
+        found: dict[tuple[str, str], datetime] = {}
+        query = {"eventId": {"$in": sorted({e for e, _ in keys})}, "outcome": "delivered"}
+        for doc in self.attempts.find(query, {"eventId": 1, "partnerId": 1, "timestamp": 1}):
+            key = (doc["eventId"], doc["partnerId"])
+            at = doc["timestamp"] if doc["timestamp"].tzinfo else doc["timestamp"].replace(tzinfo=UTC)
+            if key in keys and (key not in found or at > found[key]):
+                found[key] = at
+        return found
 
     def by_event(self, event_id: str, partner_id: str | None = None) -> list[dict[str, Any]]:
         query: dict[str, Any] = {"eventId": event_id}
         if partner_id:
             query["partnerId"] = partner_id
-        return [public(d) for d in self.attempts.find(query).sort("_id", ASCENDING)]
+        order = [("timestamp", ASCENDING), ("_id", ASCENDING)]  # an event has few attempts
+        return [public(d) for d in self.attempts.find(query).sort(order)]
 
     def failed_since(self, partner_id: str, since: datetime) -> list[str]:
         """Event ids whose delivery to the partner ended dead-lettered since ``since`` and was

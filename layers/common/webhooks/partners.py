@@ -22,7 +22,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
-from bson.errors import InvalidId
 from cachetools import TTLCache
 from pymongo import ASCENDING, ReturnDocument
 from pymongo.database import Database
@@ -64,6 +63,11 @@ class Partner:
     disabled_reason: str | None = None
     # what this partner's API key may publish (exact or `prefix.*`); None: all but reserved
     publish_scopes: tuple[str, ...] | None = None
+    # its API key was a plain (Node service) key hashed by `webhooks migrate`: rotate it
+    api_key_legacy: bool = False
+    # fields of the stored document that had the wrong type (read as absent), e.g.
+    # "createdAt is str, not a date-time": a legacy document `webhooks migrate` reports
+    problems: tuple[str, ...] = ()
 
     @property
     def endpoint_disabled(self) -> bool:
@@ -102,6 +106,7 @@ class Partner:
             "timeoutMs": self.timeout_ms,
             "rateLimit": self.rate_limit,
             "publishScopes": list(self.publish_scopes) if self.publish_scopes is not None else None,
+            "apiKeyLegacy": self.api_key_legacy,
             "endpoint": {
                 "status": "disabled" if self.endpoint_disabled else "enabled",
                 "disabledAt": _iso(self.disabled_at),
@@ -149,24 +154,92 @@ def _maybe_aware(moment: datetime | None) -> datetime | None:
     return _aware(moment) if moment else None
 
 
-def _object_id(partner_id: str) -> ObjectId:
-    try:
-        return ObjectId(partner_id)
-    except (InvalidId, TypeError):
-        raise PartnerNotFound(partner_id) from None
+def _id_match(partner_id: str) -> Any:
+    """The ``_id`` (or ``partnerId``) value that finds ``partner_id``: partners this service
+    creates have ObjectIds, but a legacy document may hold its id as a string (also one of 24
+    hex digits), and it must stay readable, deactivatable and deletable."""
+    if not isinstance(partner_id, str) or not partner_id:
+        raise PartnerNotFound(str(partner_id))
+    if ObjectId.is_valid(partner_id):
+        return {"$in": [ObjectId(partner_id), partner_id]}
+    return partner_id
+
+
+def _one_id(partner_id: str) -> Any:
+    """The id to write into a new subscription: an ObjectId unless the partner's is a string."""
+    return ObjectId(partner_id) if ObjectId.is_valid(partner_id) else partner_id
+
+
+def _is(kind: type) -> Callable[[Any], bool]:
+    # bool is an int in Python, never in a document's schema
+    return lambda value: isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+
+
+def _list_of(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda value: isinstance(value, list) and all(check(item) for item in value)
+
+
+def _secret_entry(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and isinstance(value.get("secretKey"), str)
+        and isinstance(value.get("expiresAt"), datetime)
+    )
+
+
+def _string_map(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+
+
+# every partner field this service reads, with the type it must have (None counts as absent)
+PARTNER_FIELDS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "name": ("a string", _is(str)),
+    "webhookUrl": ("a string", _is(str)),
+    "secretKey": ("a string", _is(str)),
+    "apiKeyHash": ("a string", _is(str)),
+    "apiKeyLegacy": ("a boolean", _is(bool)),
+    "isActive": ("a boolean", _is(bool)),
+    "createdAt": ("a date-time", _is(datetime)),
+    "updatedAt": ("a date-time", _is(datetime)),
+    "previousSecrets": ("a list of {secretKey, expiresAt}", _list_of(_secret_entry)),
+    "headers": ("an object of strings", _string_map),
+    "timeoutMs": ("an integer", _is(int)),
+    "rateLimit": ("an integer", _is(int)),
+    "pausedUntil": ("a date-time", _is(datetime)),
+    "consecutiveFailures": ("an integer", _is(int)),
+    "failingSince": ("a date-time", _is(datetime)),
+    "endpointDisabledAt": ("a date-time", _is(datetime)),
+    "endpointDisabledReason": ("a string", _is(str)),
+    "publishScopes": ("a list of strings", _list_of(_is(str))),
+}
+
+
+def document_problems(doc: dict[str, Any]) -> dict[str, str]:
+    """The fields of a stored partner that have the wrong type, each with what it should be."""
+    found: dict[str, str] = {}
+    for name, (expected, check) in PARTNER_FIELDS.items():
+        value = doc.get(name)
+        if value is not None and not check(value):
+            found[name] = f"{name} is {type(value).__name__}, not {expected}"
+    return found
 
 
 def _to_partner(doc: dict[str, Any]) -> Partner:
+    """The partner a document describes; a field of the wrong type is read as absent and
+    named in ``problems`` (a legacy document must not break every read of the partners)."""
+    bad = document_problems(doc)
+    if bad:
+        doc = {k: v for k, v in doc.items() if k not in bad}
     previous = tuple((p["secretKey"], _aware(p["expiresAt"])) for p in doc.get("previousSecrets") or [])
     return Partner(
         id=str(doc["_id"]),
         name=doc.get("name", ""),
         webhook_url=doc.get("webhookUrl", ""),
-        is_active=bool(doc.get("isActive", False)),
+        is_active=doc.get("isActive") is True,
         secret_key=doc.get("secretKey", ""),
         previous_secrets=previous,
-        created_at=doc.get("createdAt"),
-        updated_at=doc.get("updatedAt"),
+        created_at=_maybe_aware(doc.get("createdAt")),
+        updated_at=_maybe_aware(doc.get("updatedAt")),
         headers=tuple(sorted((doc.get("headers") or {}).items())),
         timeout_ms=doc.get("timeoutMs"),
         rate_limit=doc.get("rateLimit"),
@@ -176,6 +249,8 @@ def _to_partner(doc: dict[str, Any]) -> Partner:
         disabled_at=_maybe_aware(doc.get("endpointDisabledAt")),
         disabled_reason=doc.get("endpointDisabledReason"),
         publish_scopes=tuple(doc["publishScopes"]) if doc.get("publishScopes") else None,
+        api_key_legacy=doc.get("apiKeyLegacy") is True,
+        problems=tuple(bad.values()),
     )
 
 
@@ -279,10 +354,10 @@ class PartnerStore:
     def remove_unannounced(self, partner_id: str) -> None:
         """Undo a create whose key and secret were never shown (a later write failed):
         no active partner may exist that nobody holds the credentials of. Best effort."""
-        oid = _object_id(partner_id)
+        match = _id_match(partner_id)
         try:
-            self.subscriptions.delete_many({"partnerId": oid})
-            self.partners.delete_one({"_id": oid})
+            self.subscriptions.delete_many({"partnerId": match})
+            self.partners.delete_one({"_id": match})
         except PyMongoError:
             pass
 
@@ -359,7 +434,7 @@ class PartnerStore:
 
     def pause(self, partner_id: str, until: datetime) -> None:
         """Hold the partner's deliveries until ``until`` (a later pause wins over an earlier one)."""
-        self.partners.update_one({"_id": _object_id(partner_id)}, {"$max": {"pausedUntil": until}})
+        self.partners.update_one({"_id": _id_match(partner_id)}, {"$max": {"pausedUntil": until}})
         self.forget(partner_id)
 
     def add_failures(
@@ -371,13 +446,13 @@ class PartnerStore:
         else:
             update = {"$inc": {"consecutiveFailures": count}, "$min": {"failingSince": first_failure}}
         doc = self.partners.find_one_and_update(
-            {"_id": _object_id(partner_id)}, update, return_document=ReturnDocument.AFTER
+            {"_id": _id_match(partner_id)}, update, return_document=ReturnDocument.AFTER
         )
         return _to_partner(doc) if doc else None
 
     def reset_failures(self, partner_id: str) -> None:
         self.partners.update_one(
-            {"_id": _object_id(partner_id)},
+            {"_id": _id_match(partner_id)},
             {"$set": {"consecutiveFailures": 0}, "$unset": {"failingSince": ""}},
         )
 
@@ -385,7 +460,7 @@ class PartnerStore:
         """Disable the endpoint; True only for the one caller that actually disabled it."""
         now = self._clock()
         result = self.partners.update_one(
-            {"_id": _object_id(partner_id), "endpointDisabledAt": None},
+            {"_id": _id_match(partner_id), "endpointDisabledAt": None},
             {"$set": {"endpointDisabledAt": now, "endpointDisabledReason": reason, "updatedAt": now}},
         )
         if result.modified_count == 1:
@@ -409,44 +484,47 @@ class PartnerStore:
 
     def delete(self, partner_id: str) -> None:
         """Remove the partner and its subscriptions (its delivery log stays until it expires)."""
-        oid = _object_id(partner_id)
-        if self.partners.delete_one({"_id": oid}).deleted_count == 0:
+        match = _id_match(partner_id)
+        if self.partners.delete_one({"_id": match}).deleted_count == 0:
             raise PartnerNotFound(partner_id)
-        self.subscriptions.delete_many({"partnerId": oid})
+        self.subscriptions.delete_many({"partnerId": match})
         self.changed()
 
     def rotate_secret(self, partner_id: str, overlap: timedelta) -> str:
-        """Make a new current secret; the old one keeps signing for ``overlap``."""
+        """Make a new current secret; the old one keeps signing for ``overlap``. No overlap
+        is an emergency rotation: every earlier secret stops signing at once, not only the
+        one just replaced (a leaked secret may be any of them)."""
         current = self.get(partner_id)
         new_secret = generate_secret()
         now = self._clock()
-        kept = [{"secretKey": s, "expiresAt": exp} for s, exp in current.previous_secrets if exp > now]
+        kept: list[dict[str, Any]] = []
         if overlap.total_seconds() > 0:
+            kept = [{"secretKey": s, "expiresAt": exp} for s, exp in current.previous_secrets if exp > now]
             kept.insert(0, {"secretKey": current.secret_key, "expiresAt": now + overlap})
         self._update(partner_id, {"$set": {"secretKey": new_secret, "previousSecrets": kept}})
         return new_secret
 
     def subscribe(self, partner_id: str, events: Iterable[str]) -> None:
-        oid = _object_id(partner_id)
+        match, oid = _id_match(partner_id), _one_id(partner_id)
         for event_type in events:
             self.subscriptions.update_one(
-                {"partnerId": oid, "eventType": event_type},
-                {"$set": {"isActive": True}},
+                {"partnerId": match, "eventType": event_type},
+                {"$set": {"isActive": True}, "$setOnInsert": {"partnerId": oid}},
                 upsert=True,
             )
         self.changed()
 
     def unsubscribe(self, partner_id: str, events: Iterable[str]) -> None:
-        oid = _object_id(partner_id)
+        match = _id_match(partner_id)
         events = list(events)
         if events:
-            self.subscriptions.delete_many({"partnerId": oid, "eventType": {"$in": events}})
+            self.subscriptions.delete_many({"partnerId": match, "eventType": {"$in": events}})
         self.changed()
 
     def _update(self, partner_id: str, update: dict[str, Any]) -> Partner:
         update.setdefault("$set", {})["updatedAt"] = self._clock()
         doc = self.partners.find_one_and_update(
-            {"_id": _object_id(partner_id)}, update, return_document=ReturnDocument.AFTER
+            {"_id": _id_match(partner_id)}, update, return_document=ReturnDocument.AFTER
         )
         if doc is None:
             raise PartnerNotFound(partner_id)
@@ -456,7 +534,7 @@ class PartnerStore:
     # --- reads ------------------------------------------------------------------
 
     def get(self, partner_id: str) -> Partner:
-        doc = self.partners.find_one({"_id": _object_id(partner_id)})
+        doc = self.partners.find_one({"_id": _id_match(partner_id)})
         if doc is None:
             raise PartnerNotFound(partner_id)
         return _to_partner(doc)
@@ -477,7 +555,7 @@ class PartnerStore:
 
     def subscriptions_of(self, partner_id: str) -> list[str]:
         cursor = self.subscriptions.find(
-            {"partnerId": _object_id(partner_id), "isActive": True}, {"eventType": 1}
+            {"partnerId": _id_match(partner_id), "isActive": True}, {"eventType": 1}
         )
         return sorted(d["eventType"] for d in cursor)
 

@@ -17,6 +17,7 @@ from ..events_api import parse_json
 from . import console, deliveries, errors, event_types, events, partners, recovery, stats
 from .auth import authenticate
 from .context import ADMIN, API, operation
+from .parameters import reject_unknown_query
 from .replies import dumps
 
 TITLE = "Webhook notification service"
@@ -58,7 +59,7 @@ def openapi() -> dict[str, Any]:
 
 def build_app() -> APIGatewayRestResolver:
     app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=parse_json, serializer=dumps)
-    app.use(middlewares=[authenticate])
+    app.use(middlewares=[authenticate, reject_unknown_query])
     app.include_router(meta)
     app.include_router(events.router, prefix=API)
     app.include_router(deliveries.router, prefix=API)

@@ -23,8 +23,9 @@ ENABLE_STATUS: dict[Outcome, int] = {"all": 200, "some": 207, "none": 503}
 
 @admin("POST", "/<partner_id>/replay", 400, 404, 409, responses=ENQUEUED)
 def replay(partner_id: str, request: ReplayRequest) -> Response[Any]:
-    """Resend one event to the partner"""
-    result = services(router).recovery.replay(partner_id, request.eventId)
+    """Resend one event to the partner (409 if it is not subscribed to the event's type,
+    unless `force` is true)"""
+    result = services(router).recovery.replay(partner_id, request.eventId, force=request.force)
     return json_response(ENQUEUE_STATUS[result.outcome], result.body())
 
 

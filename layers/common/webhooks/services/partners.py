@@ -25,7 +25,10 @@ class PartnerService:
         self.parked = parked
 
     def view(self, partner: Partner) -> PartnerView:
-        return {**partner.public(), "events": self.store.subscriptions_of(partner.id)}
+        view = {**partner.public(), "events": self.store.subscriptions_of(partner.id)}
+        if partner.problems:  # fields of the wrong type, read as absent: say so
+            view["problems"] = list(partner.problems)
+        return view
 
     def create(self, new: PartnerCreate) -> PartnerView:
         """The new partner with its API key and secret: the only time either is shown."""
@@ -50,8 +53,12 @@ class PartnerService:
         logger.info("partner created", extra={"partner_id": created.partner.id})
         return {**self.view(created.partner), "apiKey": created.api_key, "secretKey": created.secret_key}
 
-    def all(self) -> list[PartnerView]:
-        return [self.view(p) for p in self.store.all()]
+    def all(self) -> dict[str, Any]:
+        """``partners``: every readable partner; ``skipped``: the documents with fields of
+        the wrong type (a legacy document), each with its problems, left out rather than
+        failing the whole list (each stays readable, deactivatable and deletable by id)."""
+        readable, skipped = readable_partners(self.store.all())
+        return {"partners": [self.view(p) for p in readable], "skipped": skipped}
 
     def get(self, partner_id: str) -> PartnerView:
         view = self.view(self.store.get(partner_id))
@@ -106,3 +113,16 @@ class PartnerService:
         problem = url_problem(url, self.settings.allow_private_destinations)
         if problem:
             raise InvalidInput(f"webhookUrl: {problem}")
+
+
+def readable_partners(partners: list[Partner]) -> tuple[list[Partner], list[dict[str, Any]]]:
+    """Partners whose documents read cleanly, and the others as ``{partnerId, problems}``
+    (logged: an operator runs ``webhooks migrate`` to see and fix them)."""
+    readable = [p for p in partners if not p.problems]
+    skipped = [{"partnerId": p.id, "problems": list(p.problems)} for p in partners if p.problems]
+    if skipped:
+        logger.warning(
+            "partner documents skipped: fields of the wrong type (run webhooks migrate)",
+            extra={"partner_ids": [s["partnerId"] for s in skipped]},
+        )
+    return readable, skipped

@@ -15,7 +15,7 @@ from ..endpoint_health import ParkedDeliveries
 from ..errors import Conflict, NotFound, Unavailable
 from ..models import DeliveryMessage, Event, new_event_id, utc_timestamp
 from ..observability import logger
-from ..partners import Partner, PartnerStore
+from ..partners import Partner, PartnerStore, subscription_matches
 from ..queues import OutgoingMessage, Queue, send_all
 from .partners import PartnerService, PartnerView
 
@@ -89,12 +89,27 @@ class RecoveryService:
         self.delivery_queue = delivery_queue
         self.parked = parked
 
-    def replay(self, partner_id: str, event_id: str) -> Enqueued:
+    def replay(self, partner_id: str, event_id: str, *, force: bool = False) -> Enqueued:
+        """Send one stored event again, only to a partner subscribed to its type unless
+        ``force``: one mistyped partner id must not hand one tenant's event to another."""
         partner = self._active(partner_id)
         event = self.events.get(event_id)
         if event is None:
             days = self.settings.delivery_log_ttl_days
             raise NotFound(f"Event {event_id} not found (events are kept {days:g} days)")
+        if not force and not any(
+            subscription_matches(pattern, event.eventType)
+            for pattern in self.store.subscriptions_of(partner.id)
+        ):
+            raise Conflict(
+                f"Partner {partner.id} is not subscribed to {event.eventType!r}, the type of event "
+                f"{event_id}: check the partner id, or send force: true to replay it anyway"
+            )
+        if force:
+            logger.warning(
+                "forced replay",
+                extra={"partner_id": partner.id, "event_id": event_id, "event_type": event.eventType},
+            )
         return self._enqueue(partner, [event], "replay")
 
     def recover(self, partner_id: str, since: datetime) -> Enqueued:

@@ -10,12 +10,39 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    field_validator,
+)
 
 from ..delivery_log import StatusFilter
 from ..models import SubscriptionPattern
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# characters a name may not hold: C0 and C1 controls (NUL, ESC, ...; a name reaches
+# terminals, logs and the console) and the bidi embeddings, overrides, isolates and marks
+# that make a name display as another (U+061C, U+200E/F, U+202A-E, U+2066-9)
+NAME_FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _plain_name(value: str) -> str:
+    found = NAME_FORBIDDEN.search(value)
+    if found:
+        raise ValueError(
+            f"must not contain control or bidirectional-override characters (found U+{ord(found[0]):04X})"
+        )
+    return value
+
+
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(_plain_name),
+]
 Url = Annotated[
     str,
     StringConstraints(
@@ -153,6 +180,11 @@ class Rotation(_Body):
 
 class ReplayRequest(_Body):
     eventId: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    force: StrictBool = Field(
+        False,
+        description="send even if the partner is not subscribed to the event's type "
+        "(without it such a replay is refused: a mistyped partner id must not leak an event)",
+    )
 
 
 class RecoverRequest(_Body):

@@ -8,6 +8,7 @@ from typing import Any
 from ..delivery_stats import DeliveryStats, Window
 from ..endpoint_health import ParkedDeliveries
 from ..partners import PartnerStore
+from .partners import readable_partners
 
 
 class StatsService:
@@ -19,6 +20,7 @@ class StatsService:
     def overview(self, window: Window) -> dict[str, Any]:
         found = self.stats.overview(window)
         by_id = {p["partnerId"]: p for p in found["partners"]}
+        partners, found["skipped"] = readable_partners(self.store.all())
         found["partners"] = [
             {
                 "partnerId": partner.id,
@@ -34,6 +36,6 @@ class StatsService:
                     if k != "partnerId"
                 },
             }
-            for partner in self.store.all()
+            for partner in partners
         ]
         return found

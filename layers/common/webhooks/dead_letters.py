@@ -1,0 +1,155 @@
+"""The delivery DLQ as an operator sees it: list what is dead-lettered, send it back.
+
+One rule for every caller (the CLI's ``webhooks dlq``, and any API or console route that
+reads the DLQ): a dead letter whose delivery (same event, same partner) has succeeded since
+it was dead-lettered (a replay, a ``replay --since``/recover, an endpoint's enable, or an
+earlier redrive) is settled. A settled letter is removed from the DLQ when it is found, so
+it is never listed and a redrive never sends it again. The delivery log decides: a
+``delivered`` attempt later than the letter's arrival in the DLQ (its SentTimestamp).
+
+Works against moto, LocalStack or real SQS (boto3 client).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from .delivery_log import DeliveryLog
+from .observability import logger
+
+LIST_VISIBILITY_SECONDS = 30  # a listing hides what it read this long, so none is read twice
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    message_id: str
+    receipt_handle: str
+    body: str
+    attributes: dict[str, str]
+    dead_lettered_at: datetime  # when it arrived in the DLQ
+
+    def summary(self) -> dict[str, Any]:
+        try:
+            event = json.loads(self.body).get("event", {})
+        except (ValueError, AttributeError):
+            event = {}
+        status = self.attributes.get("lastStatus")
+        return {
+            "eventId": self.attributes.get("eventId") or event.get("eventId"),
+            "eventType": self.attributes.get("eventType") or event.get("eventType"),
+            "partnerId": self.attributes.get("partnerId"),
+            "attempts": int(self.attributes.get("attempts", "0") or 0),
+            "lastStatus": int(status) if status and status.isdigit() else None,
+            "lastError": self.attributes.get("lastError"),
+            "messageId": self.message_id,
+            "deadLetteredAt": self.dead_lettered_at.isoformat(),
+        }
+
+    @property
+    def key(self) -> tuple[str, str]:
+        summary = self.summary()
+        return str(summary["eventId"] or ""), str(summary["partnerId"] or "")
+
+
+@dataclass
+class Redriven:
+    moved: list[dict[str, Any]] = field(default_factory=list)
+    settled: list[dict[str, Any]] = field(default_factory=list)  # delivered since; removed, not sent
+
+
+class DeadLetters:
+    def __init__(self, client: Any, dlq_url: str, log: DeliveryLog | None) -> None:
+        self.client = client
+        self.dlq_url = dlq_url
+        self.log = log
+
+    def outstanding(self) -> list[dict[str, Any]]:
+        """What is dead-lettered and still undelivered (settled letters are removed)."""
+        letters = self._receive_all()
+        settled = self._settle(letters)
+        outstanding = [d for d in letters if d not in settled]
+        self._release(outstanding)
+        return [d.summary() for d in outstanding]
+
+    def redrive(self, queue_url: str, event_id: str | None = None) -> Redriven:
+        """Move dead letters (all, or those of one event) back to the delivery queue.
+
+        The body is sent unchanged (same eventId), as a new message, so it gets a full set of
+        attempts. A message is deleted from the DLQ only after the send succeeded. Letters
+        already delivered since are removed instead of sent.
+        """
+        letters = self._receive_all()
+        chosen = [d for d in letters if event_id is None or d.summary()["eventId"] == event_id]
+        self._release([d for d in letters if d not in chosen])
+        settled = self._settle(chosen)
+        result = Redriven(settled=[d.summary() for d in settled])
+        for letter in chosen:
+            if letter in settled:
+                continue
+            keep = {
+                k: letter.attributes[k]
+                for k in ("partnerId", "eventId", "eventType")
+                if letter.attributes.get(k)
+            }
+            self.client.send_message(
+                QueueUrl=queue_url,
+                MessageBody=letter.body,
+                MessageAttributes={k: {"DataType": "String", "StringValue": v} for k, v in keep.items()},
+            )
+            self.client.delete_message(QueueUrl=self.dlq_url, ReceiptHandle=letter.receipt_handle)
+            result.moved.append(letter.summary())
+        return result
+
+    def _settle(self, letters: list[DeadLetter]) -> list[DeadLetter]:
+        """The letters delivered since they were dead-lettered, deleted from the DLQ."""
+        if self.log is None or not letters:
+            return []
+        delivered = self.log.last_delivered({d.key for d in letters})
+        settled = [d for d in letters if d.key in delivered and delivered[d.key] > d.dead_lettered_at]
+        self._delete(settled)
+        for letter in settled:
+            event_id, partner_id = letter.key
+            logger.info(
+                "dead letter removed: delivered since",
+                extra={"event_id": event_id, "partner_id": partner_id},
+            )
+        return settled
+
+    def _receive_all(self) -> list[DeadLetter]:
+        """Every message of the DLQ, each hidden for a while so none is read twice."""
+        found: dict[str, DeadLetter] = {}
+        while True:
+            response = self.client.receive_message(
+                QueueUrl=self.dlq_url,
+                MaxNumberOfMessages=10,
+                WaitTimeSeconds=0,
+                VisibilityTimeout=LIST_VISIBILITY_SECONDS,
+                MessageAttributeNames=["All"],
+                MessageSystemAttributeNames=["SentTimestamp"],
+            )
+            batch = response.get("Messages", [])
+            if not batch:
+                return list(found.values())
+            for m in batch:
+                attrs = {k: v.get("StringValue", "") for k, v in m.get("MessageAttributes", {}).items()}
+                sent = int(m.get("Attributes", {}).get("SentTimestamp", "0") or 0)
+                at = datetime.fromtimestamp(sent / 1000, UTC)
+                found[m["MessageId"]] = DeadLetter(m["MessageId"], m["ReceiptHandle"], m["Body"], attrs, at)
+
+    def _release(self, letters: Iterable[DeadLetter]) -> None:
+        self._batch(letters, "change_message_visibility_batch", {"VisibilityTimeout": 0})
+
+    def _delete(self, letters: Iterable[DeadLetter]) -> None:
+        self._batch(letters, "delete_message_batch", {})
+
+    def _batch(self, letters: Iterable[DeadLetter], call: str, extra: dict[str, Any]) -> None:
+        handles = [d.receipt_handle for d in letters]
+        for start in range(0, len(handles), 10):
+            entries = [
+                {"Id": str(i), "ReceiptHandle": h, **extra} for i, h in enumerate(handles[start : start + 10])
+            ]
+            getattr(self.client, call)(QueueUrl=self.dlq_url, Entries=entries)
