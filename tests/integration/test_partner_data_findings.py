@@ -232,7 +232,7 @@ def test_every_route_in_the_openapi_document_refuses_an_unknown_query_parameter(
                 query={"unknownParam": "1", **dict.fromkeys(declared & {"limit"}, "5")},
             )
             assert status == 400, (method, template, body)
-            assert "'unknownParam': unknown parameter" in body["error"], (method, template, body)
+            assert "unknownParam: Extra inputs are not permitted" in body["error"], (method, template, body)
             walked += 1
     assert walked >= 20  # the document was walked, not an empty dict
     assert stack.db["partners"].count_documents({}) == 1  # nothing ran past the refusal
@@ -246,7 +246,7 @@ def test_an_unknown_query_parameter_is_refused_after_credentials_and_declared_on
     status, body = api("GET", "/api/v1/admin/stats", query={"windo": "day"})
     assert (status, body) == (
         400,
-        {"error": "Invalid query. Errors: 'windo': unknown parameter (this route takes window)"},
+        {"error": "Invalid query. Errors: windo: Extra inputs are not permitted"},
     )
     status, body = api("GET", "/api/v1/admin/stats", query={"window": "day"})
     assert status == 200, body

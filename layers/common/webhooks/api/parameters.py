@@ -16,8 +16,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 
 from ..errors import InvalidInput
-
-MAX_NAMED = 5
+from ..events_api import listed
 
 
 def declared_query_parameters(route: Any) -> frozenset[str]:
@@ -32,11 +31,8 @@ def reject_unknown_query(app: APIGatewayRestResolver, next_middleware: NextMiddl
         given = {*(event.query_string_parameters or {}), *(event.multi_value_query_string_parameters or {})}
         unknown = sorted(given - declared_query_parameters(route))
         if unknown:
-            allowed = sorted(declared_query_parameters(route))
-            named = ", ".join(repr(name[:100]) for name in unknown[:MAX_NAMED])
+            # in the words pydantic uses for an unknown field of a body or query model
             raise InvalidInput(
-                f"{named}: unknown parameter"
-                + (f" (this route takes {', '.join(allowed)})" if allowed else " (this route takes none)"),
-                "query",
+                listed([f"{name[:100]}: Extra inputs are not permitted" for name in unknown]), "query"
             )
     return next_middleware(app)
