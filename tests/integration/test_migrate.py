@@ -179,3 +179,65 @@ def test_migrate_makes_every_index_with_the_deployments_log_lifetime(
     collections = set(stack.db.list_collection_names())
     wanted = {"partners", "subscriptions", "idempotencyKeys", "deliveryAttempts", "deliveryStats", "events"}
     assert wanted | {"parkedDeliveries", "rateLimits", "revisions", "eventTypes"} <= collections
+
+
+def test_migrate_marks_the_plain_keys_it_hashes_as_legacy_until_they_are_rotated(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids = seed_node_database(stack)
+    every = sorted(str(i) for i in ids.values())
+    assert sorted(run_migrate(capsys, "--dry-run")["legacyApiKeys"]) == every
+    assert stack.db["partners"].count_documents({"apiKeyLegacy": True}) == 0  # a dry run changes nothing
+    assert sorted(run_migrate(capsys)["legacyApiKeys"]) == every
+    assert stack.db["partners"].count_documents({"apiKeyLegacy": True}) == 4
+    assert sorted(run_migrate(capsys)["legacyApiKeys"]) == every  # still listed on the next run
+    code = main(["partners", "show", str(ids["Awesome Reviews"])])
+    assert code == 0 and json.loads(capsys.readouterr().out)["apiKeyLegacy"] is True
+    # a rotation clears the mark (rotate-api-key's $unset); the partner is then no longer listed
+    stack.db["partners"].update_one({"_id": ids["Awesome Reviews"]}, {"$unset": {"apiKeyLegacy": ""}})
+    assert str(ids["Awesome Reviews"]) not in run_migrate(capsys)["legacyApiKeys"]
+
+
+def test_migrate_checks_the_type_of_every_partner_field_it_reads_and_the_cli_still_manages_them(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed_node_database(stack)
+    stack.db["partners"].insert_many(
+        [
+            {**NODE_PARTNERS[0], "name": "Dated", "apiKey": "k1", "createdAt": "2024-01-01"},
+            {**NODE_PARTNERS[0], "name": "Secrets", "apiKey": "k2", "previousSecrets": "x"},
+            {**NODE_PARTNERS[0], "name": "Headers", "apiKey": "k3", "headers": ["X-A: b"]},
+            {**NODE_PARTNERS[0], "_id": "legacy-7", "name": "Stringly", "apiKey": "k4"},
+        ]
+    )
+    stack.db["subscriptions"].insert_one(
+        {"partnerId": "legacy-7", "eventType": "order.created", "isActive": True}
+    )
+    report = run_migrate(capsys)
+    by_partner: dict[str, list[str]] = {}
+    for problem in report["problems"]:
+        by_partner.setdefault(problem["partnerId"], []).append(problem["problem"])
+    ids = {d["name"]: str(d["_id"]) for d in stack.db["partners"].find()}
+    assert by_partner[ids["Dated"]] == ["createdAt is str, not a date-time (read as absent until fixed)"]
+    assert by_partner[ids["Secrets"]] == [
+        "previousSecrets is str, not a list of {secretKey, expiresAt} (read as absent until fixed)"
+    ]
+    assert by_partner[ids["Headers"]] == [
+        "headers is list, not an object of strings (read as absent until fixed)"
+    ]
+    assert by_partner["legacy-7"][0].startswith("_id is a string, not an ObjectId")
+    assert len(by_partner) == 4  # the seed's partners, and the subscription naming legacy-7, are fine
+
+    assert main(["partners", "list", "--json"]) == 0
+    out, err = capsys.readouterr()
+    listed = {p["name"] for p in json.loads(out)}
+    assert listed == {p["name"] for p in NODE_PARTNERS} | {"Stringly"}
+    assert all(f"skipped {ids[name]}" in err for name in ("Dated", "Secrets", "Headers"))
+    for name in ("Dated", "legacy-7"):
+        partner_id = ids.get(name, name)
+        assert main(["partners", "deactivate", partner_id]) == 0
+        assert json.loads(capsys.readouterr().out)["isActive"] is False
+        assert main(["partners", "delete", partner_id]) == 0
+        assert json.loads(capsys.readouterr().out) == {"deleted": partner_id}
+    assert stack.db["partners"].count_documents({"name": {"$in": ["Dated", "Stringly"]}}) == 0
+    assert stack.db["subscriptions"].count_documents({"partnerId": "legacy-7"}) == 0

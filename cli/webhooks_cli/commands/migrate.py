@@ -28,13 +28,20 @@ def run(args: argparse.Namespace) -> int:
     ).as_json()
     summary = (
         f"{'would hash' if args.dry_run else 'hashed'} {len(report['hashedApiKeys'])} API key(s), "
-        f"{report['alreadyMigrated']} already migrated, {len(report['problems'])} problem(s)"
+        f"{report['alreadyMigrated']} already migrated, {len(report['problems'])} problem(s), "
+        f"{len(report['legacyApiKeys'])} legacy API key(s) to rotate"
     )
     show(report, args.json, summary + "".join(f"\n  {p}" for p in report["problems"]))
     if report["secretMayBeUsedAsApiKey"] and not args.json:
         print(
             f"{len(report['secretMayBeUsedAsApiKey'])} partner(s) came from the Node service, whose "
             "producers sent the signing secret as X-API-Key: they must send the API key now.",
+            file=sys.stderr,
+        )
+    if report["legacyApiKeys"] and not args.json:
+        print(
+            f"{len(report['legacyApiKeys'])} partner(s) still use an API key from the Node service "
+            "(apiKeyLegacy): rotate each with `webhooks partners rotate-api-key <id>`.",
             file=sys.stderr,
         )
     return 0

@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     create.add_argument("--json", action="store_true", help="(output is always JSON)")
     lst = actions.add_parser("list")
     lst.add_argument("--json", action="store_true")
-    names = ("show", "deactivate", "activate", "rotate-secret", "subscribe", "unsubscribe", *HELP)
+    names = ("show", "deactivate", "activate", "delete", "rotate-secret", "subscribe", "unsubscribe", *HELP)
     for name in names:
         p = actions.add_parser(name, help=HELP.get(name))
         p.add_argument("partner_id")
@@ -84,6 +84,9 @@ def run(args: argparse.Namespace) -> int:
     partner_id = args.partner_id
     if action == "show":
         return show(partners.get(partner_id))
+    if action == "delete":  # the partner and its subscriptions, as DELETE /admin/partners/{id}
+        partners.delete(partner_id)
+        return show({"deleted": partner_id})
     if action in ("deactivate", "activate"):
         return show(
             partners.update(partner_id, PartnerUpdate.model_validate({"isActive": action == "activate"}))

@@ -9,6 +9,7 @@ sentence instead of a traceback in the middle of a request.
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -20,6 +21,21 @@ SQS_MAX_MESSAGE_BYTES = 1_048_576
 
 class ConfigError(ValueError):
     """A configuration variable is missing or invalid; the message names it."""
+
+
+_KEY_HASH = re.compile(r"[0-9a-f]{64}")
+
+
+def parse_key_hashes(value: str) -> tuple[str, ...]:
+    """One or more SHA-256 hex digests separated by commas or whitespace (several during a
+    key rotation: "new,old"). The ValueError says what is wrong, never the value."""
+    parts = [part.lower() for part in re.split(r"[\s,]+", value) if part]
+    if not parts:
+        raise ValueError("holds no SHA-256 hex digest")
+    for number, part in enumerate(parts, 1):
+        if not _KEY_HASH.fullmatch(part):
+            raise ValueError(f"item {number} of {len(parts)} is not a SHA-256 hex digest (64 hex characters)")
+    return tuple(dict.fromkeys(parts))
 
 
 class Settings(BaseSettings):
@@ -65,10 +81,16 @@ class Settings(BaseSettings):
     unregistered_event_types: Literal["accept", "reject"] = "accept"
     delivery_log_enabled: bool = True
     delivery_log_ttl_days: float = Field(30.0, gt=0, le=3650)
-    admin_api_key_hash: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+    # several hashes, comma-separated, are all accepted (a rotation's overlap)
+    admin_api_key_hash: str | None = None
     admin_api_key: SecretStr | None = None
-    # failed admin keys from one source address within a minute before it gets 429s
+    # the name of an SSM parameter holding the hash(es) instead: read at run time (cached
+    # a minute), so a rotation needs no redeploy and no hash sits in the function's config
+    admin_api_key_hash_parameter: str | None = None
+    # failed admin keys from one source address within a minute before its wrong keys get
+    # 429s (the right key is always accepted); the same for partners' API keys
     admin_auth_max_failures: int = Field(10, ge=1, le=1_000_000)
+    partner_auth_max_failures: int = Field(10, ge=1, le=1_000_000)
 
     # Endpoint health: an endpoint whose attempts have all failed, at least this many
     # times and for at least this long, is disabled (0 failures: never). Svix: 5 days.
@@ -86,11 +108,19 @@ class Settings(BaseSettings):
         "localstack_host",
         "admin_api_key_hash",
         "admin_api_key",
+        "admin_api_key_hash_parameter",
         mode="before",
     )
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("admin_api_key_hash")
+    @classmethod
+    def _key_hashes(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_key_hashes(value)  # its ValueError names the problem, not the value
+        return value
 
     def require(self, *names: str) -> None:
         """Fail fast when a function starts without a variable it needs."""
@@ -99,12 +129,13 @@ class Settings(BaseSettings):
             raise ConfigError(f"Missing required configuration: {', '.join(missing)}")
 
     @property
-    def admin_key_hash(self) -> str | None:
+    def admin_key_hashes(self) -> tuple[str, ...]:
+        """The admin key hashes from the environment (ADMIN_API_KEY_HASH, else ADMIN_API_KEY)."""
         if self.admin_api_key_hash:
-            return self.admin_api_key_hash
+            return parse_key_hashes(self.admin_api_key_hash)
         if self.admin_api_key:
-            return hashlib.sha256(self.admin_api_key.get_secret_value().encode("utf-8")).hexdigest()
-        return None
+            return (hashlib.sha256(self.admin_api_key.get_secret_value().encode("utf-8")).hexdigest(),)
+        return ()
 
     @property
     def timeout_seconds(self) -> float:
@@ -117,6 +148,9 @@ def _env_name(settings_field: str) -> str:
     return alias if isinstance(alias, str) else settings_field.upper()
 
 
+NOT_ECHOED = {"ADMIN_API_KEY", "ADMIN_API_KEY_HASH"}
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Read and validate the environment (``overrides`` win, for tests and the CLI)."""
     try:
@@ -127,5 +161,7 @@ def load_settings(**overrides: Any) -> Settings:
             name = _env_name(str(error["loc"][0])) if error["loc"] else "configuration"
             value = error.get("input")
             shown = f" (got {value!r})" if isinstance(value, str | int | float) else ""
+            if name in NOT_ECHOED:  # a key pasted where its hash belongs must not reach a log
+                shown = ""
             problems.append(f"{name}: {error['msg']}{shown}")
         raise ConfigError("Invalid configuration: " + "; ".join(problems)) from None

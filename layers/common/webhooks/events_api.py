@@ -19,7 +19,7 @@ from pymongo.errors import PyMongoError
 from .catalog import EventTypeCatalog
 from .config import Settings
 from .credentials import PartnerCredential
-from .errors import Unauthenticated
+from .errors import Throttled, Unauthenticated
 from .idempotency import IdempotencyConflict, IdempotencyStore, request_fingerprint
 from .ingest import EventTooLarge, Ingestor, accept_events
 from .models import EventIn, events_in
@@ -213,7 +213,9 @@ class EventsApi:
         self.idempotency = idempotency
         self.catalog = catalog
 
-    def post_events(self, body: str | None, api_key: str | None, idempotency_key: str | None) -> Reply:
+    def post_events(
+        self, body: str | None, api_key: str | None, idempotency_key: str | None, source: str = "unknown"
+    ) -> Reply:
         body = body or ""
         encoded = body.encode("utf-8", "surrogatepass")
         if len(encoded) > self.settings.max_body_bytes:
@@ -223,7 +225,10 @@ class EventsApi:
                 "body_too_large",
             )
         try:
-            partner = self.credential.partner(api_key)
+            partner = self.credential.partner(api_key, source)
+        except Throttled as exc:
+            reply = _error(429, exc.message, "api_key_throttled")
+            return Reply(reply.status_code, reply.body, {"Retry-After": str(exc.retry_after)})
         except Unauthenticated as exc:
             return _error(401, exc.message, "invalid_api_key" if api_key else "missing_api_key")
         except PyMongoError as exc:

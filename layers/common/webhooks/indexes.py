@@ -22,6 +22,7 @@ from .endpoint_health import ParkedDeliveries
 from .idempotency import IdempotencyStore
 from .partners import PartnerStore
 from .rate_limit import RateLimiter
+from .throttle import FailureThrottle
 
 # collections written without an index of their own, created here so that no write creates one
 PLAIN_COLLECTIONS = ("revisions",)
@@ -35,12 +36,13 @@ def ensure_indexes(db: Database[Any], delivery_log_ttl_days: float = 30) -> list
     EventStore(db, delivery_log_ttl_days).ensure_indexes()
     ParkedDeliveries(db, delivery_log_ttl_days).ensure_indexes()
     RateLimiter(db).ensure_indexes()
+    FailureThrottle(db, "any").ensure_indexes()
     existing = set(db.list_collection_names())
     for name in (*PLAIN_COLLECTIONS, EventTypeCatalog.COLLECTION):
         if name not in existing:
             db.create_collection(name)
     return [
-        "partners.apiKeyHash (unique)",
+        "partners.apiKeyHash (unique), previousApiKeys.apiKeyHash",
         "partners.name",
         "subscriptions.eventType+isActive",
         "idempotencyKeys (TTL)",
@@ -49,5 +51,6 @@ def ensure_indexes(db: Database[Any], delivery_log_ttl_days: float = 30) -> list
         "events (TTL)",
         "parkedDeliveries (TTL, by partner)",
         "rateLimits (TTL)",
+        "authFailures (TTL)",
         f"collections {', '.join((*PLAIN_COLLECTIONS, EventTypeCatalog.COLLECTION))}",
     ]

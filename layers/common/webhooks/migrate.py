@@ -4,10 +4,14 @@ The Node service kept each partner's API key in plain text (``partners.apiKey``)
 service looks keys up by their SHA-256 (``apiKeyHash``) and never stores the key. The
 migration, idempotent and resumable (each partner is one conditional update, so a run
 that stops half-way is finished by the next):
-- hashes every plain ``apiKey`` into ``apiKeyHash`` and removes it;
+- hashes every plain ``apiKey`` into ``apiKeyHash`` and removes it, marking the partner
+  ``apiKeyLegacy: true`` (a key of any strength, chosen by hand: rotate it; the rotation
+  clears the mark) and listing every partner still so marked under ``legacyApiKeys``;
 - creates the indexes this service relies on;
-- checks that every partner and subscription can be read, and lists what it cannot take
-  (nothing is deleted: an operator decides);
+- checks that every partner and subscription can be read: every field this service reads
+  must have its type (a string ``createdAt``, ``previousSecrets: "x"`` or a list of
+  ``headers`` is read as absent, and the partner is left out of the admin list), and lists
+  what it cannot take under ``problems`` (nothing is deleted: an operator decides);
 - reports the partners whose producers may authenticate with the signing secret: the Node
   code looked partners up by ``secretKey == X-API-Key`` (its bcrypt check of ``apiKey``
   was never awaited, so it passed), so its producers sent the secret. Here a secret is
@@ -32,6 +36,7 @@ from pymongo.errors import DuplicateKeyError
 
 from .indexes import ensure_indexes
 from .models import SubscriptionPattern
+from .partners import document_problems
 from .signing import SECRET_PREFIX, hash_api_key
 
 _pattern: TypeAdapter[str] = TypeAdapter(SubscriptionPattern)
@@ -48,6 +53,7 @@ class MigrationReport:
     legacy_secrets: list[str] = field(default_factory=list)  # partner ids whose secret is not whsec_
     secret_may_be_used_as_api_key: list[str] = field(default_factory=list)
     bcrypt_looking_keys: list[str] = field(default_factory=list)
+    legacy_api_keys: list[str] = field(default_factory=list)  # apiKeyLegacy: rotate these keys
     problems: list[dict[str, str]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
@@ -62,6 +68,7 @@ class MigrationReport:
             "legacySecrets": body.pop("legacy_secrets"),
             "secretMayBeUsedAsApiKey": body.pop("secret_may_be_used_as_api_key"),
             "bcryptLookingKeys": body.pop("bcrypt_looking_keys"),
+            "legacyApiKeys": body.pop("legacy_api_keys"),
             "problems": body.pop("problems"),
         }
 
@@ -77,17 +84,29 @@ def migrate(
     return report
 
 
-def _partners(db: Database[Any], report: MigrationReport) -> set[ObjectId]:
-    ids: set[ObjectId] = set()
+REQUIRED = ("name", "webhookUrl", "secretKey")
+
+
+def _partners(db: Database[Any], report: MigrationReport) -> set[Any]:
+    ids: set[Any] = set()
     for doc in db["partners"].find({}):
         report.partners += 1
         partner_id = str(doc["_id"])
         ids.add(doc["_id"])
-        for name in ("name", "webhookUrl", "secretKey"):
+        if not isinstance(doc["_id"], ObjectId):
+            report.problems.append({"partnerId": partner_id, "problem": _id_problem(doc["_id"])})
+        for name in REQUIRED:
             if not isinstance(doc.get(name), str) or not doc[name]:
                 report.problems.append(
                     {"partnerId": partner_id, "problem": f"{name} missing or not a string"}
                 )
+        for name, problem in document_problems(doc).items():
+            if name not in REQUIRED:
+                report.problems.append(
+                    {"partnerId": partner_id, "problem": f"{problem} (read as absent until fixed)"}
+                )
+        if doc.get("apiKeyLegacy") is True and doc.get("apiKey") is None:
+            report.legacy_api_keys.append(partner_id)  # hashed by an earlier run, not rotated since
         secret = doc.get("secretKey")
         if isinstance(secret, str) and secret and not secret.startswith(SECRET_PREFIX):
             report.legacy_secrets.append(partner_id)
@@ -109,7 +128,17 @@ def _partners(db: Database[Any], report: MigrationReport) -> set[ObjectId]:
             report.bcrypt_looking_keys.append(partner_id)
         if _hash_key(db, doc, plain, report):
             report.hashed_api_keys.append(partner_id)
+            report.legacy_api_keys.append(partner_id)
     return ids
+
+
+def _id_problem(value: Any) -> str:
+    if isinstance(value, str):
+        return (
+            "_id is a string, not an ObjectId: the partner works and the admin API and CLI "
+            "address it by that string, but its subscriptions must name it as the same string"
+        )
+    return f"_id is {type(value).__name__}, not an ObjectId: the admin API and CLI cannot address it"
 
 
 def _hash_key(db: Database[Any], doc: dict[str, Any], plain: str, report: MigrationReport) -> bool:
@@ -120,7 +149,7 @@ def _hash_key(db: Database[Any], doc: dict[str, Any], plain: str, report: Migrat
     try:
         result = db["partners"].update_one(
             {"_id": doc["_id"], "apiKey": plain},
-            {"$set": {"apiKeyHash": hash_api_key(plain)}, "$unset": {"apiKey": ""}},
+            {"$set": {"apiKeyHash": hash_api_key(plain), "apiKeyLegacy": True}, "$unset": {"apiKey": ""}},
         )
     except DuplicateKeyError:
         report.problems.append(
@@ -130,12 +159,12 @@ def _hash_key(db: Database[Any], doc: dict[str, Any], plain: str, report: Migrat
     return result.modified_count == 1
 
 
-def _subscriptions(db: Database[Any], report: MigrationReport, partner_ids: set[ObjectId]) -> None:
+def _subscriptions(db: Database[Any], report: MigrationReport, partner_ids: set[Any]) -> None:
     for doc in db["subscriptions"].find({}):
         report.subscriptions += 1
         sub_id = str(doc["_id"])
         partner = doc.get("partnerId")
-        if not isinstance(partner, ObjectId) or partner not in partner_ids:
+        if not isinstance(partner, ObjectId | str) or partner not in partner_ids:
             report.problems.append({"subscriptionId": sub_id, "problem": "partnerId names no partner"})
         try:
             _pattern.validate_python(doc.get("eventType"))

@@ -278,6 +278,7 @@ class PartnerStore:
     def ensure_indexes(self) -> None:
         """Idempotent: creating an index that exists is a no-op."""
         self.partners.create_index("apiKeyHash", unique=True, sparse=True)
+        self.partners.create_index("previousApiKeys.apiKeyHash", sparse=True)
         self.partners.create_index("name")
         self.subscriptions.create_index([("eventType", ASCENDING), ("isActive", ASCENDING)])
         self.subscriptions.create_index([("partnerId", ASCENDING), ("eventType", ASCENDING)])
@@ -504,6 +505,31 @@ class PartnerStore:
         self._update(partner_id, {"$set": {"secretKey": new_secret, "previousSecrets": kept}})
         return new_secret
 
+    def rotate_api_key(self, partner_id: str, overlap: timedelta) -> str:
+        """A new API key, returned once and stored hashed. The old key keeps working for
+        ``overlap`` (its hash in ``previousApiKeys``); no overlap refuses it, and every
+        earlier one, at once. A legacy key (``apiKeyLegacy``, set by migrate) is gone."""
+        doc = self.partners.find_one({"_id": _object_id(partner_id)}, {"apiKeyHash": 1, "previousApiKeys": 1})
+        if doc is None:
+            raise PartnerNotFound(partner_id)
+        new_key = generate_api_key()
+        now = self._clock()
+        kept: list[dict[str, Any]] = []
+        if overlap.total_seconds() > 0:
+            earlier = doc.get("previousApiKeys")
+            for entry in earlier if isinstance(earlier, list) else []:
+                expires = entry.get("expiresAt") if isinstance(entry, dict) else None
+                if isinstance(expires, datetime) and _aware(expires) > now:
+                    kept.append({"apiKeyHash": entry.get("apiKeyHash"), "expiresAt": expires})
+            if isinstance(doc.get("apiKeyHash"), str):
+                kept.insert(0, {"apiKeyHash": doc["apiKeyHash"], "expiresAt": now + overlap})
+        update = {
+            "$set": {"apiKeyHash": hash_api_key(new_key), "previousApiKeys": kept},
+            "$unset": {"apiKeyLegacy": ""},
+        }
+        self._update(partner_id, update)  # raises the revision: every process drops the old key
+        return new_key
+
     def subscribe(self, partner_id: str, events: Iterable[str]) -> None:
         match, oid = _id_match(partner_id), _one_id(partner_id)
         for event_type in events:
@@ -615,6 +641,9 @@ class PartnerStore:
 
     def _load_by_key_hash(self, key_hash: str) -> Partner | None:
         doc = self.partners.find_one({"apiKeyHash": key_hash, "isActive": True})
+        if doc is None:  # a key rotated out with an overlap still works until it expires
+            unexpired = {"apiKeyHash": key_hash, "expiresAt": {"$gt": self._clock()}}
+            doc = self.partners.find_one({"previousApiKeys": {"$elemMatch": unexpired}, "isActive": True})
         return _to_partner(doc) if doc else None
 
     def _cached(

@@ -18,7 +18,7 @@ from . import console, deliveries, errors, event_types, events, partners, recove
 from .auth import authenticate
 from .context import ADMIN, API, operation
 from .parameters import reject_unknown_query
-from .replies import dumps
+from .replies import NoStoreResolver, dumps
 
 TITLE = "Webhook notification service"
 DESCRIPTION = (
@@ -58,7 +58,7 @@ def openapi() -> dict[str, Any]:
 
 
 def build_app() -> APIGatewayRestResolver:
-    app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=parse_json, serializer=dumps)
+    app = NoStoreResolver(enable_validation=True, json_body_deserializer=parse_json, serializer=dumps)
     app.use(middlewares=[authenticate, reject_unknown_query])
     app.include_router(meta)
     app.include_router(events.router, prefix=API)

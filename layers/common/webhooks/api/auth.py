@@ -9,7 +9,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 
-from .context import ADMIN, API, services
+from .context import ADMIN, API, services, source_ip
 
 PARTNER_PREFIX = f"{API}/deliveries"  # and below it
 
@@ -18,11 +18,12 @@ def check_caller(app: APIGatewayRestResolver) -> None:
     """Raise the domain error that refuses this caller; on a partner path, remember who it is."""
     event = app.current_event
     path = event.path
+    source = source_ip(app)
     if path == ADMIN or path.startswith(f"{ADMIN}/"):
-        source = event.request_context.identity.source_ip or "unknown"
         services(app).admin.check(event.headers.get("x-admin-key"), source)
     elif path == PARTNER_PREFIX or path.startswith(f"{PARTNER_PREFIX}/"):
-        app.append_context(partner=services(app).partner_keys.partner(event.headers.get("x-api-key")))
+        partner = services(app).partner_keys.partner(event.headers.get("x-api-key"), source)
+        app.append_context(partner=partner)
 
 
 def authenticate(app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response[Any]:

@@ -8,6 +8,7 @@ from typing import Any, TypeVar, cast
 
 from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse, OpenAPIResponseContentModel
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
 from ..models import ErrorResponse
 from ..partners import Partner
@@ -27,7 +28,7 @@ ERROR_TEXT = {
     409: "Conflict",
     413: "Too large",
     422: "Unprocessable",
-    429: "Too many failed admin key attempts from this source; see Retry-After",
+    429: "Too many failed key attempts from this source; see Retry-After",
     500: "Internal server error",
     503: "A dependency is unavailable; retry later",
 }
@@ -35,6 +36,12 @@ ERROR_TEXT = {
 
 def services(router: BaseRouter) -> Services:
     return cast(Services, router.context["services"])
+
+
+def source_ip(router: BaseRouter) -> str:
+    """The caller's address as API Gateway saw it (the local runtime sets it too)."""
+    event = cast(APIGatewayProxyEvent, router.current_event)
+    return event.request_context.identity.source_ip or "unknown"
 
 
 def calling_partner(router: BaseRouter) -> Partner:

@@ -13,7 +13,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 
 from ..events_api import invalid_body
 from ..models import ErrorResponse, IngestResponse
-from .context import PARTNER_SECURITY, described, operation, services
+from .context import PARTNER_SECURITY, described, operation, services, source_ip
 from .replies import NotUtf8, from_reply, raw_body
 
 router = Router()
@@ -28,6 +28,7 @@ router = Router()
     409,
     413,
     422,
+    429,
     500,
     security=PARTNER_SECURITY,
     tags=["events"],
@@ -51,6 +52,9 @@ def post_events() -> Response[Any]:
     except NotUtf8 as exc:
         return from_reply(invalid_body(str(exc)))
     reply = services(router).events.post_events(
-        body, headers.get("x-api-key"), headers.get("idempotency-key")
+        body,
+        headers.get("x-api-key"),
+        headers.get("idempotency-key"),
+        source_ip(router),
     )
     return from_reply(reply)

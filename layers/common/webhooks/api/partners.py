@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
-from ..services.schemas import EventPatterns, PartnerCreate, PartnerUpdate, Rotation
+from ..services.schemas import EventPatterns, KeyRotation, PartnerCreate, PartnerUpdate, Rotation
 from .context import admin_operation, described, services
 from .replies import json_response
 
@@ -51,6 +51,12 @@ def delete_partner(partner_id: str) -> dict[str, Any]:
 def rotate_secret(partner_id: str, rotation: Annotated[Rotation | None, Body()] = None) -> dict[str, Any]:
     """Rotate the signing secret (the old one signs too, for the overlap)"""
     return services(router).partners.rotate_secret(partner_id, rotation or Rotation.model_validate({}))
+
+
+@admin("POST", "/<partner_id>/rotate-api-key", 400, 404)
+def rotate_api_key(partner_id: str, rotation: Annotated[KeyRotation | None, Body()] = None) -> dict[str, Any]:
+    """Rotate the API key (the new one shown once; the old one refused at once or after overlapHours)"""
+    return services(router).partners.rotate_api_key(partner_id, rotation or KeyRotation.model_validate({}))
 
 
 @admin("GET", "/<partner_id>/subscriptions", 404)

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import orjson
-from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 from aws_lambda_powertools.shared.json_encoder import Encoder
 
@@ -57,3 +57,26 @@ def raw_body(router: BaseRouter) -> str | None:
         return base64.b64decode(event.body).decode("utf-8")
     except (ValueError, UnicodeDecodeError):
         raise NotUtf8("body: not valid UTF-8") from None
+
+
+NO_STORE = "no-store"
+
+
+class NoStoreResolver(APIGatewayRestResolver):
+    """The REST resolver, every JSON answer marked ``Cache-Control: no-store``.
+
+    Some answers carry a key or a secret shown once (create, rotate-secret, rotate-api-key)
+    and the rest are live state: none may sit in a browser's or a proxy's cache. Set here,
+    on whatever the resolver answers (routes, errors, 404s), no route can forget it. Other
+    answers (the console's files, Swagger's page) keep the cache policy they set."""
+
+    def resolve(self, event: Any, context: Any) -> dict[str, Any]:
+        response: dict[str, Any] = super().resolve(event, context)
+        headers = response.get("multiValueHeaders")
+        if headers is None:
+            return response
+        names = {name.lower(): name for name in headers}
+        content_type = headers.get(names.get("content-type", ""), [""])
+        if content_type[-1].startswith(content_types.APPLICATION_JSON) and "cache-control" not in names:
+            headers["Cache-Control"] = [NO_STORE]
+        return response

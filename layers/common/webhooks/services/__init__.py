@@ -21,6 +21,7 @@ from ..idempotency import IdempotencyStore
 from ..ingest import Ingestor
 from ..partners import PartnerStore
 from ..queues import SqsQueue
+from ..throttle import FailureThrottle
 from .deliveries import DeliveryLogService
 from .event_types import EventTypeService
 from .partners import PartnerService
@@ -58,7 +59,7 @@ def build_services(
     catalog = EventTypeCatalog(db, ttl)
     parked = ParkedDeliveries(db, settings.delivery_log_ttl_days)
     log = DeliveryLog(db, settings.delivery_log_ttl_days)
-    partner_keys = PartnerCredential(store)
+    partner_keys = PartnerCredential(store, FailureThrottle(db, "apiKey", settings.partner_auth_max_failures))
     partners = PartnerService(settings, store, parked)
     delivery_queue = SqsQueue(sqs, settings.delivery_queue_url) if settings.delivery_queue_url else None
     ingest = None
@@ -73,7 +74,7 @@ def build_services(
     return Services(
         settings=settings,
         store=store,
-        admin=AdminCredential(settings),
+        admin=AdminCredential(settings, db),
         partner_keys=partner_keys,
         partners=partners,
         event_types=EventTypeService(catalog),

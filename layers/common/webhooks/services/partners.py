@@ -13,7 +13,7 @@ from ..errors import Conflict, InvalidInput
 from ..observability import logger
 from ..partners import NewPartner, Partner, PartnerStore
 from ..urls import url_problem
-from .schemas import EventPatterns, PartnerCreate, PartnerUpdate, Rotation
+from .schemas import EventPatterns, KeyRotation, PartnerCreate, PartnerUpdate, Rotation
 
 PartnerView = dict[str, Any]  # Partner.public() plus its subscriptions: no key, no secret
 
@@ -94,6 +94,13 @@ class PartnerService:
             hours = self.settings.secret_overlap_hours
         secret = self.store.rotate_secret(partner_id, timedelta(hours=hours))
         return {"partnerId": partner_id, "secretKey": secret, "previousSecretValidHours": hours}
+
+    def rotate_api_key(self, partner_id: str, rotation: KeyRotation) -> dict[str, Any]:
+        """A new API key (shown once); the old one works for the overlap (default: none)."""
+        hours = rotation.overlapHours
+        api_key = self.store.rotate_api_key(partner_id, timedelta(hours=hours))
+        logger.info("partner API key rotated", extra={"partner_id": partner_id, "overlap_hours": hours})
+        return {"partnerId": partner_id, "apiKey": api_key, "previousKeyValidHours": hours}
 
     def subscriptions(self, partner_id: str) -> list[str]:
         self.store.get(partner_id)  # NotFound for an unknown partner

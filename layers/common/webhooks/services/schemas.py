@@ -178,6 +178,12 @@ class Rotation(_Body):
     )
 
 
+class KeyRotation(_Body):
+    overlapHours: float = Field(
+        0, ge=0, le=720, description="how long the old API key still works; default 0: refused at once"
+    )
+
+
 class ReplayRequest(_Body):
     eventId: Annotated[str, StringConstraints(min_length=1, max_length=100)]
     force: StrictBool = Field(
