@@ -509,7 +509,7 @@ class PartnerStore:
         """A new API key, returned once and stored hashed. The old key keeps working for
         ``overlap`` (its hash in ``previousApiKeys``); no overlap refuses it, and every
         earlier one, at once. A legacy key (``apiKeyLegacy``, set by migrate) is gone."""
-        doc = self.partners.find_one({"_id": _object_id(partner_id)}, {"apiKeyHash": 1, "previousApiKeys": 1})
+        doc = self.partners.find_one({"_id": _id_match(partner_id)}, {"apiKeyHash": 1, "previousApiKeys": 1})
         if doc is None:
             raise PartnerNotFound(partner_id)
         new_key = generate_api_key()
