@@ -64,7 +64,9 @@ def to_proxy_event(
             "httpMethod": method,
             "extendedRequestId": uuid.uuid4().hex,
             "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
-            "path": f"/{stage}{parts.path}",
+            # the path as requested: served at the root, the URL has no stage in it (as SAM
+            # local sends it); the API's document derives its ``servers`` from this
+            "path": parts.path,
             "accountId": "000000000000",
             "protocol": "HTTP/1.1",
             "stage": stage,

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import re
 from functools import cache, partial
-from typing import Any
+from typing import Any, cast
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi.models import APIKey, SecurityScheme, Tag
+from aws_lambda_powertools.event_handler.openapi.models import APIKey, SecurityScheme
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
 from .. import __version__
 from ..events_api import parse_json
@@ -27,7 +28,6 @@ DESCRIPTION = (
     "with the admin key."
 )
 OPENAPI_PATH = f"{API}/openapi.json"
-DOCS_PATH = f"{API}/docs"
 SECURITY_SCHEMES: dict[str, SecurityScheme] = {
     "ApiKey": APIKey.model_validate({"name": "X-API-Key", "in": "header"}),
     "AdminKey": APIKey.model_validate({"name": "X-Admin-Key", "in": "header"}),
@@ -54,7 +54,16 @@ def api_health() -> dict[str, str]:
 @public("GET", OPENAPI_PATH)
 def openapi() -> dict[str, Any]:
     """This OpenAPI document"""
-    return openapi_document()
+    event = cast(APIGatewayProxyEvent, meta.current_event)
+    return served_document(event.request_context.path, event.path)
+
+
+def served_document(requested_path: str, route_path: str) -> dict[str, Any]:
+    """The document with ``servers`` where it was asked for: a request's path (API Gateway's
+    ``requestContext.path``) is the route's behind a stage (``/Prod``) or a custom domain's
+    base path, so Swagger UI's "Try it out" reaches this API wherever it is served."""
+    prefix = requested_path[: -len(route_path)] if requested_path.endswith(route_path) else ""
+    return {**openapi_document(), "servers": [{"url": prefix or "/"}]}
 
 
 def build_app() -> APIGatewayRestResolver:
@@ -70,15 +79,7 @@ def build_app() -> APIGatewayRestResolver:
     app.include_router(recovery.router, prefix=f"{ADMIN}/partners")
     app.include_router(event_types.router, prefix=f"{ADMIN}/event-types")
     errors.register(app, allowed_methods)
-    app.enable_swagger(
-        path=DOCS_PATH,
-        title=TITLE,
-        version=__version__,
-        description=DESCRIPTION,
-        security_schemes=SECURITY_SCHEMES,
-        tags=[Tag(name=n) for n in ("events", "deliveries", "partners", "recovery", "event types", "meta")],
-    )
-    return app
+    return app  # Swagger UI: console.swagger_page (this API's document, under the console's CSP)
 
 
 @cache

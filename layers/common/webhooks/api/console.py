@@ -1,9 +1,16 @@
-"""The web console: static files shipped in the layer, served by the same API at /console/.
+"""The web console: static files shipped in the layer, served by the same API at /console/;
+and Swagger UI at /api/v1/docs, on the same origin, under the same policy.
 
 No build step and nothing from a CDN. Every response carries a strict Content-Security-Policy:
 scripts and styles only from this origin, no inline script, no frames, and fetches only to
 this API. The page keeps the key in sessionStorage and sends it as the API's own headers;
-what a key may see is decided by the API, never by the page."""
+what a key may see is decided by the API, never by the page.
+
+Swagger UI is Powertools' own copy of its files (``swagger-ui-bundle.min.js`` and
+``swagger-ui.min.css``), served as files rather than inlined into the page as Powertools'
+``enable_swagger`` does, and started by a small script of ours (``swagger-init.js``): no
+inline script, so the console's policy holds there too. It reads the API's own document
+(``openapi.json``, beside the page), whose ``servers`` say where the page was served from."""
 
 from __future__ import annotations
 
@@ -12,11 +19,14 @@ from pathlib import Path
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
+from aws_lambda_powertools.event_handler.openapi import swagger_ui
 
 from ..errors import NotFound
+from .context import API
 
 router = Router()
 FILES = Path(__file__).resolve().parent.parent / "console"
+DOCS_PATH = f"{API}/docs"  # Swagger UI
 TYPES = {
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
@@ -47,6 +57,64 @@ def _file(name: str) -> Response[str]:
     if body is None:
         raise NotFound(f"No console file {name!r}")
     return Response(200, TYPES[Path(name).suffix], body, headers=HEADERS)
+
+
+SWAGGER_FILES = Path(swagger_ui.__file__).resolve().parent
+SWAGGER_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>Webhook notification service: API reference</title>
+<link rel="stylesheet" href="docs/swagger-ui.css">
+</head>
+<body>
+<div id="swagger-ui"></div>
+<script src="docs/swagger-ui-bundle.js"></script>
+<script src="docs/swagger-init.js"></script>
+</body>
+</html>
+"""
+# the page's URL is .../api/v1/docs: "openapi.json" is the API's document beside it
+SWAGGER_INIT = """window.ui = SwaggerUIBundle({
+  url: "openapi.json",
+  dom_id: "#swagger-ui",
+  deepLinking: true,
+  docExpansion: "list",
+  filter: true,
+  presets: [SwaggerUIBundle.presets.apis],
+  layout: "BaseLayout",
+});
+"""
+
+
+@cache
+def _swagger_files() -> dict[str, tuple[str, str]]:
+    """Swagger UI's files by the name the page asks for: (content type, body)."""
+    return {
+        "swagger-ui-bundle.js": (
+            TYPES[".js"],
+            (SWAGGER_FILES / "swagger-ui-bundle.min.js").read_text("utf-8"),
+        ),
+        "swagger-ui.css": (TYPES[".css"], (SWAGGER_FILES / "swagger-ui.min.css").read_text("utf-8")),
+        "swagger-init.js": (TYPES[".js"], SWAGGER_INIT),
+    }
+
+
+@router.get(DOCS_PATH, include_in_schema=False)
+def swagger_page() -> Response[str]:
+    # assets relative to the page (as the console's), so under a stage prefix too; the
+    # trailing-slash form, where they would not resolve, is sent to the page
+    if router.current_event.path.endswith("/"):
+        return Response(301, "text/plain", "", headers={**HEADERS, "Location": "../docs"})
+    return Response(200, TYPES[".html"], SWAGGER_PAGE, headers=HEADERS)
+
+
+@router.get(f"{DOCS_PATH}/<name>", include_in_schema=False)
+def swagger_file(name: str) -> Response[str]:
+    found = _swagger_files().get(name)
+    if found is None:
+        raise NotFound(f"No API reference file {name!r}")
+    return Response(200, found[0], found[1], headers=HEADERS)
 
 
 @router.get("/console", include_in_schema=False)
