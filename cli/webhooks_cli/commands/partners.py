@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from webhooks.services.schemas import EventPatterns, PartnerCreate, PartnerUpdate, Rotation
+from webhooks.services.schemas import EventPatterns, KeyRotation, PartnerCreate, PartnerUpdate, Rotation
 
 from . import comma_list, parsed, services, show
 
@@ -13,6 +13,7 @@ HELP = {
     "rate-limit": "deliveries per second for this partner, across all deliverers",
     "enable-endpoint": "enable an endpoint disabled for failing and send what was parked",
     "publish-scopes": "the event types this partner's API key may publish",
+    "rotate-api-key": "a new API key, printed once; the old one refused at once or after --overlap-hours",
 }
 
 
@@ -52,6 +53,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                 type=float,
                 default=None,
                 help="how long the old secret still signs (default SECRET_OVERLAP_HOURS, 24)",
+            )
+        if name == "rotate-api-key":
+            p.add_argument(
+                "--overlap-hours", type=float, default=0, help="how long the old key still works (default 0)"
             )
     partners.set_defaults(func=run)
 
@@ -95,6 +100,11 @@ def run(args: argparse.Namespace) -> int:
         return show(
             partners.rotate_secret(partner_id, parsed(Rotation, "overlap", overlapHours=args.overlap_hours))
         )
+    if action == "rotate-api-key":
+        rotation = parsed(KeyRotation, "overlap", overlapHours=args.overlap_hours)
+        show(partners.rotate_api_key(partner_id, rotation))
+        print("The API key is shown once: store it now.", file=sys.stderr)
+        return 0
     if action in ("subscribe", "unsubscribe"):
         patterns = parsed(EventPatterns, "event types", events=comma_list(args.events))
         change = partners.subscribe if action == "subscribe" else partners.unsubscribe
