@@ -12,7 +12,7 @@ from typing import Any
 
 # Function timeouts in the template (seconds); visibility timeouts are 6x, as AWS advises
 # for SQS event sources.
-FUNCTION_TIMEOUTS = {"ingest": 29, "dispatch": 30, "deliver": 60}
+FUNCTION_TIMEOUTS = {"ingest": 25, "dispatch": 30, "deliver": 60}
 EVENTS_MAX_RECEIVE_COUNT = 20  # with the store-outage backoff: ~45 min of outage before the DLQ
 DELIVERY_MAX_RECEIVE_COUNT = 10  # a crash net only: must stay above WEBHOOK_MAX_ATTEMPTS
 MAIN_RETENTION_SECONDS = 4 * 24 * 3600

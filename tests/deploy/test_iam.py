@@ -118,14 +118,21 @@ def resolve(value: Any, template: dict[str, Any], names: dict[str, str]) -> Any:
     pseudo = {"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT}
     params = {k: v.get("Default") for k, v in template.get("Parameters", {}).items()}
     if isinstance(value, list):
-        return [resolve(v, template, names) for v in value]
+        resolved = [resolve(v, template, names) for v in value]
+        return [v for v in resolved if v != NO_VALUE]
     if not isinstance(value, dict):
         return value
+    if "Fn::If" in value:  # a statement under a condition, judged with the default parameters
+        condition, when_true, when_false = value["Fn::If"]
+        chosen = when_true if holds(template["Conditions"][condition], params) else when_false
+        return resolve(chosen, template, names)
     if "Fn::GetAtt" in value:
         logical_id, attribute = value["Fn::GetAtt"]
         assert attribute == "Arn", value
         return queue_arn(names[logical_id])
     if "Ref" in value:
+        if value["Ref"] == NO_VALUE:
+            return NO_VALUE
         return pseudo.get(value["Ref"], params.get(value["Ref"]))
     if "Fn::Sub" in value:
         text = value["Fn::Sub"]
@@ -134,6 +141,28 @@ def resolve(value: Any, template: dict[str, Any], names: dict[str, str]) -> Any:
         assert "${" not in text, text
         return text
     return {k: resolve(v, template, names) for k, v in value.items()}
+
+
+NO_VALUE = "AWS::NoValue"
+
+
+def holds(condition: Any, params: dict[str, Any]) -> Any:
+    """The condition functions the template's Conditions use, on parameter values."""
+    if isinstance(condition, list):
+        return [holds(c, params) for c in condition]
+    if not isinstance(condition, dict):
+        return condition
+    [(function, argument)] = condition.items()
+    if function == "Ref":
+        return params[argument]
+    values = holds(argument, params)
+    if function == "Fn::Equals":
+        return str(values[0]) == str(values[1])
+    if function == "Fn::Not":
+        return not values[0]
+    if function == "Fn::Join":
+        return values[0].join(values[1])
+    raise AssertionError(f"unexpected {function}")
 
 
 def role_policies(template: dict[str, Any], function: str, names: dict[str, str]) -> list[IAMPolicy]:
@@ -175,7 +204,11 @@ def test_the_event_sources_read_the_queues_the_roles_allow(translated: dict[str,
         if r["Type"] == "AWS::Lambda::EventSourceMapping"
     ]
     sources = {m["FunctionName"]["Ref"]: m["EventSourceArn"]["Fn::GetAtt"][0] for m in mappings}
-    assert sources == {"DispatchFunction": "EventsQueue", "DeliverFunction": "DeliveryQueue"}
+    # the pollers invoke each function's `live` alias (AutoPublishAlias), with the function's role
+    assert sources == {
+        "DispatchFunctionAliaslive": "EventsQueue",
+        "DeliverFunctionAliaslive": "DeliveryQueue",
+    }
     for mapping in mappings:
         assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 

@@ -44,6 +44,10 @@ QUEUE_RESOURCES = {
 }
 
 
+# read by webhooks.observability at import, before any setting (the metrics' stack dimension)
+OBSERVABILITY_VARIABLES = {"WEBHOOKS_STACK"}
+
+
 def function_env(template: dict[str, Any], logical_id: str) -> dict[str, Any]:
     env = dict(template["Globals"]["Function"]["Environment"]["Variables"])
     env.update(template["Resources"][logical_id]["Properties"].get("Environment", {}).get("Variables", {}))
@@ -82,7 +86,8 @@ def test_every_variable_a_function_requires_is_set_for_it(template: dict[str, An
         assert "MONGO_URI_PARAMETER" in env and "MONGO_URI" not in env  # never a plain value
         for var in env:
             field = var.lower()
-            assert field in Settings.model_fields or var.startswith("POWERTOOLS_"), f"unknown variable {var}"
+            known = field in Settings.model_fields or var in OBSERVABILITY_VARIABLES
+            assert known or var.startswith("POWERTOOLS_"), f"unknown variable {var}"
 
 
 def test_sqs_event_sources_report_batch_item_failures(template: dict[str, Any]) -> None:
@@ -123,11 +128,20 @@ def test_iam_is_least_privilege_on_exact_queues(template: dict[str, Any]) -> Non
         role = template["Resources"][template["Resources"][logical_id]["Properties"]["Role"]["Fn::GetAtt"][0]]
         for policy in role["Properties"]["Policies"]:
             for statement in policy["PolicyDocument"]["Statement"]:
+                if "Fn::If" in statement:  # a statement under a condition, or none
+                    condition, statement, otherwise = statement["Fn::If"]
+                    assert condition in template["Conditions"] and otherwise == {"Ref": "AWS::NoValue"}
                 targets = (
                     statement["Resource"]
                     if isinstance(statement["Resource"], list)
                     else [statement["Resource"]]
                 )
+                if statement["Action"] == ["kms:Decrypt"]:
+                    # any key of the account, but only as SSM decrypts a SecureString for the role
+                    assert statement["Condition"] == {
+                        "StringEquals": {"kms:ViaService": {"Fn::Sub": "ssm.${AWS::Region}.amazonaws.com"}}
+                    }
+                    continue
                 assert "*" not in str(targets)
                 assert all(a.startswith(("sqs:", "ssm:GetParameter")) for a in statement["Action"])
 
@@ -277,11 +291,12 @@ def test_alarms_cover_queues_functions_and_api_and_say_when_they_recover(templat
         (p.get("Namespace"), p.get("MetricName"), json.dumps(p.get("Dimensions"), sort_keys=True))
         for p in (a["Properties"] for a in alarms.values())
     }
-    for queue in ("EventsQueue", "DeliveryQueue"):
-        dims = json.dumps(
-            [{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}], sort_keys=True
-        )
-        assert ("AWS/SQS", "ApproximateAgeOfOldestMessage", dims) in watched
+    # the delivery queue's age is not watched: backoff keeps messages there on purpose
+    # (DeliveryStartLag instead, test_template_alarms.py)
+    dims = json.dumps(
+        [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["EventsQueue", "QueueName"]}}], sort_keys=True
+    )
+    assert ("AWS/SQS", "ApproximateAgeOfOldestMessage", dims) in watched
     for function in FUNCTIONS:
         dims = json.dumps([{"Name": "FunctionName", "Value": {"Ref": function}}], sort_keys=True)
         assert ("AWS/Lambda", "Errors", dims) in watched and ("AWS/Lambda", "Throttles", dims) in watched
@@ -311,7 +326,10 @@ def test_the_dashboard_shows_metrics_the_code_emits(template: dict[str, Any]) ->
             namespace, name, *dimensions = [m for m in metric if not isinstance(m, dict)]
             if namespace == "Webhooks":
                 assert name in emitted, f"the dashboard shows {name}, which no code emits"
-                assert dimensions == ["service", emitted[name]], (name, dimensions)
+                assert dimensions == ["service", emitted[name], "stack", "${AWS::StackName}"], (
+                    name,
+                    dimensions,
+                )
                 ours.append(name)
     assert {"EventsAccepted", "Delivered", "AttemptFailed", "DeadLettered", "DeliveryLatency"} <= set(ours)
     stats = {m[-1].get("stat") for w in dashboard["widgets"] for m in w["properties"].get("metrics", [])}
@@ -368,6 +386,10 @@ def test_rules_refuse_combinations_aws_would_refuse_mid_deploy(template: dict[st
         "VpcSubnetIds needs VpcSecurityGroupIds"
     ]
     assert refused(template, CreateApiGatewayAccountRole="true")
+    # WAF's rate-based rules start at 10 requests; 0 means no WAF at all
+    waf = ["AdminRateLimitPer5Min is 0 (no WAF) or at least 10, WAF's minimum"]
+    assert [refused(template, AdminRateLimitPer5Min=str(n)) for n in (1, 9)] == [waf, waf]
+    assert refused(template, AdminRateLimitPer5Min="0") == refused(template, AdminRateLimitPer5Min="10") == []
 
 
 def test_the_deliver_timeout_fits_the_longest_post_and_its_settling(template: dict[str, Any]) -> None:
