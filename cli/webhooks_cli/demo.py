@@ -49,14 +49,14 @@ class DemoReceiver:
         recart = verify_recart_signature(body, self.secret, headers.get("X-Recart-Signature-256", ""))
         standard = verify_standard_signature(body, headers, self.secret)
         verdict = "verified" if recart and standard else "SIGNATURE MISMATCH"
-        with self._lock:
-            print(
-                f"[demo receiver] {headers.get('X-Recart-Event-Type')} {headers.get('X-Recart-Event-Id')} "
-                f"signatures {verdict} (X-Recart-Signature-256: {recart}, webhook-signature: {standard})\n"
-                f"    {body.decode('utf-8', 'replace')}",
-                file=self.out,
-                flush=True,
-            )
+        text = (
+            f"[demo receiver] {headers.get('X-Recart-Event-Type')} {headers.get('X-Recart-Event-Id')} "
+            f"signatures {verdict} (X-Recart-Signature-256: {recart}, webhook-signature: {standard})\n"
+            f"    {body.decode('utf-8', 'replace')}\n"
+        )
+        with self._lock:  # one write, newline included: a log line from another thread
+            self.out.write(text)  # (written whole, as logging writes) never lands inside it
+            self.out.flush()
 
     def start(self) -> None:
         threading.Thread(target=self.httpd.serve_forever, name="demo-receiver", daemon=True).start()

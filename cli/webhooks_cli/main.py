@@ -8,14 +8,28 @@ The partner, catalog and delivery commands call the same service layer as the HT
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
-from pymongo.errors import PyMongoError
 
-from webhooks.config import ConfigError
-from webhooks.errors import NotFound, ServiceError
+def _log_defaults(argv: list[str]) -> None:
+    """Powertools reads these when the layer's logger is made, at its first import (below):
+    a service name instead of ``service_undefined``, and for the one-shot commands only
+    warnings (their INFO lines would follow the answer). ``webhooks local`` logs at INFO."""
+    local = bool(argv) and argv[0] == "local"
+    os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "webhooks" if local else "webhooks-cli")
+    if not local:
+        os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 
-from .commands import CliError, dead_letters, deliveries, event_types, local, migrate, partners
+
+_log_defaults(sys.argv[1:])
+
+from pymongo.errors import PyMongoError  # noqa: E402
+
+from webhooks.config import ConfigError  # noqa: E402
+from webhooks.errors import NotFound, ServiceError  # noqa: E402
+
+from .commands import CliError, dead_letters, deliveries, event_types, local, migrate, partners  # noqa: E402
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,9 +41,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _run(argv)
+    except BrokenPipeError:
+        # the reader went away (`webhooks ... | head`): stop quietly, as other commands do; what
+        # is left unflushed would raise again at exit, so stdout now goes nowhere
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a command a closed pipe ended
+
+
+def _run(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code: int = args.func(args)
+        sys.stdout.flush()  # a closed pipe is found here, inside main, not at exit
         return code
     except (CliError, ConfigError) as exc:
         print(f"webhooks: {exc}", file=sys.stderr)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import re
@@ -18,7 +19,7 @@ from runtime_process import WEBHOOKS, RuntimeProcess
 from support import Receiver, partner_spec
 
 HUMAN_DELIVERY = re.compile(
-    r"^\d\d:\d\d:\d\d deliver\s+delivered\s+event_\w+…\s+partner \w+…\s+attempt 1: 200 in [\d.]+ ms$"
+    r"^\d\d:\d\d:\d\d deliver\s+delivered\s+event_\w+…\s+partner …\w{8}\s+attempt 1: 200 in [\d.]+ ms$"
 )
 
 
@@ -83,3 +84,8 @@ def test_auto_is_human_in_a_terminal(tmp_path: Path) -> None:
     lines = output.decode(errors="replace").replace("\r", "").splitlines()
     assert any(" deliver " in line and "delivered" in line for line in lines), lines[-20:]
     assert not any(line.startswith('{"level"') for line in lines), lines[-20:]
+    # each attempt once (no second "INFO ...: delivery attempt" line), named by its function
+    assert not any("delivery attempt" in line or "service_undefined" in line for line in lines), lines[-20:]
+    # the demo receiver's webhook body alone on its line: no log line glued to it
+    bodies = [line.strip() for line in lines if line.startswith('    {"eventId"')]
+    assert bodies and all(json.loads(body)["eventType"] == "order.created" for body in bodies)

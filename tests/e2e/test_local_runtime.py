@@ -163,6 +163,13 @@ def test_dead_letters_are_listed_and_redriven(
     assert listed() == []
 
 
+def test_the_banner_says_how_to_sign_in_to_the_console(runtime: RuntimeProcess) -> None:
+    key = (runtime.data_dir / "admin-key").read_text().strip()
+    banner = runtime.lines[: runtime.lines.index(f"API listening on {runtime.url}")]
+    console = banner.index(f"Console: {runtime.url}/console")
+    assert f"admin key {key} " in banner[console + 1]
+
+
 def test_a_dead_letter_delivered_since_is_neither_listed_nor_redriven(
     runtime: RuntimeProcess, partners: dict[str, Any], receivers: dict[str, Receiver]
 ) -> None:

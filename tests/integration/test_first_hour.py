@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import os
 import re
+import subprocess
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from bson import ObjectId
 
 from webhooks.delivery_log import AttemptRecord, DeliveryLog
+from webhooks.signing import generate_secret
+from webhooks_cli.demo import DemoReceiver
 from webhooks_cli.main import main
 
 from conftest import Stack
+from runtime_process import WEBHOOKS
 from support import api_event
 
 
@@ -83,3 +92,70 @@ def test_swagger_ui_is_served_under_a_csp_that_forbids_framing_and_inline_script
         status, headers, body = get(function, f"/api/v1/{asset}")
         assert status == 200 and body and headers["Content-Security-Policy"] == csp
     assert get(function, "/api/v1/docs/../../console")[0] == 404
+
+
+def cli(stack: Stack, tmp_path: Path, *args: str, **popen: Any) -> subprocess.Popen[str]:
+    """The real `webhooks` command in a process of its own, as a user's shell starts it: the
+    stack's endpoints, none of the test run's Powertools settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POWERTOOLS_")}
+    env.update({k: v for k, v in stack.env.items() if not k.startswith("POWERTOOLS_")})
+    env["WEBHOOKS_LOCAL_DIR"] = str(tmp_path)  # no running `webhooks local` to find
+    return subprocess.Popen(
+        [WEBHOOKS, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen
+    )
+
+
+def test_a_cli_command_prints_its_answer_and_no_log_lines_after_it(stack: Stack, tmp_path: Path) -> None:
+    partner = stack.store().create("quiet", "https://quiet.example/h", ["order.*"]).partner
+    process = cli(stack, tmp_path, "test", "--partner", partner.id)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert json.loads(out)["enqueued"]  # stdout: the answer alone
+    assert err == ""  # no INFO line ("deliveries enqueued by an operator"), no service_undefined
+
+
+def test_a_reader_that_goes_away_ends_the_command_without_a_traceback(stack: Stack, tmp_path: Path) -> None:
+    for n in range(3):
+        stack.store().create(f"piped-{n}", "https://piped.example/h", ["order.*"])
+    process = cli(stack, tmp_path, "partners", "list", "--json")
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # `| head` that has read its lines: gone before the command writes
+    err = process.stderr.read()
+    process.wait(timeout=60)
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
+    assert process.returncode == 141
+
+
+def test_the_demo_receiver_writes_each_webhook_whole_so_no_log_line_lands_inside_it() -> None:
+    writes: list[str] = []
+
+    class Terminal:
+        def write(self, text: str) -> int:
+            writes.append(text)
+            return len(text)
+
+        def flush(self) -> None:
+            pass
+
+    secret = generate_secret()
+    body = b'{"eventId":"event_1","eventType":"order.created","timestamp":"t","data":{}}'
+    headers = {"X-Recart-Event-Type": "order.created", "X-Recart-Event-Id": "event_1"}
+    headers["X-Recart-Signature-256"] = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    DemoReceiver(secret, Terminal()).show(body, headers)
+    [text] = writes  # one write: a line another thread logs comes before or after it
+    assert text.endswith(body.decode() + "\n") and text.startswith("[demo receiver] order.created event_1")
+
+
+def test_human_delivery_lines_show_the_partner_ids_tail_which_differs_for_partners_made_together() -> None:
+    from webhooks.log_format import HumanFormatter
+
+    ids = [str(ObjectId()) for _ in range(2)]  # the same second: the same first 8 hex digits
+    shown = [
+        HumanFormatter().serialize(
+            {"level": "INFO", "message": "delivery attempt", "service": "webhooks", "event_id": "event_1",
+             "partner_id": pid, "attempt": 1, "status": 200, "latency_ms": 3, "outcome": "delivered"}
+        )
+        for pid in ids
+    ]  # fmt: skip
+    assert [line.split("partner ")[1].split()[0] for line in shown] == ["…" + pid[-8:] for pid in ids]
+    assert all(" deliver " in line and "service" not in line for line in shown)

@@ -58,11 +58,33 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     local.set_defaults(func=run)
 
 
+def sign_in_hint(data_dir: Path) -> str:
+    """How to sign in to the console as the operator. The key of this .local/ is a local
+    development key (made for it, kept in a 0600 file there), so it is shown; a key set in
+    the environment is not."""
+    key_file = data_dir / "admin-key"
+    key = os.environ.get("ADMIN_API_KEY", "")
+    if key and key_file.exists() and key_file.read_text().strip() == key:
+        return (
+            f"sign in as Operator with the admin key {key} (kept in {key_file}; also the X-Admin-Key header)"
+        )
+    if key or os.environ.get("ADMIN_API_KEY_HASH"):
+        return "sign in as Operator with the admin key you set (ADMIN_API_KEY / ADMIN_API_KEY_HASH)"
+    return "sign in as a Partner with a partner's API key"
+
+
 def run(args: argparse.Namespace) -> int:
     from ..demo import DEMO_EVENTS, curl_command, setup_demo
     from ..runtime import LocalRuntime, RuntimeOptions
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # the runtime's own lines (webhooks.local) only: a handler on the root logger would print
+    # again whatever any library's logger passes up to it
+    own = logging.StreamHandler()
+    own.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    runtime_log = logging.getLogger("webhooks.local")
+    runtime_log.addHandler(own)
+    runtime_log.setLevel(logging.INFO)
+    runtime_log.propagate = False
     human = args.log_format == "human" or (args.log_format == "auto" and sys.stdout.isatty())
     os.environ["WEBHOOKS_LOG_FORMAT"] = "human" if human else "json"  # for the API worker processes
     if human:
@@ -95,11 +117,9 @@ def run(args: argparse.Namespace) -> int:
                 "each webhook here. Post the sample events with:\n"
             )
             print("  " + curl_command(api_url, api_key) + "\n", flush=True)
-        if (options.data_dir / "admin-key").exists() and not os.environ.get("ADMIN_API_KEY_HASH"):
-            print(f"Admin API key (X-Admin-Key) is in {options.data_dir / 'admin-key'}", flush=True)
-        print(f"API listening on {api_url}", flush=True)
         print(f"API reference (Swagger UI): {api_url}/api/v1/docs", flush=True)
-        print(f"Console (sign in with the admin key or a partner's API key): {api_url}/console", flush=True)
+        print(f"Console: {api_url}/console\n  {sign_in_hint(options.data_dir)}", flush=True)
+        print(f"API listening on {api_url}", flush=True)
         runtime.wait()
     finally:
         # a stop that hangs says where: every thread's stack on stderr after 40 s

@@ -3,7 +3,7 @@
 Lambda and anything reading the logs as data get Powertools' JSON lines; a person running
 the stack on their machine gets, for a delivery attempt:
 
-    12:04:31 deliver  delivered  event_4d34…  partner 6b0c10f5…  200 in 12 ms
+    12:04:31 deliver  delivered  event_4d34…  partner …a2cf5c8e  200 in 12 ms
 
 and for anything else the time, the function, the level if not INFO, the message and the
 record's own keys. The same keys as the JSON line: no secret reaches either.
@@ -31,24 +31,32 @@ def _short(value: Any, keep: int = 8) -> str:
     return prefix + (body[:keep] + "…" if len(body) > keep + 1 else body)
 
 
+def _short_partner(value: Any, keep: int = 8) -> str:
+    """A partner id's tail: an ObjectId begins with its creation second (two partners made
+    together share it) and ends with a counter and random bytes, which differ."""
+    text = str(value)
+    return "…" + text[-keep:] if len(text) > keep + 1 else text
+
+
 class HumanFormatter(LambdaPowertoolsFormatter):
     def serialize(self, log: dict[str, Any]) -> str:  # type: ignore[override]
         clock = datetime.now().strftime("%H:%M:%S")
-        function = str(log.get("function_name") or log.get("service") or "")
+        attempt = log.get("message") == "delivery attempt"  # written by deliver, in any process
+        function = str(log.get("function_name") or ("deliver" if attempt else log.get("service")) or "")
         level = "" if log.get("level") == "INFO" else f"{log.get('level')} "
-        if log.get("message") == "delivery attempt":
+        if attempt:
             status = log.get("status")
             answer = (
                 f"{status} in {log.get('latency_ms')} ms" if status else f"no answer ({log.get('error')})"
             )
             retry = f", retry in {log['retry_in_s']} s" if log.get("retry_in_s") else ""
-            event, partner = _short(log.get("event_id", "")), _short(log.get("partner_id", ""))
+            event, partner = _short(log.get("event_id", "")), _short_partner(log.get("partner_id", ""))
             return (
                 f"{clock} {function:<8} {level}{log.get('outcome', ''):<13} {event}  "
                 f"partner {partner}  attempt {log.get('attempt')}: {answer}{retry}"
             )
         extra = "  ".join(
-            f"{k}={_short(v, 24) if isinstance(v, str) else v}"
+            f"{k}={_short_partner(v) if k == 'partner_id' else _short(v, 24) if isinstance(v, str) else v}"
             for k, v in log.items()
             if k not in CONTEXT_KEYS and v is not None
         )
