@@ -112,3 +112,68 @@ def test_cli_registers_and_lists(stack: Stack, tmp_path: Any, capsys: pytest.Cap
     assert main(["event-types", "register", "x.y", "--schema", str(bad)]) == 2
     assert "cannot read JSON" in capsys.readouterr().err
     assert sys.executable
+
+
+def publish(ingest: Any, key: str, events: list[dict[str, Any]]) -> tuple[int, dict[str, Any]]:
+    reply: tuple[int, dict[str, Any]] = ingest(api_event(json.dumps(events), key))
+    return reply
+
+
+@pytest.mark.parametrize("pattern", ["^(a+)+$", "(a*)*", "^(a|a)*$", r"^(\w+\s?)+$", r"^(\d+|x)*$"])
+def test_catastrophic_patterns_are_refused_when_the_event_type_is_registered(
+    stack: Stack, ingest: Any, pattern: str
+) -> None:
+    schema = {"type": "object", "properties": {"codes": {"type": "array", "items": {"pattern": pattern}}}}
+    status, body = register(ingest, "code.sent", schema)
+    assert status == 400, body
+    assert f"pattern {pattern!r} may backtrack catastrophically" in body["error"]
+    assert stack.db["eventTypes"].count_documents({}) == 0
+
+
+def test_patterns_that_cannot_backtrack_catastrophically_are_accepted(stack: Stack, ingest: Any) -> None:
+    for pattern in (r"^([a-z]+\.)+[a-z]+$", r"^(\d{3}-)+$", r"^(com|org)+$", r"^\S+@\S+\.\S+$", r"^(?>a+)+$"):
+        status, body = register(ingest, "code.sent", {"properties": {"c": {"pattern": pattern}}})
+        assert status == 200, (pattern, body)
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": "object", "properties": {"child": {"$ref": "#"}}},
+        {
+            "$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"properties": {"x": {"$ref": "#/$defs/a"}}}},
+            "$ref": "#/$defs/a",
+        },
+        {"$defs": {"n": {"$anchor": "n", "properties": {"kids": {"items": {"$ref": "#n"}}}}}, "$ref": "#n"},
+        {"properties": {"x": {"$dynamicRef": "#meta"}}},
+    ],
+    ids=["root", "defs-loop", "anchor-loop", "dynamic"],
+)
+def test_self_referencing_schemas_are_refused_at_registration(
+    stack: Stack, ingest: Any, schema: dict[str, Any]
+) -> None:
+    status, body = register(ingest, "tree.sent", schema)
+    assert status == 400, body
+    assert "refer" in body["error"] and "itself" in body["error"]
+    shared = {"$defs": {"money": {"type": "number"}}, "properties": {"a": {"$ref": "#/$defs/money"}}}
+    assert register(ingest, "tree.sent", shared)[0] == 200  # a reference that does not loop is fine
+
+
+def test_one_request_stops_validating_at_the_first_pattern_that_runs_out_of_time(
+    stack: Stack, ingest: Any
+) -> None:
+    # a catastrophic pattern on array items, stored before registration refused it
+    schema = {"type": "object", "properties": {"codes": {"type": "array", "items": {"pattern": "^(a|a)*$"}}}}
+    stack.db["eventTypes"].insert_one({"_id": "code.sent", "schemaJson": json.dumps(schema)})
+    key = stack.store().create("p", "https://p.example/h", []).api_key
+    hostile = {"codes": ["a" * 40 + "!"] * 20}
+    status, body = publish(ingest, key, [{"eventType": "code.sent", "data": hostile}] * 3)
+    assert status == 400, body
+    # one error, the first item's: nothing after it was matched (each of the 60 items would
+    # have run to the per-match limit)
+    assert body["error"] == (
+        "Invalid request body. Errors: [0].data.codes[0]: does not match '^(a|a)*$' "
+        "(the pattern took too long to check)"
+    )
+    assert drain(stack.sqs, stack.url("EVENTS_QUEUE_URL")) == []
+    assert publish(ingest, key, [{"eventType": "code.sent", "data": {"codes": ["aaa"]}}])[0] == 202

@@ -10,18 +10,30 @@ Schemas are untrusted input to a process that serves every producer:
   (jsonschema's default would fetch ``http://`` and ``file://`` refs);
 - size and nesting are bounded at registration (a schema nested 400 deep overflowed
   the stack);
-- ``pattern`` runs on the ``regex`` engine with a time limit per match, so a pattern that
-  backtracks catastrophically fails one event's validation instead of stalling the
-  process; ``patternProperties`` (matched by ``re`` inside jsonschema) is not accepted.
+- a ``pattern`` of a shape that backtracks catastrophically (``(a+)+``, ``(a|a)*``) is
+  refused at registration (regex_safety.py), and so is a schema that refers to itself
+  (``{"$ref": "#"}``, ``$defs`` whose ``$ref``s loop): it would recurse on every event;
+- ``pattern`` runs on the ``regex`` engine with a time limit per match (50 ms) and one for
+  all the matching of a request (``VALIDATION_BUDGET_SECONDS``): validation stops at the
+  first match that runs out of time and the request is refused with a 400 naming that
+  path, so a schema stored before these checks cannot hold a worker for long (one 457 KB
+  request of ``(a+)+$`` items held one for 70 s at 50 ms per item);
+  ``patternProperties`` (matched by ``re`` inside jsonschema) is not accepted.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote
 
 import regex
 from cachetools import TTLCache
@@ -32,21 +44,60 @@ from referencing import Registry
 from referencing.exceptions import Unresolvable
 
 from .models import to_json
+from .regex_safety import backtracking_problem
 
 MAX_ERRORS_PER_EVENT = 5
 MAX_SCHEMA_BYTES = 65_536
 MAX_SCHEMA_DEPTH = 32
 PATTERN_TIMEOUT_SECONDS = 0.05
+VALIDATION_BUDGET_SECONDS = 1.0  # all the pattern matching of one request, together
 NO_RETRIEVAL: Registry = Registry()  # type: ignore[type-arg]
+
+
+@dataclass
+class Budget:
+    """The time left for one request's pattern matching; ``spent`` once any match ran out."""
+
+    deadline: float
+    spent: bool = False
+
+
+_budget: ContextVar[Budget | None] = ContextVar("schema_validation_budget", default=None)
+
+
+@contextmanager
+def validation_budget(seconds: float = VALIDATION_BUDGET_SECONDS) -> Iterator[Budget]:
+    """Bound the pattern matching of everything validated inside (one request)."""
+    budget = Budget(time.monotonic() + seconds)
+    token = _budget.set(budget)
+    try:
+        yield budget
+    finally:
+        _budget.reset(token)
+
+
+class OutOfTime(ValidationError):
+    """A match that ran out of time: validation of the whole request stops here."""
 
 
 def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[ValidationError]:
     if not validator.is_type(instance, "string"):
         return
+    timeout = PATTERN_TIMEOUT_SECONDS
+    budget = _budget.get()
+    if budget is not None:
+        left = budget.deadline - time.monotonic()
+        if budget.spent or left <= 0:
+            budget.spent = True
+            yield OutOfTime("not checked: the event type's schema took too long to check this request")
+            return
+        timeout = min(timeout, left)
     try:
-        matched = regex.search(pattern, instance, timeout=PATTERN_TIMEOUT_SECONDS)
+        matched = regex.search(pattern, instance, timeout=timeout)
     except TimeoutError:
-        yield ValidationError(f"does not match {pattern!r} (the pattern took too long to check)")
+        if budget is not None:
+            budget.spent = True
+        yield OutOfTime(f"does not match {pattern!r} (the pattern took too long to check)")
         return
     except regex.error:
         yield ValidationError(f"the schema's pattern {pattern!r} cannot be used")
@@ -84,9 +135,94 @@ def _schema_problem(schema: dict[str, Any]) -> str | None:
                     regex.compile(pattern)
                 except regex.error as exc:
                     return f"pattern {pattern[:100]!r} is not a valid regular expression ({exc})"
+                slow = backtracking_problem(pattern)
+                if slow:
+                    return f"pattern {pattern[:100]!r} may backtrack catastrophically: {slow}"
             stack.extend((v, depth + 1) for v in node.values())
         elif isinstance(node, list):
             stack.extend((v, depth + 1) for v in node)
+    return _reference_loop(schema)
+
+
+def _unescape(segment: str) -> str:
+    return unquote(segment).replace("~1", "/").replace("~0", "~")
+
+
+def _exists(schema: Any, pointer: tuple[str, ...]) -> bool:
+    node = schema
+    for part in pointer:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return False
+    return True
+
+
+def _reference_loop(schema: dict[str, Any]) -> str | None:
+    """Why ``schema`` refers to itself (None: it does not). A ``$ref`` whose target holds,
+    directly or through other ``$ref``s, that same ``$ref`` makes validation recurse on
+    every event until the stack runs out; refused here rather than failing at ingest."""
+    refs: list[tuple[tuple[str, ...], str]] = []  # (where the $ref is, what it names)
+    anchors: dict[str, tuple[str, ...]] = {}
+    stack: list[tuple[Any, tuple[str, ...]]] = [(schema, ())]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, dict):
+            for key in ("$dynamicRef", "$recursiveRef"):
+                if key in node:
+                    return f"{key} is not supported (a schema may not refer to itself)"
+            if path and isinstance(node.get("$id"), str):
+                return "$id is only supported at the top of the schema"
+            if isinstance(node.get("$anchor"), str):
+                anchors[node["$anchor"]] = path
+            if isinstance(node.get("$ref"), str):
+                refs.append((path, node["$ref"]))
+            stack.extend((v, (*path, str(k))) for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((v, (*path, str(i))) for i, v in enumerate(node))
+    named: list[tuple[tuple[str, ...], tuple[str, ...]]] = []  # (where, the schema it names)
+    for where, ref in refs:
+        fragment = ref[1:]
+        if fragment.startswith("/") or not fragment:
+            pointer = tuple(_unescape(s) for s in fragment.split("/")[1:])
+            if not _exists(schema, pointer):
+                return f"$ref {ref[:100]!r} names nothing in the schema"
+            named.append((where, pointer))
+        elif fragment in anchors:
+            named.append((where, anchors[fragment]))
+        else:
+            return f"$ref {ref[:100]!r} names nothing in the schema"
+    # a graph of the schemas refs name: T -> U when a $ref inside T names U; a cycle loops
+    named.sort()
+    wheres = [where for where, _ in named]
+    edges: dict[tuple[str, ...], set[tuple[str, ...]]] = {}
+    for target in {t for _, t in named}:
+        first = bisect_left(wheres, target)
+        edges[target] = set()
+        for where, next_target in named[first:]:
+            if where[: len(target)] != target:
+                break
+            edges[target].add(next_target)
+    state: dict[tuple[str, ...], int] = {}  # 1: being followed, 2: done
+    for start in edges:
+        if state.get(start):
+            continue
+        walk = [(start, iter(edges[start]))]
+        state[start] = 1
+        while walk:
+            current, pending = walk[-1]
+            step = next(pending, None)
+            if step is None:
+                state[current] = 2
+                walk.pop()
+            elif state.get(step) == 1:
+                looped = "#/" + "/".join(step) if step else "#"
+                return f"$ref {looped[:100]!r} refers back to itself (recursive schemas are not supported)"
+            elif not state.get(step):
+                state[step] = 1
+                walk.append((step, iter(edges[step])))
     return None
 
 
@@ -166,9 +302,19 @@ class EventTypeCatalog:
 
     @staticmethod
     def errors(index: int, validator: Any, data: dict[str, Any]) -> list[str]:
-        """Messages naming the field, e.g. ``[1].data.total: 'x' is not of type 'number'``."""
+        """Messages naming the field, e.g. ``[1].data.total: 'x' is not of type 'number'``.
+
+        Inside :func:`validation_budget`, a match that runs out of time ends the check:
+        that error is the only one reported, and the budget is marked spent."""
+        found: list[ValidationError] = []
         try:
-            found = list(validator.iter_errors(data))
+            for error in validator.iter_errors(data):
+                if isinstance(error, OutOfTime):
+                    return [f"[{index}].data{_path(error.absolute_path)}: {error.message}"]
+                found.append(error)
+                budget = _budget.get()
+                if budget is not None and budget.spent:  # ran out inside anyOf/oneOf/not
+                    break
         except (Unresolvable, RecursionError):  # a schema stored before these checks existed
             return [f"[{index}].data: the event type's schema cannot be applied; ask the operator"]
         problems = sorted(found, key=lambda e: list(map(str, e.absolute_path)))

@@ -16,7 +16,7 @@ import orjson
 from pydantic import ValidationError
 from pymongo.errors import PyMongoError
 
-from .catalog import EventTypeCatalog
+from .catalog import EventTypeCatalog, validation_budget
 from .config import Settings
 from .credentials import PartnerCredential
 from .errors import Throttled, Unauthenticated
@@ -304,12 +304,17 @@ class EventsApi:
         if self.settings.unregistered_event_types != "reject" and not any(validators.values()):
             return []  # no schema registered for any of these types: nothing to check
         problems: list[str] = []
-        for index, event in enumerate(events):
-            validator = validators.get(event["eventType"])
-            if validator is not None:
-                problems += catalog.errors(index, validator, event["data"])
-            elif self.settings.unregistered_event_types == "reject":
-                problems.append(f"[{index}].eventType: {event['eventType']!r} is not a registered event type")
+        with validation_budget() as budget:  # one time limit for the request's pattern matching
+            for index, event in enumerate(events):
+                validator = validators.get(event["eventType"])
+                if validator is not None:
+                    problems += catalog.errors(index, validator, event["data"])
+                    if budget.spent:  # stop at the first match that ran out of time
+                        break
+                elif self.settings.unregistered_event_types == "reject":
+                    problems.append(
+                        f"[{index}].eventType: {event['eventType']!r} is not a registered event type"
+                    )
         return problems
 
     def _enqueue(self, events: list[EventIn], partner_id: str) -> Reply:
