@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from webhooks.delivery_log import AttemptRecord, DeliveryLog
+from webhooks.delivery_log import AttemptRecord, DeliveryLog, EventStore
+from webhooks.models import Event
 
 from conftest import Stack
 from support import api_event
@@ -111,3 +112,63 @@ def test_the_console_files_and_only_them(call: Any) -> None:
     assert call("/console/")["statusCode"] == 301
     assert call("/console/..%2F..%2Fapp.py")["statusCode"] == 404
     assert call("/console/app.py")["statusCode"] == 404
+
+
+def test_an_events_attempts_come_with_the_event_its_type_time_and_data(stack: Stack, call: Any) -> None:
+    mine = stack.store().create("mine", "https://m.example/h", ["order.*"])
+    event = Event(
+        eventId="event_withdata",
+        eventType="order.created",
+        timestamp="2026-12-05T07:00:00.000Z",
+        data={"n": 1},
+    )
+    EventStore(stack.db).save([event])
+    DeliveryLog(stack.db).flush(
+        [attempt(mine.partner.id, "delivered", 5, datetime.now(UTC), "event_withdata").document()]
+    )
+    admin = json.loads(call("/api/v1/admin/events/event_withdata/deliveries", ADMIN)["body"])
+    assert admin["event"] == event.model_dump()
+    assert [a["eventId"] for a in admin["deliveries"]] == ["event_withdata"]
+    own = json.loads(call("/api/v1/deliveries/events/event_withdata", {"X-API-Key": mine.api_key})["body"])
+    assert own["event"] == event.model_dump()
+    gone = json.loads(call("/api/v1/admin/events/event_notstored/deliveries", ADMIN)["body"])
+    assert gone["event"] is None and gone["deliveries"] == []
+
+
+def test_a_partner_counts_what_is_dead_lettered_and_not_delivered_since(stack: Stack, call: Any) -> None:
+    p = stack.store().create("counted", "https://c.example/h", ["order.*"]).partner.id
+    now = datetime.now(UTC)
+    DeliveryLog(stack.db).flush(
+        [
+            attempt(p, "dead_lettered", 5, now - timedelta(minutes=3), "event_lost").document(),
+            attempt(p, "dead_lettered", 5, now - timedelta(minutes=2), "event_replayed").document(),
+            attempt(p, "delivered", 5, now - timedelta(minutes=1), "event_replayed").document(),
+            attempt(p, "retry", 5, now, "event_retrying").document(),
+        ]
+    )
+    found = json.loads(call(f"/api/v1/admin/partners/{p}", ADMIN)["body"])
+    assert found["deadLettered"] == 1
+
+
+def test_the_operator_pages_through_every_partners_attempts_latest_first(stack: Stack, call: Any) -> None:
+    a = stack.store().create("first", "https://a.example/h", ["order.*"]).partner.id
+    b = stack.store().create("second", "https://b.example/h", ["order.*"]).partner.id
+    now = datetime.now(UTC)
+    # written out of time order, as concurrent deliver invocations write the log
+    DeliveryLog(stack.db).flush(
+        [
+            attempt(b, "retry", 5, now - timedelta(seconds=1), "event_b1").document(),
+            attempt(a, "delivered", 5, now, "event_a2").document(),
+            attempt(a, "delivered", 5, now - timedelta(seconds=2), "event_a0").document(),
+        ]
+    )
+    first = json.loads(call("/api/v1/admin/deliveries", ADMIN, {"limit": "2"})["body"])
+    assert [d["eventId"] for d in first["deliveries"]] == ["event_a2", "event_b1"]
+    rest = json.loads(
+        call("/api/v1/admin/deliveries", ADMIN, {"limit": "2", "cursor": first["nextCursor"]})["body"]
+    )
+    assert [d["eventId"] for d in rest["deliveries"]] == ["event_a0"] and rest["nextCursor"] is None
+    failed = json.loads(call("/api/v1/admin/deliveries", ADMIN, {"status": "failed"})["body"])
+    assert [d["partnerId"] for d in failed["deliveries"]] == [b]
+    assert call("/api/v1/admin/deliveries")["statusCode"] == 401
+    assert call("/api/v1/admin/deliveries", ADMIN, {"stauts": "failed"})["statusCode"] == 400

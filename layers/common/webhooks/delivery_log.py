@@ -100,6 +100,9 @@ class DeliveryLog:
             name="by_partner_latest_attempt_first",
         )
         self.attempts.create_index([("eventId", ASCENDING), ("_id", ASCENDING)], name="by_event")
+        self.attempts.create_index(
+            [("timestamp", DESCENDING), ("_id", DESCENDING)], name="latest_attempt_first"
+        )
         self.stats.ensure_indexes()
         self._indexed = True
 
@@ -129,7 +132,7 @@ class DeliveryLog:
 
     def by_partner(
         self,
-        partner_id: str,
+        partner_id: str | None,
         *,
         status: StatusFilter | None = None,
         since: datetime | None = None,
@@ -137,8 +140,9 @@ class DeliveryLog:
         cursor: str | None = None,
         limit: int = 50,
     ) -> tuple[list[dict[str, Any]], str | None]:
-        """A page of attempts, newest first, and the cursor of the next page (or None)."""
-        query: dict[str, Any] = {"partnerId": partner_id}
+        """A page of attempts (one partner's, or every partner's with ``partner_id`` None),
+        newest first, and the cursor of the next page (or None)."""
+        query: dict[str, Any] = {} if partner_id is None else {"partnerId": partner_id}
         if status == "delivered":
             query["outcome"] = "delivered"
         elif status == "failed":
@@ -158,10 +162,11 @@ class DeliveryLog:
         next_cursor = str(page[-1]["_id"]) if len(docs) > limit else None
         return [public(d) for d in page], next_cursor
 
-    def _after(self, partner_id: str, cursor: str) -> dict[str, Any]:
+    def _after(self, partner_id: str | None, cursor: str) -> dict[str, Any]:
         """The rows after the cursor's (the last row of the previous page, by its _id)."""
         try:
-            last = self.attempts.find_one({"_id": ObjectId(cursor), "partnerId": partner_id})
+            mine = {} if partner_id is None else {"partnerId": partner_id}
+            last = self.attempts.find_one({"_id": ObjectId(cursor), **mine})
         except (InvalidId, TypeError):
             last = None
         if last is None:

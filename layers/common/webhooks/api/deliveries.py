@@ -57,13 +57,13 @@ def own_deliveries(
 
 @partner("GET", "/deliveries/events/<event_id>", 401, 404, 503)
 def own_event_deliveries(event_id: str) -> dict[str, Any]:
-    """The calling partner's attempts of one event (404 if it has none: another partner's event)"""
-    found = services(router).deliveries.of_partner(
-        calling_partner(router).id, DeliveryQuery.model_validate({"eventId": event_id})
-    )
+    """The calling partner's attempts of one event, and the event (type, time, data) it was
+    sent; 404 if it has no attempts: another partner's event"""
+    log = services(router).deliveries
+    found = log.of_partner(calling_partner(router).id, DeliveryQuery.model_validate({"eventId": event_id}))
     if not found["deliveries"]:
         raise NotFound(f"No deliveries of event {event_id!r} to you")
-    return {"eventId": event_id, "deliveries": found["deliveries"]}
+    return {"eventId": event_id, "event": log.event(event_id), "deliveries": found["deliveries"]}
 
 
 @partner("GET", "/deliveries/endpoint", 401, 503)
@@ -71,6 +71,19 @@ def own_endpoint() -> dict[str, Any]:
     """The calling partner's endpoint health: failure streak, disabled or not, paused until"""
     me = calling_partner(router)
     return {"partnerId": me.id, "name": me.name, "endpoint": me.public()["endpoint"]}
+
+
+@admin("GET", "/deliveries", 400)
+def all_deliveries(
+    status: Status = None,
+    since: Moment = None,
+    until: Moment = None,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+    eventId: EventId = None,
+) -> dict[str, Any]:
+    """Every partner's delivery attempts, newest first (cursor pagination)"""
+    return services(router).deliveries.of_partner(None, _query())
 
 
 @admin("GET", "/partners/<partner_id>/deliveries", 400)
@@ -89,5 +102,6 @@ def partner_deliveries(
 
 @admin("GET", "/events/<event_id>/deliveries")
 def event_deliveries(event_id: str) -> dict[str, Any]:
-    """Every attempt of one event, to every partner"""
+    """The event (type, time, data; null once no longer stored) and every attempt of it, to
+    every partner"""
     return services(router).deliveries.of_event(event_id)

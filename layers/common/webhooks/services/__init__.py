@@ -60,7 +60,8 @@ def build_services(
     parked = ParkedDeliveries(db, settings.delivery_log_ttl_days)
     log = DeliveryLog(db, settings.delivery_log_ttl_days)
     partner_keys = PartnerCredential(store, FailureThrottle(db, "apiKey", settings.partner_auth_max_failures))
-    partners = PartnerService(settings, store, parked)
+    events = EventStore(db, settings.delivery_log_ttl_days)
+    partners = PartnerService(settings, store, parked, log)
     delivery_queue = SqsQueue(sqs, settings.delivery_queue_url) if settings.delivery_queue_url else None
     ingest = None
     if settings.events_queue_url:
@@ -78,13 +79,13 @@ def build_services(
         partner_keys=partner_keys,
         partners=partners,
         event_types=EventTypeService(catalog),
-        deliveries=DeliveryLogService(log),
+        deliveries=DeliveryLogService(log, events),
         recovery=RecoveryService(
             settings,
             store,
             partners,
             log,
-            EventStore(db, settings.delivery_log_ttl_days),
+            events,
             delivery_queue,
             parked,
         ),

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..delivery_log import BadCursor, DeliveryLog
+from ..delivery_log import BadCursor, DeliveryLog, EventStore
 from ..errors import InvalidInput
 from .schemas import DeliveryQuery
 
 
 class DeliveryLogService:
-    def __init__(self, log: DeliveryLog) -> None:
+    def __init__(self, log: DeliveryLog, events: EventStore | None = None) -> None:
         self.log = log
+        self.events = events
 
-    def of_partner(self, partner_id: str, query: DeliveryQuery) -> dict[str, Any]:
-        """A page of a partner's attempts, newest first, and the cursor of the next page."""
+    def of_partner(self, partner_id: str | None, query: DeliveryQuery) -> dict[str, Any]:
+        """A page of a partner's attempts (every partner's with None), newest first, and the
+        cursor of the next page."""
         if query.eventId:
             return {"deliveries": self.log.by_event(query.eventId, partner_id), "nextCursor": None}
         try:
@@ -31,4 +33,9 @@ class DeliveryLogService:
         return {"deliveries": page, "nextCursor": cursor}
 
     def of_event(self, event_id: str) -> dict[str, Any]:
-        return {"eventId": event_id, "deliveries": self.log.by_event(event_id)}
+        return {"eventId": event_id, "event": self.event(event_id), "deliveries": self.log.by_event(event_id)}
+
+    def event(self, event_id: str) -> dict[str, Any] | None:
+        """The stored event (type, when accepted, data) or None: kept as long as the log."""
+        found = self.events.get(event_id) if self.events else None
+        return found.model_dump() if found else None

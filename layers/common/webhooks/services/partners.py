@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from ..config import Settings
+from ..delivery_log import DeliveryLog
 from ..endpoint_health import ParkedDeliveries
 from ..errors import Conflict, InvalidInput
 from ..observability import logger
@@ -15,14 +16,22 @@ from ..partners import NewPartner, Partner, PartnerStore
 from ..urls import url_problem
 from .schemas import EventPatterns, KeyRotation, PartnerCreate, PartnerUpdate, Rotation
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 PartnerView = dict[str, Any]  # Partner.public() plus its subscriptions: no key, no secret
 
 
 class PartnerService:
-    def __init__(self, settings: Settings, store: PartnerStore, parked: ParkedDeliveries | None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: PartnerStore,
+        parked: ParkedDeliveries | None,
+        log: DeliveryLog | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.parked = parked
+        self.log = log
 
     def view(self, partner: Partner) -> PartnerView:
         view = {**partner.public(), "events": self.store.subscriptions_of(partner.id)}
@@ -64,6 +73,10 @@ class PartnerService:
         view = self.view(self.store.get(partner_id))
         if self.parked is not None:
             view["endpoint"]["parkedDeliveries"] = self.parked.count(partner_id)
+        if self.log is not None:
+            # dead-lettered and not delivered since (what `recover` would resend), over the
+            # log's retention: the console's count next to its Recover button
+            view["deadLettered"] = len(self.log.failed_since(partner_id, EPOCH))
         return view
 
     def update(self, partner_id: str, change: PartnerUpdate) -> PartnerView:
