@@ -43,7 +43,8 @@ for logical_id, resource in template["Resources"].items():
     for key in ("CodeUri", "ContentUri"):
         if key in resource.get("Properties", {}):
             resource["Properties"][key] = f"s3://artifacts/{logical_id}.zip"
-print(json.dumps(transform(template, {}, NoManagedPolicies())))
+parameters = json.loads(sys.argv[2]) if len(sys.argv) > 2 else {}
+print(json.dumps(transform(template, parameters, NoManagedPolicies())))
 """
 
 # what `sam deploy --guided` runs before it asks "<Function> has no authentication. Is this okay?"
@@ -57,9 +58,9 @@ print(json.dumps(auth_per_resource(stacks)))
 """
 
 
-def run_tools_python(code: str) -> str:
+def run_tools_python(code: str, *args: str) -> str:
     done = subprocess.run(
-        [str(TOOLS / "python"), "-c", code, str(TEMPLATE)],
+        [str(TOOLS / "python"), "-c", code, str(TEMPLATE), *args],
         capture_output=True,
         text=True,
         timeout=180,
@@ -208,6 +209,15 @@ def test_every_function_rolls_out_through_its_alias_and_rolls_back_on_its_errors
     deployment = template["Globals"]["Function"]["DeploymentPreference"]
     assert deployment["Type"] == {"Ref": "DeploymentType"}
     assert template["Parameters"]["DeploymentType"]["Default"].startswith(("Canary", "Linear"))
+
+
+def test_without_codedeploy_the_aliases_are_updated_at_once() -> None:
+    """LocalStack's free edition has no CodeDeploy: CodeDeployEnabled=false leaves none in the stack."""
+    translated = json.loads(run_tools_python(TRANSLATE, json.dumps({"CodeDeployEnabled": "false"})))
+    kinds = [r["Type"] for r in translated["Resources"].values()]
+    assert kinds.count("AWS::Lambda::Alias") == 3
+    assert not [k for k in kinds if k.startswith("AWS::CodeDeploy::")]
+    assert not [r for r in translated["Resources"].values() if "UpdatePolicy" in r]
 
 
 def test_ingest_provisioned_concurrency_is_an_option_off_by_default(
