@@ -151,7 +151,7 @@ def test_dlq_list_and_redrive(stack: Stack, capsys: pytest.CaptureFixture[str]) 
         )
     code, listed, _ = run(capsys, "dlq", "list", "--json")
     assert code == 0 and len(listed) == 12
-    assert listed[0] | {"eventId": "x", "messageId": "y"} == {
+    assert listed[0] | {"eventId": "x", "messageId": "y", "deadLetteredAt": "z"} == {
         "eventId": "x",
         "eventType": "a.b",
         "partnerId": "p1",
@@ -159,6 +159,7 @@ def test_dlq_list_and_redrive(stack: Stack, capsys: pytest.CaptureFixture[str]) 
         "lastStatus": 502,
         "lastError": "HTTP 502",
         "messageId": "y",
+        "deadLetteredAt": "z",
     }
     code, listed_again, _ = run(capsys, "dlq", "list", "--json")
     assert len(listed_again) == 12  # listing consumed nothing

@@ -159,3 +159,30 @@ def test_human_delivery_lines_show_the_partner_ids_tail_which_differs_for_partne
     ]  # fmt: skip
     assert [line.split("partner ")[1].split()[0] for line in shown] == ["…" + pid[-8:] for pid in ids]
     assert all(" deliver " in line and "service" not in line for line in shown)
+
+
+def test_a_dead_letter_is_settled_only_by_a_delivery_after_it_was_dead_lettered(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dlq = stack.url("DELIVERY_DLQ_URL")
+    for event_id in ("event_replayed", "event_delivered_before", "event_other_partner"):
+        stack.sqs.send_message(
+            QueueUrl=dlq,
+            MessageBody="{}",
+            MessageAttributes={
+                "eventId": {"DataType": "String", "StringValue": event_id},
+                "partnerId": {"DataType": "String", "StringValue": "p1"},
+            },
+        )
+    log, now = DeliveryLog(stack.db), datetime.now(UTC)
+    buffer: list[dict[str, Any]] = []
+    log.record(attempt("event_replayed", "p1", now + timedelta(seconds=5)), buffer)  # a replay, later
+    log.record(attempt("event_delivered_before", "p1", now - timedelta(hours=1)), buffer)  # then failed again
+    log.record(attempt("event_other_partner", "p2", now + timedelta(seconds=5)), buffer)  # someone else's
+    log.flush(buffer)
+
+    assert main(["dlq", "list", "--json"]) == 0
+    listed = {d["eventId"] for d in json.loads(capsys.readouterr().out)}
+    assert listed == {"event_delivered_before", "event_other_partner"}
+    assert main(["dlq", "redrive", "--all"]) == 0
+    assert capsys.readouterr().out.strip() == "redrove 2 deliveries"  # the settled one is gone already
