@@ -17,6 +17,7 @@ from webhooks.api.app import openapi_document
 from webhooks.delivery_log import EventStore
 from webhooks.models import Event, new_event_id, utc_timestamp
 from webhooks.signing import hash_api_key
+from webhooks_cli.main import main
 
 from conftest import Delivery, Stack
 from support import api_event, drain
@@ -250,3 +251,26 @@ def test_an_unknown_query_parameter_is_refused_after_credentials_and_declared_on
     )
     status, body = api("GET", "/api/v1/admin/stats", query={"window": "day"})
     assert status == 200, body
+
+
+def test_cli_replay_refuses_an_unsubscribed_partner_unless_forced(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = stack.store().create("other tenant", "https://other.example/h", ["cart.updated"]).partner.id
+    event = Event(eventId=new_event_id(), eventType="order.created", timestamp=utc_timestamp(), data={})
+    EventStore(stack.db).save([event])
+    assert main(["replay", "--partner", other, "--event-id", event.eventId]) == 1
+    assert "not subscribed to 'order.created'" in capsys.readouterr().err
+    assert drain(stack.sqs, stack.url("DELIVERY_QUEUE_URL")) == []
+    assert main(["replay", "--partner", other, "--event-id", event.eventId, "--force"]) == 0
+    assert json.loads(capsys.readouterr().out)["enqueued"] == [event.eventId]
+
+
+def test_partners_list_escapes_control_and_bidi_characters_a_stored_name_holds(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    legacy_partner(stack, name="evil\x1b[2J\x1b]0;owned\x07\u202egnp.exe")
+    assert main(["partners", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "evil\\x1b[2J\\x1b]0;owned\\x07\\u202egnp.exe" in out
+    assert not any(ch in out for ch in "\x1b\x07\u202e")
