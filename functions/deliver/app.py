@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from webhooks.config import load_settings
-from webhooks.deliver import Attempt, Deliverer
+from webhooks.deliver import Attempt, Deliverer, Receipt
 from webhooks.deliver_batch import DeliveryBatchProcessor
 from webhooks.delivery_log import DeliveryLog
 from webhooks.endpoint_health import DisablePolicy, EndpointHealth, ParkedDeliveries
@@ -57,6 +57,7 @@ _recorder: Any = tracer.provider
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     # POSTs that could not finish before Lambda ends the invocation are not started
     deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000
+    invoked_at = time.time()
     trace_entity = _recorder.get_trace_entity() if not tracer.disabled else None
     # per invocation: the local runtime runs several in one process
     processor = DeliveryBatchProcessor(deliverer, _workers)
@@ -64,7 +65,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
     def deliver(record: SQSRecord) -> Attempt:
         if trace_entity is not None:  # X-Ray's context is per thread: the POSTs join this trace
             _recorder.set_trace_entity(trace_entity)
-        receive_count = int(record.attributes.approximate_receive_count or "1")
-        return deliverer.deliver(record.body, receive_count, record.receipt_handle, processor.batch, deadline)
+        receipt = Receipt.of(record.receipt_handle, record["attributes"], invoked_at)
+        return deliverer.deliver(record.body, receipt, processor.batch, deadline)
 
     return process_partial_response(event=event, record_handler=deliver, processor=processor, context=context)

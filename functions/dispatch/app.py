@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -61,8 +62,11 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
         envelope = parsed[record.message_id]
         if isinstance(envelope, UnreadableEnvelope):
             dispatcher.dead_letter(record.body, str(envelope), record.message_id)
-        else:
-            dispatcher.fan_out(envelope, subscribers)
+            return
+        sent = record["attributes"].get("SentTimestamp")
+        accepted_at = envelope.acceptedAt or (int(sent) / 1000 if sent else time.time())
+        if not dispatcher.over_bound(envelope, record.body, record.message_id, accepted_at):
+            dispatcher.fan_out(envelope, subscribers, accepted_at)
 
     # A processor per invocation: it holds per-batch state, and the local runtime may run
     # several invocations at once in one process.

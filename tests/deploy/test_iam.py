@@ -15,6 +15,7 @@ import contextlib
 import json
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -417,14 +418,20 @@ def test_deliver_makes_only_the_listed_calls(aws: dict[str, Any], recorder: Reco
         failing_id = store.create("iam-failing", failing.url, ["order.*"]).partner.id
         healthy_id = store.create("iam-healthy", healthy.url, ["order.*"]).partner.id
         deliver = handler(recorder, "deliver")
-        # attempt 1 fails: backoff by visibility
+        # attempt 1 fails: its retry re-sent to the queue with a DelaySeconds
         sqs.send_message(QueueUrl=queue, MessageBody=delivery_body(failing_id))
         first = receive(sqs, queue, 1)
-        assert len(deliver(sqs_event(first, queue))["batchItemFailures"]) == 1
+        assert deliver(sqs_event(first, queue)) == {"batchItemFailures": []}
+        sqs.delete_message(QueueUrl=queue, ReceiptHandle=first[0]["ReceiptHandle"])
         # attempt 2 (the last) fails: dead-lettered, the endpoint disabled and announced
         second = receive(sqs, queue, 1, timeout=5)
-        assert second[0]["Attributes"]["ApproximateReceiveCount"] == "2"
+        assert DeliveryMessage.model_validate_json(second[0]["Body"]).priorAttempts == 1
         assert deliver(sqs_event(second, queue)) == {"batchItemFailures": []}
+        # a copy back before its notBefore extends its own visibility, without a POST
+        early = DeliveryMessage.model_validate_json(delivery_body(healthy_id))
+        early = early.model_copy(update={"notBefore": time.time() + 3600})
+        sqs.send_message(QueueUrl=queue, MessageBody=early.as_body())
+        assert len(deliver(sqs_event(receive(sqs, queue, 1), queue))["batchItemFailures"]) == 1
         # too little time left to start the POST: put back on the queue, unattempted
         sqs.send_message(QueueUrl=queue, MessageBody=delivery_body(healthy_id))
         short = handler(recorder, "deliver", seconds=1.0)

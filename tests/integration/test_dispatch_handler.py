@@ -13,6 +13,7 @@ from botocore.exceptions import EndpointConnectionError
 
 from webhooks.ingest import accept_events, pack_envelopes
 from webhooks.models import DeliveryMessage, EventEnvelope, EventIn
+from webhooks.queues import MAX_AGE_SECONDS, MAX_HOPS
 
 from conftest import Stack
 from support import drain, receive, sqs_event
@@ -137,6 +138,7 @@ def test_partial_fan_out_requeues_only_what_is_owed(
     assert len(queued) == 1
     remainder = EventEnvelope.model_validate_json(queued[0]["Body"])
     assert remainder.partners == {eid: [refused_partner] for eid in order_ids}
+    assert remainder.hops == 1 and remainder.acceptedAt is not None  # for dispatch's loop bounds
 
     monkeypatch.setattr(dispatcher.delivery_queue, "send_batch", real)
     stack.sqs.send_message(QueueUrl=stack.url("EVENTS_QUEUE_URL"), MessageBody=queued[0]["Body"])
@@ -179,3 +181,41 @@ def test_database_down_hands_the_batch_back_with_a_short_backoff(
     back = receive(stack.sqs, stack.url("EVENTS_QUEUE_URL"), 2, timeout=8)
     assert len(back) == 2 and time.monotonic() - started >= 3.5
     assert drain(stack.sqs, stack.url("DELIVERY_QUEUE_URL")) == []
+
+
+@pytest.mark.parametrize(
+    ("bound", "reason"),
+    [
+        ({"hops": MAX_HOPS + 1}, f"re-sent {MAX_HOPS + 1} times, over the bound"),
+        ({"hops": 1, "acceptedAt": time.time() - MAX_AGE_SECONDS - 86_400}, "accepted 15.0 days ago"),
+    ],
+)
+def test_a_remainder_re_enqueued_past_the_hop_or_age_bound_is_dead_lettered_with_the_reason(
+    stack: Stack, function: Any, partners: dict[str, str], bound: dict[str, Any], reason: str
+) -> None:
+    handler = function("dispatch")
+    send_envelope(stack, "order.created")
+    [original] = drain(stack.sqs, stack.url("EVENTS_QUEUE_URL"))
+    looping = EventEnvelope.model_validate_json(original["Body"]).model_copy(update=bound)
+    body = looping.model_dump_json(exclude_none=True)
+    stack.sqs.send_message(QueueUrl=stack.url("EVENTS_QUEUE_URL"), MessageBody=body)
+    result, _ = dispatch_once(stack, handler)
+    assert result == {"batchItemFailures": []}
+    assert deliveries(stack) == []
+    [dead] = drain(stack.sqs, stack.url("EVENTS_DLQ_URL"))
+    assert dead["Body"] == body
+    assert dead["MessageAttributes"]["reason"]["StringValue"].startswith(reason)
+
+
+def test_deliveries_carry_the_envelopes_acceptance_time_and_hops(
+    stack: Stack, function: Any, partners: dict[str, str]
+) -> None:
+    handler = function("dispatch")
+    send_envelope(stack, "customer.created")
+    _, messages = dispatch_once(stack, handler)
+    sent = drain(stack.sqs, stack.url("DELIVERY_QUEUE_URL"))
+    assert len(sent) == 2  # "customers" and "star"
+    for delivered in sent:
+        message = DeliveryMessage.model_validate_json(delivered["Body"])
+        assert message.acceptedAt == int(messages[0]["Attributes"]["SentTimestamp"]) / 1000
+        assert message.hops == 0

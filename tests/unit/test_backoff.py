@@ -52,3 +52,11 @@ def test_parse_retry_after_seconds_and_http_dates() -> None:
     assert parse_retry_after(format_datetime(now - timedelta(seconds=90), usegmt=True), now=now) == 0
     assert parse_retry_after("soon") is None
     assert parse_retry_after(None) is None
+
+
+@pytest.mark.parametrize(
+    "value", ["\xb2", "\u0663", "1\xb2", "+5", "5.5", "-1", "Wed, 21 Oct 99999 07:28:00 GMT"]
+)
+def test_retry_after_is_ascii_digits_or_an_http_date_anything_else_is_ignored(value: str) -> None:
+    # "\xb2" (Latin-1 "²") and "\u0663" (Arabic-Indic 3) pass str.isdigit() but not float()
+    assert parse_retry_after(value) is None

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 from .config import SQS_MAX_VISIBILITY_SECONDS
 
 JITTER = 0.2
+# delta-seconds is ASCII digits only: str.isdigit() also takes "²" or "٣", which float() refuses
+_DELTA_SECONDS = re.compile(r"[0-9]+")
 
 
 def retry_delay_seconds(
@@ -42,12 +45,18 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    if _DELTA_SECONDS.fullmatch(value):
         return float(value)
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+    except (TypeError, ValueError, OverflowError, IndexError):
+        return None  # not a date either: the receiver's header is ignored, the backoff stands
+
+
+def visibility_cap(received_at: float, now: float) -> int:
+    """The longest visibility timeout SQS accepts now for a message received at ``received_at``
+    (epoch seconds): 12 hours from the receive, less the time spent since. SQS refuses more."""
+    return max(0, math.floor(SQS_MAX_VISIBILITY_SECONDS - max(0.0, now - received_at)))

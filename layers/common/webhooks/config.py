@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     secret_overlap_hours: float = Field(24.0, ge=0, le=24 * 30)
     response_body_limit: int = Field(65_536, ge=0, le=10 * 1_048_576)
     retry_after_max_seconds: int = Field(3600, ge=1, le=SQS_MAX_VISIBILITY_SECONDS)
+    # the share of delivered attempts that get a log line (failures always do; the delivery
+    # log in MongoDB keeps every attempt): CloudWatch Logs is billed per byte ingested
+    success_log_sample_rate: float = Field(1.0, ge=0, le=1)
 
     # Operations: the delivery log, and the admin credential of the management API (its
     # SHA-256, or the key itself, hashed on load; neither set turns the admin API off).

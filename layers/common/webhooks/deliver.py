@@ -4,59 +4,86 @@ Outcomes of one attempt:
 - 2xx: delivered; the message is deleted.
 - 410 Gone, or the last attempt failed: dead-lettered (sent to the delivery DLQ with
   the reason as message attributes) and then deleted from the main queue.
-- any other failure with attempts left: the message's visibility timeout becomes the
-  backoff delay and the record is reported failed, so SQS hands it back then.
+- any other failure with attempts left: retried. A copy of the message carrying the
+  attempts made so far and a ``notBefore`` (now + the backoff) is sent to the delivery
+  queue with a DelaySeconds of min(backoff, 900 s), and the original is acknowledged.
 - the partner was deleted or deactivated since: dropped, with a log line.
+
+Attempts are counted in the message, never from SQS's receive count: an attempt is spent
+only when a POST was made. A receive that POSTs nothing (a throttled invocation, an init
+failure, a timeout before the POST) costs the delivery no attempt. Every message this
+function sends back to its own queue (retries, deferrals, rate-limit slots, put-backs)
+is the same re-send (:meth:`Deliverer._put_back`): a copy with ``priorAttempts``, a
+``notBefore`` when it must wait, one more hop, and the acceptance time carried along.
+A wait longer than SQS's 900 s DelaySeconds is finished by the copy itself: received
+before its ``notBefore``, it extends its own visibility timeout to the rest of the wait
+(capped at 12 h from the receive, less the time spent since: SQS refuses more) and ends
+the receive without a POST.
+
+Safety bounds, each a dead letter with the reason in ``lastError``, a log line and the
+``DeliveriesOverBound`` metric:
+- a message copy received more than MAX_UNATTEMPTED_RECEIVES (5) times beyond the
+  deliberate waits it needed (:func:`deliberate_waits`, normally 0 or 1) without an
+  attempt completing: something fails before every POST (the queue's redrive policy,
+  at 10 receives, would move it without a reason);
+- over webhooks.queues.MAX_HOPS re-sends or MAX_AGE_SECONDS since it was accepted: a
+  loop of ours (Lambda's recursive-loop detection is off for this function).
 
 Flow control comes before the POST and never costs an attempt:
 - the partner's endpoint is disabled (endpoint health): the delivery is parked, to be
   sent when the endpoint is enabled again;
 - the partner is paused (it answered 429, or 503 with Retry-After) or its rate limit
-  gave the delivery a slot in a later second: the delivery is deferred, re-sent to the
-  delivery queue with a DelaySeconds, its attempts so far and its slot. Extending the
-  visibility timeout instead would raise SQS's receive count, which the redrive policy
-  counts: a partner at its limit for long would see deliveries dead-lettered that were
-  never attempted.
+  gave the delivery a slot in a later second: the delivery is deferred, re-sent with a
+  DelaySeconds, its attempts so far and its slot.
 
-Attempt numbers are the attempts a deferred message carried plus SQS's receive count.
+Whatever happens after a POST (reading the answer's headers, deciding, recording), the
+attempt is logged, counted in the delivery log and decided: if :func:`decide` raises, a
+plain backoff decides instead (:func:`fallback_decision`).
 
 Time: a POST is only started when it can finish, with its settling, before the
 invocation's deadline (partner timeouts go up to 30 s, and a batch of 10 at a concurrency
-of 5 runs in two rounds). A delivery that cannot start in time is put back unattempted:
-re-sent like a deferred delivery, with its attempts so far, and acknowledged. Reporting it
-as a batch item failure instead would raise its receive count, which is its attempt
-number: each invocation that runs short would cost some deliveries an attempt they never
-made. Only when that re-send fails is the record reported failed (SQS brings it back).
+of 5 runs in two rounds). A delivery that cannot start in time is put back unattempted
+and acknowledged. Only when a re-send fails is the record reported failed (SQS brings the
+original back, after the backoff where the visibility could be set).
+
+Logs: a failed attempt gets the full line (every key Powertools adds: the function, its
+request id, the trace); a delivered one a short line with the keys an operator queries
+(event, partner, attempt, status, latency), sampled by SUCCESS_LOG_SAMPLE_RATE. The
+delivery log in MongoDB keeps every attempt.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 from pymongo.errors import PyMongoError
 
-from .backoff import parse_retry_after, retry_delay_seconds
-from .config import Settings
+from .backoff import parse_retry_after, retry_delay_seconds, visibility_cap
+from .config import SQS_MAX_VISIBILITY_SECONDS, Settings
 from .delivery_log import AttemptRecord, DeliveryLog
 from .endpoint_health import Disabled, EndpointHealth, ParkedDeliveries
 from .http_delivery import HttpResult, WebhookClient, post
 from .models import DeliveryMessage, Event, EventEnvelope, new_event_id, to_json, utc_timestamp, webhook_body
 from .observability import MetricUnit, logger, metrics, tracer
 from .partners import Partner, PartnerNotFound, PartnerStore
-from .queues import Queue
+from .queues import Queue, loop_bound
 from .rate_limit import RateLimiter
 from .signing import signature_headers
 
-Outcome = Literal["delivered", "retry", "dead_lettered", "dropped", "deferred", "parked", "not_started"]
+Outcome = Literal[
+    "delivered", "retry", "dead_lettered", "dropped", "deferred", "parked", "not_started", "waiting"
+]
 RETRY_AFTER_STATUSES = (429, 503)
 ENDPOINT_DISABLED_EVENT = "endpoint.disabled"
 # the rate limit's counters are in MongoDB: while it is away, limited deliveries wait
@@ -66,6 +93,18 @@ SLOT_LEAD_SECONDS = 0.5  # a rate-limit slot starting sooner than this is waited
 # after a POST: the DLQ send or visibility change, the delivery log and health writes
 # (each time-boxed), and the return to Lambda
 SETTLE_SECONDS = 3.0
+# receives of one message copy that made no POST, beyond its deliberate waits, before it is
+# dead-lettered (below the delivery queue's redrive maxReceiveCount of 10)
+MAX_UNATTEMPTED_RECEIVES = 5
+# a copy back this close to its notBefore goes now: DelaySeconds are whole seconds, and the
+# clocks of SQS and Lambda differ by a little
+EARLY_TOLERANCE_SECONDS = 1.0
+# what one visibility extension covers at least (12 h, less a margin for the time between
+# the receive and the extension): how many deliberate waits a long notBefore needs
+VISIBILITY_STEP_SECONDS = SQS_MAX_VISIBILITY_SECONDS - 3_600
+# Lambda's longest batching window: a record can have been received this long before the
+# invocation that handles it started
+MAX_BATCHING_WINDOW_SECONDS = 300
 
 
 @dataclass
@@ -82,6 +121,31 @@ class Batch:
 
 class RetryLater(Exception):
     """Reported as a batch item failure: SQS redelivers the message after its new visibility."""
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """One receive of a message, as Lambda's record describes it."""
+
+    handle: str
+    count: int = 1  # ApproximateReceiveCount
+    sent_at: float | None = None  # SentTimestamp, epoch seconds
+    # the earliest this receive can have happened (epoch seconds): SQS caps a message's
+    # visibility at 12 h from its receive
+    received_at: float | None = None
+
+    @classmethod
+    def of(cls, handle: str, attributes: Mapping[str, str], invoked_at: float) -> Receipt:
+        """From a record's ``attributes``. The first receive's time is SQS's own
+        (ApproximateFirstReceiveTimestamp); a later one's is not given, so it is taken as
+        early as it can be: the invocation's start less Lambda's longest batching window."""
+        count = int(attributes.get("ApproximateReceiveCount") or 1)
+        sent = attributes.get("SentTimestamp")
+        first = attributes.get("ApproximateFirstReceiveTimestamp")
+        received_at = invoked_at - MAX_BATCHING_WINDOW_SECONDS
+        if count == 1 and first:
+            received_at = min(int(first) / 1000, invoked_at)
+        return cls(handle, count, int(sent) / 1000 if sent else None, received_at)
 
 
 @dataclass(frozen=True)
@@ -102,6 +166,43 @@ class Ready:
     number: int  # this attempt's number, 1-based across re-sends
     timeout: float
     context: dict[str, Any]
+
+
+# --- the short line of a delivered attempt --------------------------------------------
+
+_delivered_lines = logging.getLogger("webhooks.delivered")
+_delivered_lines.propagate = False
+
+
+class _ShortLine(logging.Formatter):
+    """A delivered attempt's keys only, rendered by the formatter the deliver logger uses at
+    the time (Powertools' JSON lines, or `webhooks local`'s human ones). Left out: the keys
+    Powertools adds to every line of an invocation (function name, ARN, memory, request id,
+    cold start, trace id, location, timestamp), over half the bytes of a delivered attempt's
+    line and the same on every line of the stream (CloudWatch stamps each line itself)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields: dict[str, Any] = record.__dict__["fields"]  # set by log_delivered
+        formatter = logger.registered_formatter
+        if not isinstance(formatter, LambdaPowertoolsFormatter):
+            return to_json(fields)
+        # typed for a LogRecord, serialize() takes the dict Powertools' format() builds
+        return formatter.serialize(fields)  # type: ignore[arg-type]
+
+
+_delivered_handler = logging.StreamHandler(getattr(logger.registered_handler, "stream", None))
+_delivered_handler.setFormatter(_ShortLine())
+_delivered_lines.addHandler(_delivered_handler)
+_delivered_lines.setLevel(logging.INFO)  # gated by the deliver logger's level instead
+
+
+def log_delivered(fields: dict[str, Any]) -> None:
+    """The short ``delivery attempt`` line of a delivered attempt (see :class:`_ShortLine`),
+    at the deliver logger's level."""
+    if logger.log_level > logging.INFO:
+        return
+    line = {"level": "INFO", "message": "delivery attempt", "service": logger.service, **fields}
+    _delivered_lines.info("delivery attempt", extra={"fields": line})
 
 
 # --- the decisions, as plain functions (tests/unit/test_deliver_steps.py) -----------------
@@ -135,6 +236,37 @@ def decide(result: HttpResult, number: int, settings: Settings, rng: random.Rand
         rng=rng,
     )
     return Attempt("retry", number, result.status, result.error, delay)
+
+
+def fallback_decision(result: HttpResult, number: int, settings: Settings) -> Attempt:
+    """What :func:`decide` would say without reading the receiver's answer beyond its status
+    (no Retry-After, no jitter): used when deciding raised, so the attempt still ends
+    delivered, retried or dead-lettered."""
+    if result.ok:
+        return Attempt("delivered", number, result.status)
+    if result.status == 410 or number >= settings.webhook_max_attempts:
+        return Attempt("dead_lettered", number, result.status, result.error)
+    delay_ms = settings.webhook_retry_delay * 2 ** min(number - 1, 32)
+    delay = int(min(SQS_MAX_VISIBILITY_SECONDS, max(1, math.ceil(delay_ms / 1000))))
+    return Attempt("retry", number, result.status, result.error, delay)
+
+
+def deliberate_waits(message: DeliveryMessage, sent_at: float | None) -> int:
+    """Receives of this copy that end without a POST by design: its DelaySeconds covers at
+    most 900 s of the wait to its ``notBefore``; each receive before then extends its
+    visibility by up to :data:`VISIBILITY_STEP_SECONDS`."""
+    if message.notBefore is None or sent_at is None:
+        return 0
+    beyond_delay = message.notBefore - sent_at - MAX_DEFER_SECONDS
+    return max(0, math.ceil(beyond_delay / VISIBILITY_STEP_SECONDS))
+
+
+def start_lag(message: DeliveryMessage, receipt: Receipt, now: float) -> float:
+    """Seconds between when the delivery was due and ``now``. Due: when SQS took the message
+    (every delayed send also sets ``notBefore``, at least its DelaySeconds ahead) or its
+    ``notBefore``, whichever is later. Deliberate waits are never lag."""
+    due = max(receipt.sent_at or now, message.notBefore or 0.0)
+    return max(0.0, now - due)
 
 
 def asks_to_slow_down(result: HttpResult) -> bool:
@@ -215,41 +347,93 @@ class Deliverer:
 
     # --- one message ----------------------------------------------------------------
 
-    def deliver(
-        self,
-        body: str,
-        receive_count: int,
-        receipt_handle: str,
-        batch: Batch,
-        deadline: float | None = None,
-    ) -> Attempt:
-        """One attempt for one message, recorded in ``batch``, in four steps: parse, admit
-        (drop, park, hold or not start), post, settle. Raises :class:`RetryLater` when SQS
-        should retry it.
+    def deliver(self, body: str, receipt: Receipt, batch: Batch, deadline: float | None = None) -> Attempt:
+        """One attempt for one message, recorded in ``batch``, in five steps: parse, bound
+        (hops, age, receives), wait (a copy back before its ``notBefore``), admit (drop,
+        park, hold or not start), post and settle. Raises :class:`RetryLater` when SQS
+        should hand the original back.
 
         ``deadline`` is the invocation's end on the ``time.monotonic()`` clock (None: no limit).
         """
-        message = self._parse(body, receive_count)
+        now = time.time()
+        message = self._parse(body)
         if isinstance(message, Attempt):
             return message
-        ready = self._admit(message, receive_count, deadline)
+        if message.acceptedAt is None:  # its first message: accepted when SQS took it
+            message = message.model_copy(update={"acceptedAt": receipt.sent_at or now})
+        if receipt.count == 1:
+            lag = start_lag(message, receipt, now)
+            metrics.add_metric(name="DeliveryStartLag", unit=MetricUnit.Seconds, value=round(lag, 1))
+        stopped = self._bounded(message, receipt, now)
+        if stopped is not None:
+            return stopped
+        self._wait_if_early(message, receipt, now)
+        ready = self._admit(message, deadline)
         if isinstance(ready, Attempt):
             return ready
         result = self._attempt(ready)
-        return self._settle(body, ready, result, receipt_handle, batch)
+        return self._settle(ready, result, receipt, batch)
 
-    def _parse(self, body: str, receive_count: int) -> DeliveryMessage | Attempt:
+    def _parse(self, body: str) -> DeliveryMessage | Attempt:
         """The delivery message, or its dead letter: a malformed one never gets better."""
         try:
             return DeliveryMessage.model_validate_json(body)
         except ValidationError as exc:
             reason = f"malformed delivery message: {exc.errors()[0]['msg']}"
-            self._dead_letter(body, {"attempts": receive_count, "lastError": reason})
-            return Attempt("dead_lettered", receive_count, error=reason)
+            self._dead_letter(body, {"attempts": 0, "lastError": reason})
+            return Attempt("dead_lettered", 0, error=reason)
 
-    def _admit(self, message: DeliveryMessage, receive_count: int, deadline: float | None) -> Ready | Attempt:
+    def _bounded(self, message: DeliveryMessage, receipt: Receipt, now: float) -> Attempt | None:
+        """The dead letter of a delivery past a safety bound (see the module's docstring)."""
+        assert message.acceptedAt is not None
+        reason = loop_bound(message.hops, message.acceptedAt, now)
+        if reason is None:
+            allowed = MAX_UNATTEMPTED_RECEIVES + deliberate_waits(message, receipt.sent_at)
+            if receipt.count <= allowed:
+                return None
+            reason = (
+                f"received {receipt.count} times without an attempt completing, over the bound of {allowed}"
+            )
+        event = message.event
+        self._dead_letter(
+            self._fresh(message),
+            {
+                "partnerId": message.partnerId,
+                "eventId": event.eventId,
+                "eventType": event.eventType,
+                "attempts": message.priorAttempts,
+                "lastError": reason,
+            },
+        )
+        context = {
+            "event_id": event.eventId,
+            "partner_id": message.partnerId,
+            "attempt": message.priorAttempts,
+        }
+        logger.error("delivery dead-lettered", extra={**context, "reason": reason, "hops": message.hops})
+        metrics.add_metric(name="DeliveriesOverBound", unit=MetricUnit.Count, value=1)
+        return Attempt("dead_lettered", message.priorAttempts, error=reason)
+
+    def _wait_if_early(self, message: DeliveryMessage, receipt: Receipt, now: float) -> None:
+        """A copy received before its ``notBefore`` (a wait longer than a DelaySeconds can
+        hold) hides itself for the rest of the wait, without a POST. Raises
+        :class:`RetryLater` then; returns when the delivery is due."""
+        if message.notBefore is None or message.notBefore - now <= EARLY_TOLERANCE_SECONDS:
+            return
+        context = {"event_id": message.event.eventId, "partner_id": message.partnerId}
+        seconds = min(math.ceil(message.notBefore - now), visibility_cap(receipt.received_at or now, now))
+        try:
+            if seconds >= 1:
+                self.delivery_queue.change_visibility(receipt.handle, seconds)
+        except (BotoCoreError, ClientError) as exc:
+            # back after the queue's own visibility timeout, to wait again
+            logger.warning("wait not extended", extra={**context, "error": type(exc).__name__})
+        logger.info("delivery waiting", extra={**context, "seconds": seconds})
+        raise RetryLater(f"not due for {seconds} s")
+
+    def _admit(self, message: DeliveryMessage, deadline: float | None) -> Ready | Attempt:
         """Whether the POST happens now; if not, what became of the delivery instead."""
-        attempts_before = message.priorAttempts + receive_count - 1
+        attempts_before = message.priorAttempts
         number = attempts_before + 1
         context = {"event_id": message.event.eventId, "partner_id": message.partnerId, "attempt": number}
         partner = self.store.get_cached(message.partnerId)
@@ -283,79 +467,125 @@ class Deliverer:
             logger.error("delivery attempt raised", extra={**ready.context, "error": type(exc).__name__})
             return HttpResult(None, 0.0, f"internal error: {type(exc).__name__}", type(exc).__name__)
 
-    def _settle(
-        self, body: str, ready: Ready, result: HttpResult, receipt_handle: str, batch: Batch
-    ) -> Attempt:
-        """Record the attempt and act on its outcome: done, dead letter, or back off."""
-        message, partner, number, context = ready.message, ready.partner, ready.number, ready.context
-        event = message.event
-        attempt = decide(result, number, self.settings, self.rng)
+    def _settle(self, ready: Ready, result: HttpResult, receipt: Receipt, batch: Batch) -> Attempt:
+        """Everything after the POST: decide, record, act. Nothing raised while deciding or
+        recording leaves the attempt unlogged, uncounted or undecided; only a queue that
+        refuses the dead letter or the retry's copy raises :class:`RetryLater`."""
+        attempt = self._decide(ready, result)
+        for step in (self._record_health, self._pause_if_asked, self._report):
+            try:
+                step(ready, result, attempt, batch)
+            except Exception as exc:  # noqa: BLE001 - the attempt goes on to its outcome
+                logger.error(
+                    "delivery bookkeeping failed",
+                    extra={**ready.context, "step": step.__name__, "error": type(exc).__name__},
+                )
+        return self._act(ready, result, attempt, receipt)
+
+    def _decide(self, ready: Ready, result: HttpResult) -> Attempt:
+        try:
+            return decide(result, ready.number, self.settings, self.rng)
+        except Exception as exc:  # noqa: BLE001 - e.g. a receiver's header nothing expected
+            logger.error("delivery decision failed", extra={**ready.context, "error": type(exc).__name__})
+            return fallback_decision(result, ready.number, self.settings)
+
+    def _record_health(self, ready: Ready, result: HttpResult, attempt: Attempt, batch: Batch) -> None:
         if self.health is not None:
             self.health.record(
-                partner,
+                ready.partner,
                 result.ok,
                 result.error or (f"HTTP {result.status}" if result.status else None),
                 into=batch.outcomes,
             )
-        if asks_to_slow_down(result):
-            self._pause(partner, result, attempt)
-        logger.info(
-            "delivery attempt",
-            extra={
-                **context,
-                "event_type": event.eventType,
-                "status": result.status,
-                "latency_ms": round(result.latency_ms, 1),
-                "outcome": attempt.outcome,
-                "error": result.error,
-                "retry_in_s": attempt.delay_seconds,
-            },
-        )
-        metrics.add_metric(name="DeliveryLatency", unit=MetricUnit.Milliseconds, value=result.latency_ms)
-        record = AttemptRecord(
-            event.eventId,
-            event.eventType,
-            message.partnerId,
-            number,
-            attempt.outcome,
-            result.status,
-            result.latency_ms,
-            result.error_class,
-            result.error,
-            result.body_excerpt,
-            datetime.now(UTC),
-        )
 
+    def _pause_if_asked(self, ready: Ready, result: HttpResult, attempt: Attempt, batch: Batch) -> None:
+        if asks_to_slow_down(result):
+            self._pause(ready.partner, result, attempt)
+
+    def _report(self, ready: Ready, result: HttpResult, attempt: Attempt, batch: Batch) -> None:
+        """The log line, the metrics and the delivery log record of the attempt."""
+        message, event = ready.message, ready.message.event
+        latency_ms = round(result.latency_ms, 1)
         if attempt.outcome == "delivered":
+            rate = self.settings.success_log_sample_rate
+            if rate >= 1 or self.rng.random() < rate:
+                log_delivered(
+                    {
+                        **ready.context,
+                        "status": result.status,
+                        "latency_ms": latency_ms,
+                        "outcome": attempt.outcome,
+                    }
+                )
             metrics.add_metric(name="Delivered", unit=MetricUnit.Count, value=1)
-            self._log(record, batch)
+        else:
+            logger.info(
+                "delivery attempt",
+                extra={
+                    **ready.context,
+                    "event_type": event.eventType,
+                    "status": result.status,
+                    "latency_ms": latency_ms,
+                    "outcome": attempt.outcome,
+                    "error": result.error,
+                    "retry_in_s": attempt.delay_seconds,
+                },
+            )
+            metrics.add_metric(name="AttemptFailed", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name="DeliveryLatency", unit=MetricUnit.Milliseconds, value=latency_ms)
+        if self.log is not None:
+            record = AttemptRecord(
+                event.eventId,
+                event.eventType,
+                message.partnerId,
+                ready.number,
+                attempt.outcome,
+                result.status,
+                result.latency_ms,
+                result.error_class,
+                result.error,
+                result.body_excerpt,
+                datetime.now(UTC),
+            )
+            self.log.record(record, batch.attempts)
+
+    def _act(self, ready: Ready, result: HttpResult, attempt: Attempt, receipt: Receipt) -> Attempt:
+        """Done, dead letter, or the retry's copy sent (the original is then acknowledged)."""
+        message, event = ready.message, ready.message.event
+        if attempt.outcome == "delivered":
             return attempt
-        metrics.add_metric(name="AttemptFailed", unit=MetricUnit.Count, value=1)
         if attempt.outcome == "dead_lettered":
             self._dead_letter(
-                body,
+                self._fresh(message),
                 {
                     "partnerId": message.partnerId,
                     "eventId": event.eventId,
                     "eventType": event.eventType,
-                    "attempts": number,
+                    "attempts": ready.number,
                     "lastStatus": result.status,
                     "lastError": (result.error or "")[:1000],
                 },
             )
             logger.error(
-                "delivery dead-lettered", extra={**context, "status": result.status, "error": result.error}
+                "delivery dead-lettered",
+                extra={**ready.context, "status": result.status, "error": result.error},
             )
-            self._log(record, batch)
             return attempt
         assert attempt.delay_seconds is not None
         try:
-            self.delivery_queue.change_visibility(receipt_handle, attempt.delay_seconds)
-        except (BotoCoreError, ClientError) as exc:
-            # The message still comes back, after the queue's own visibility timeout.
-            logger.warning("backoff not applied", extra={**context, "error": type(exc).__name__})
-        self._log(record, batch)
-        raise RetryLater(f"attempt {number} failed: {result.error}")
+            self._put_back(message, ready.number, None, attempt.delay_seconds, "retried")
+        except RetryLater:
+            # The original comes back instead, after the backoff if the visibility can be
+            # set, else the queue's visibility timeout; its attempt is then made again.
+            seconds = min(
+                attempt.delay_seconds, visibility_cap(receipt.received_at or time.time(), time.time())
+            )
+            try:
+                self.delivery_queue.change_visibility(receipt.handle, seconds)
+            except (BotoCoreError, ClientError) as exc:
+                logger.warning("backoff not applied", extra={**ready.context, "error": type(exc).__name__})
+            raise
+        return attempt
 
     @tracer.capture_method(capture_response=False)
     def _post(self, message: DeliveryMessage, partner: Partner, timeout: float) -> HttpResult:
@@ -381,10 +611,6 @@ class Deliverer:
             extra={"event_id": message.event.eventId, "partner_id": message.partnerId},
         )
         return Attempt("not_started", attempts_before)
-
-    def _log(self, record: AttemptRecord, batch: Batch) -> None:
-        if self.log is not None:
-            self.log.record(record, batch.attempts)
 
     # --- flow control ---------------------------------------------------------------
 
@@ -450,13 +676,24 @@ class Deliverer:
         return Attempt("deferred", attempts_before, delay_seconds=seconds)
 
     def _put_back(
-        self, message: DeliveryMessage, attempts_before: int, slot: int | None, seconds: int, what: str
+        self, message: DeliveryMessage, attempts: int, slot: int | None, seconds: int, what: str
     ) -> None:
-        """Re-send the delivery with the attempts it made so far (so the next receive does
-        not count as one). Raises :class:`RetryLater` if the queue does not take it."""
-        copy = message.model_copy(update={"priorAttempts": attempts_before, "rateSlot": slot})
+        """Re-send the delivery, due in ``seconds``, with the ``attempts`` it made so far
+        (SQS's receive count of the copy is not an attempt count): every retry, deferral and
+        put-back. A wait past SQS's 900 s DelaySeconds is finished by the copy itself
+        (:meth:`_wait_if_early`). Raises :class:`RetryLater` if the queue does not take it."""
+        copy = message.model_copy(
+            update={
+                "priorAttempts": attempts,
+                "rateSlot": slot,
+                "notBefore": round(time.time() + seconds, 3) if seconds else None,
+                "hops": message.hops + 1,
+            }
+        )
         try:
-            self.delivery_queue.send(copy.as_body(), copy.attributes(), delay_seconds=seconds)
+            self.delivery_queue.send(
+                copy.as_body(), copy.attributes(), delay_seconds=min(seconds, MAX_DEFER_SECONDS)
+            )
         except (BotoCoreError, ClientError) as exc:
             raise RetryLater(f"delivery not {what}: {type(exc).__name__}") from exc
 
@@ -506,6 +743,12 @@ class Deliverer:
             logger.warning("endpoint.disabled event not sent", extra={"error": type(exc).__name__})
 
     # --- outcomes -------------------------------------------------------------------
+
+    @staticmethod
+    def _fresh(message: DeliveryMessage) -> str:
+        """A dead letter's body: the delivery without what its trip carried (attempts, waits,
+        hops, age), so a redrive starts it over with a full set of attempts."""
+        return DeliveryMessage(partnerId=message.partnerId, event=message.event).as_body()
 
     def _dead_letter(self, body: str, attributes: dict[str, object]) -> None:
         """Raises if the DLQ is unreachable, so the message stays on the main queue."""

@@ -5,6 +5,11 @@ partner's deliveries. If fan-out fails part-way, only the (event, partner) pairs
 sent go back on the events queue as a new envelope and the original is acknowledged, so
 no partner gets a second delivery message for the same event from a retry.
 
+Each re-enqueued remainder carries a hop count and the time the first envelope was accepted;
+past webhooks.queues.MAX_HOPS or MAX_AGE_SECONDS the envelope is dead-lettered instead
+(Lambda's recursive-loop detection is off for this function). Delivery messages start with
+the same hop count and acceptance time, so deliver's bounds count from the event's arrival.
+
 What remains at-least-once (a partner dedupes on ``webhook-id``): a SendMessageBatch
 whose response is lost after SQS stored the messages; a dispatch that crashes (or times
 out) between sending and the deletion of its record; and a record whose re-enqueue also
@@ -14,6 +19,7 @@ fails, which is retried whole.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
@@ -26,7 +32,7 @@ from .delivery_log import EventStore
 from .models import DeliveryMessage, Event, EventEnvelope, to_json
 from .observability import MetricUnit, logger, metrics
 from .partners import PartnerStore
-from .queues import OutgoingMessage, Queue, send_all
+from .queues import OutgoingMessage, Queue, loop_bound, send_all
 
 # When the partner store is away, a batch comes back after 5 s, 10 s, 20 s ... (at most the
 # queue's 180 s visibility) instead of the full visibility timeout every time.
@@ -97,8 +103,23 @@ class Dispatcher:
         metrics.add_metric(name="EnvelopesDeadLettered", unit=MetricUnit.Count, value=1)
         logger.error("envelope dead-lettered", extra={"reason": reason, "message_id": message_id})
 
-    def fan_out(self, envelope: EventEnvelope, subscribers: dict[str, list[str]]) -> FanOutResult:
+    def over_bound(self, envelope: EventEnvelope, body: str, message_id: str, accepted_at: float) -> bool:
+        """Dead-letter an envelope re-enqueued too often or for too long; say whether it was."""
+        reason = loop_bound(envelope.hops or 0, accepted_at, time.time())
+        if reason is None:
+            return False
+        metrics.add_metric(name="EnvelopesOverBound", unit=MetricUnit.Count, value=1)
+        self.dead_letter(body, reason, message_id)
+        return True
+
+    def fan_out(
+        self, envelope: EventEnvelope, subscribers: dict[str, list[str]], accepted_at: float | None = None
+    ) -> FanOutResult:
+        """One delivery message per (event, partner). ``accepted_at``: when the first envelope
+        was accepted (epoch seconds; its SentTimestamp), carried by what this sends."""
         result = FanOutResult()
+        accepted_at = envelope.acceptedAt or accepted_at or time.time()
+        hops = envelope.hops or 0
         pairs: list[tuple[Event, str]] = []
         for event in envelope.events:
             if envelope.partners is not None:  # a re-enqueued remainder: only those still owed
@@ -114,7 +135,9 @@ class Dispatcher:
             )
             logger.info("events without subscribers", extra={"event_ids": result.without_subscribers})
 
-        deliveries = [DeliveryMessage(partnerId=p, event=e) for e, p in pairs]
+        deliveries = [
+            DeliveryMessage(partnerId=p, event=e, hops=hops, acceptedAt=accepted_at) for e, p in pairs
+        ]
         messages = [
             OutgoingMessage(id=str(n), body=d.as_body(), attributes=d.attributes())
             for n, d in enumerate(deliveries)
@@ -128,7 +151,7 @@ class Dispatcher:
         result.sent = len(messages) - len(unsent)
         metrics.add_metric(name="DeliveriesEnqueued", unit=MetricUnit.Count, value=result.sent)
         if unsent:
-            self._requeue(envelope, [pairs[int(m)] for m in sorted(unsent, key=int)])
+            self._requeue(envelope, [pairs[int(m)] for m in sorted(unsent, key=int)], accepted_at)
             result.requeued = len(unsent)
         return result
 
@@ -136,13 +159,19 @@ class Dispatcher:
         """Send in concurrent SendMessageBatch calls; return the ids still unsent after retries."""
         return send_all(self.delivery_queue, messages, self.executor.map).unsent
 
-    def _requeue(self, envelope: EventEnvelope, pending: list[tuple[Event, str]]) -> None:
+    def _requeue(self, envelope: EventEnvelope, pending: list[tuple[Event, str]], accepted_at: float) -> None:
         partners: dict[str, list[str]] = {}
         events: dict[str, Event] = {}
         for event, partner_id in pending:
             partners.setdefault(event.eventId, []).append(partner_id)
             events[event.eventId] = event
-        rest = EventEnvelope(source=envelope.source, events=list(events.values()), partners=partners)
+        rest = EventEnvelope(
+            source=envelope.source,
+            events=list(events.values()),
+            partners=partners,
+            hops=(envelope.hops or 0) + 1,
+            acceptedAt=accepted_at,
+        )
         try:
             self.events_queue.send(to_json(rest.model_dump(exclude_none=True)))
         except (BotoCoreError, ClientError) as exc:

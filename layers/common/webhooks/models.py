@@ -90,6 +90,10 @@ class EventEnvelope(BaseModel):
     source: str | None = None
     events: list[Event] = Field(min_length=1)
     partners: dict[str, list[str]] | None = None
+    # set on a re-enqueued remainder: its re-enqueues so far and when the first envelope was
+    # accepted (epoch seconds), for dispatch's bounds on loops (webhooks.queues.loop_bound)
+    hops: int | None = Field(default=None, ge=0)
+    acceptedAt: float | None = None
 
 
 class DeliveryMessage(BaseModel):
@@ -98,12 +102,19 @@ class DeliveryMessage(BaseModel):
     version: Literal[1] = 1
     partnerId: str
     event: Event
-    # attempts made before this message was sent: a delivery deferred by flow control is
-    # re-sent as a new message (SQS counts receives per message) and carries its count along
+    # POSTs made before this message was sent: a retry, or a delivery deferred by flow
+    # control, is re-sent as a new message carrying its count (SQS's receive count is not one)
     priorAttempts: int = Field(default=0, ge=0)
     # the wall-clock second (epoch) in which this delivery holds a slot of the partner's
     # rate limit: set when it was deferred for the limit, so it is not counted twice
     rateSlot: int | None = None
+    # the earliest time (epoch seconds) of its next POST: a retry's backoff or a deferral's
+    # wait; a copy received sooner waits on without a POST (webhooks.deliver)
+    notBefore: float | None = None
+    # re-sends so far, by dispatch and deliver, and when the delivery was accepted (epoch
+    # seconds; unset: the SentTimestamp of its first message), for the bounds on loops
+    hops: int = Field(default=0, ge=0)
+    acceptedAt: float | None = None
 
     def as_body(self) -> str:
         return to_json(self.model_dump())

@@ -24,6 +24,14 @@ MAX_BATCH_BYTES = 1_048_576  # SendMessageBatch: sum of all bodies
 SEND_ATTEMPTS = 3  # a batch entry SQS refused is tried again, this many times in all
 ATTRIBUTES_ALLOWANCE = 200  # bytes counted per entry for its message attributes
 
+# Our own bounds on messages that dispatch and deliver send back to their own trigger queues
+# (Lambda's recursive-loop detection is off for both: it would drop a long backoff or a
+# partner's long pause after about 16 hops, with no log line of ours). Far beyond any
+# legitimate chain: a delivery hops once per retry, deferral or put-back, and a wait of
+# 12 h in 900 s steps is 48 hops; 14 days is SQS's longest retention.
+MAX_HOPS = 10_000
+MAX_AGE_SECONDS = 14 * 86_400
+
 _clients: dict[tuple[str | None, str, str | None], Any] = {}
 _lock = threading.Lock()
 
@@ -158,6 +166,17 @@ def send_all(queue: Queue, messages: Sequence[OutgoingMessage], map_groups: Grou
             outcome.rejected |= bool(refused) and not failed
             outcome.unsent -= {m.id for m in group} - refused
     return outcome
+
+
+def loop_bound(hops: int, accepted_at: float, now: float) -> str | None:
+    """Why a message re-sent ``hops`` times since ``accepted_at`` (epoch seconds) must stop,
+    or None while it is within :data:`MAX_HOPS` and :data:`MAX_AGE_SECONDS`."""
+    if hops > MAX_HOPS:
+        return f"re-sent {hops} times, over the bound of {MAX_HOPS}"
+    age = now - accepted_at
+    if age > MAX_AGE_SECONDS:
+        return f"accepted {age / 86_400:.1f} days ago, over the bound of {MAX_AGE_SECONDS // 86_400} days"
+    return None
 
 
 def describe_error(exc: BaseException) -> str:
