@@ -22,7 +22,8 @@ def _log_defaults(argv: list[str]) -> None:
         os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 
 
-_log_defaults(sys.argv[1:])
+if __name__ == "__main__" or os.path.basename(sys.argv[0]) == "webhooks":  # the command, not an import
+    _log_defaults(sys.argv[1:])
 
 from pymongo.errors import PyMongoError  # noqa: E402
 
