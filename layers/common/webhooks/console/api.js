@@ -19,8 +19,8 @@ export function session() {
   }
 }
 
-export function remember(role, key) {
-  sessionStorage.setItem(KEY, JSON.stringify({ role, key }));
+export function remember(role, key, name) {
+  sessionStorage.setItem(KEY, JSON.stringify({ role, key, name }));
 }
 
 export function forget() {

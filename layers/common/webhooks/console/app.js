@@ -21,7 +21,9 @@ function signIn(message) {
         event.preventDefault();
         remember(role.value, key.value);
         try {
-          await api(role.value === "operator" ? "/admin/stats" : "/deliveries/endpoint");
+          const checked = await api(role.value === "operator" ? "/admin/stats" : "/deliveries/endpoint");
+          // a partner's name, shown in the header as who is signed in
+          if (role.value === "partner") remember(role.value, key.value, checked.name);
         } catch (error) {
           forget();
           const text =
@@ -43,16 +45,56 @@ function signIn(message) {
     el("button", { type: "submit" }, "Sign in"),
   );
   chrome(null);
-  show(el("h1", {}, "Sign in"), message ? notice(message) : null, form);
+  show(
+    el("h1", {}, "Sign in"),
+    message ? notice(message) : null,
+    form,
+    el(
+      "div",
+      { class: "help" },
+      el("h2", {}, "Where the keys are"),
+      el(
+        "p",
+        {},
+        "Operator: the admin key. Locally, ",
+        el("code", {}, "webhooks local"),
+        " prints it when it starts and keeps it in ",
+        el("code", {}, ".local/admin-key"),
+        " (in the folder you ran it from). On AWS it is the key whose SHA-256 the deployment keeps in SSM (",
+        el("code", {}, "AdminApiKeyHashParameterName"),
+        "); whoever deployed it has the key.",
+      ),
+      el(
+        "p",
+        {},
+        "Partner: its API key, shown once by ",
+        el("code", {}, "webhooks partners create"),
+        " (or by ",
+        el("code", {}, "webhooks partners rotate-api-key"),
+        " and the console's Rotate API key).",
+      ),
+    ),
+  );
   key.focus();
 }
 
 function chrome(current) {
   const views = current ? (current.role === "operator" ? operator : partner) : null;
+  const hash = location.hash || "#/";
   document.getElementById("nav").replaceChildren(
-    ...(views ? views.nav.map(([href, label]) => el("a", { href }, label)) : []),
+    ...(views
+      ? views.nav.map(([href, label, here]) => el("a", { href, "aria-current": here.test(hash) ? "page" : null }, label))
+      : []),
   );
-  document.getElementById("who").textContent = current ? `Signed in as ${current.role}` : "";
+  const who = document.getElementById("who");
+  who.replaceChildren();
+  if (current) {
+    who.append(
+      "Signed in as ",
+      el("strong", {}, current.role === "operator" ? "operator" : current.name || "partner"),
+      current.role === "partner" ? " (partner)" : "",
+    );
+  }
   document.getElementById("signout").hidden = !current;
 }
 

@@ -45,9 +45,14 @@ export function ms(value) {
 }
 
 export function table(caption, headers, rows) {
+  // each cell carries its column's name: on a narrow screen a row is shown as a card,
+  // one "name: value" line per cell, instead of a table wider than the screen
+  for (const row of rows) {
+    [...row.children].forEach((cell, index) => cell.setAttribute("data-label", headers[index] ?? ""));
+  }
   return el(
     "table",
-    {},
+    { class: "cards" },
     el("caption", {}, caption),
     el("thead", {}, el("tr", {}, headers.map((h) => el("th", { scope: "col" }, h)))),
     el("tbody", {}, rows.length ? rows : el("tr", {}, el("td", { colspan: headers.length }, "Nothing here yet."))),
@@ -60,4 +65,56 @@ export function notice(text, kind = "error") {
 
 export function button(label, onclick, attrs = {}) {
   return el("button", { type: "button", onclick, ...attrs }, label);
+}
+
+export function badge(kind, text) {
+  return el("span", { class: `badge ${kind}` }, text);
+}
+
+// A value to paste into a command (a partner id, a new key) with a button that copies it.
+export function copyable(value, label) {
+  const code = el("code", { class: "copyable" }, value);
+  const said = el("span", { class: "copied", role: "status" });
+  const copy = button(label, async () => {
+    try {
+      await navigator.clipboard.writeText(value);
+      said.textContent = "Copied.";
+    } catch {
+      // no clipboard (a page served over plain HTTP from another host): select it instead
+      getSelection().selectAllChildren(code);
+      said.textContent = "Selected: press Ctrl+C (or ⌘C) to copy.";
+    }
+  });
+  return el("span", { class: "copy" }, code, " ", copy, " ", said);
+}
+
+// An attempt's error in words ("connection refused", "timed out", "HTTP 500"): the raw text
+// the deliverer logged is one click behind it.
+export function errorWords(attempt) {
+  const raw = attempt.errorMessage || "";
+  const status = attempt.statusCode;
+  if (status && (status < 200 || status > 299)) return `HTTP ${status}`;
+  if (!raw) return "";
+  const rules = [
+    [/timed? ?out|Timeout/i, "timed out"],
+    [/Connection refused|Errno 111|ECONNREFUSED/i, "connection refused"],
+    [/destination refused/i, "address not allowed"],
+    [/resolve|Name or service not known|getaddrinfo|nodename nor servname|NameResolution/i, "host not found"],
+    [/SSL|certificate|TLS/i, "TLS error"],
+    [/reset by peer|Connection reset|ECONNRESET/i, "connection reset"],
+    [/Connection aborted|RemoteDisconnected|closed connection/i, "connection closed without an answer"],
+    [/request not sent/i, "request not sent (a header value it cannot send)"],
+    [/internal error/i, "internal error in the deliverer"],
+    [/malformed delivery message/i, "malformed delivery message"],
+  ];
+  for (const [pattern, words] of rules) if (pattern.test(raw) || pattern.test(attempt.errorClass || "")) return words;
+  return attempt.errorClass || raw;
+}
+
+export function errorCell(attempt) {
+  const words = errorWords(attempt);
+  const raw = attempt.errorMessage || "";
+  if (!words) return "";
+  if (!raw || raw === words) return words;
+  return el("details", { class: "raw" }, el("summary", { title: raw }, words), el("code", {}, raw));
 }

@@ -1,19 +1,15 @@
 // The operator's views (admin key): overview, partners, deliveries, events, event types.
 
 import { api, query } from "./api.js";
-import { button, el, ms, notice, show, svg, table, when } from "./dom.js";
+import { chart } from "./chart.js";
+import { badge, button, copyable, el, errorCell, errorWords, ms, notice, show, table, when } from "./dom.js";
 
-const OUTCOMES = [
-  ["delivered", "Delivered"],
-  ["failed", "Failed (will retry)"],
-  ["deadLettered", "Dead-lettered"],
-];
-
+// [href, label, which pages it is the current section of]
 export const nav = [
-  ["#/", "Overview"],
-  ["#/partners", "Partners"],
-  ["#/deliveries", "Deliveries"],
-  ["#/event-types", "Event types"],
+  ["#/", "Overview", /^#\/?$|^#\/overview\//],
+  ["#/partners", "Partners", /^#\/partners/],
+  ["#/deliveries", "Deliveries", /^#\/deliveries|^#\/events\//],
+  ["#/event-types", "Event types", /^#\/event-types/],
 ];
 
 export const routes = [
@@ -26,51 +22,7 @@ export const routes = [
   [/^#\/event-types$/, eventTypes],
 ];
 
-function chart(stats) {
-  const width = 720;
-  const height = 180;
-  const points = stats.series;
-  const top = Math.max(1, ...points.map((p) => p.delivered + p.failed + p.deadLettered));
-  const step = width / points.length;
-  const unit = stats.bucketSeconds === 60 ? "minute" : "hour";
-  const total = (key) => points.reduce((sum, p) => sum + p[key], 0);
-  const span = points.length ? `${when(points[0].start)} to ${when(points[points.length - 1].start)}` : "";
-  const summary = `Deliveries per ${unit}, ${span}: ${total("delivered")} delivered, ${total("failed")} failed, ${total("deadLettered")} dead-lettered, ${total("accepted")} events accepted`;
-  const bars = points.map((p, index) => {
-    let y = height;
-    return OUTCOMES.map(([key, label]) => {
-      const h = (p[key] / top) * (height - 10);
-      y -= h;
-      return svg(
-        "rect",
-        { x: index * step + 1, y, width: Math.max(1, step - 2), height: h, class: `bar ${key}` },
-        svg("title", {}, `${when(p.start)}: ${p[key]} ${label.toLowerCase()}`),
-      );
-    });
-  });
-  // events accepted per bucket: a line over the bars, on its own scale
-  const acceptedTop = Math.max(1, ...points.map((p) => p.accepted));
-  const accepted = svg("polyline", {
-    class: "accepted",
-    points: points.map((p, i) => `${i * step + step / 2},${height - (p.accepted / acceptedTop) * (height - 10)}`).join(" "),
-  });
-  return el(
-    "figure",
-    {},
-    svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": summary, class: "chart" }, bars, accepted),
-    el(
-      "figcaption",
-      {},
-      summary,
-      el(
-        "ul",
-        { class: "legend" },
-        OUTCOMES.map(([key, label]) => el("li", { class: key }, label)),
-        el("li", { class: "accepted" }, `Events accepted (line, up to ${acceptedTop} per ${unit})`),
-      ),
-    ),
-  );
-}
+const partnerLink = (id, name) => el("a", { href: `#/partners/${encodeURIComponent(id)}` }, name);
 
 async function overview(window = "hour") {
   const stats = await api(`/admin/stats${query({ window })}`);
@@ -80,11 +32,11 @@ async function overview(window = "hour") {
     el(
       "p",
       { class: "toolbar" },
-      el("a", { href: "#/overview/hour", "aria-current": window === "hour" ? "page" : null }, "Last hour"),
+      el("a", { href: "#/overview/hour", "aria-current": window === "hour" ? "true" : null }, "Last hour"),
       " · ",
-      el("a", { href: "#/overview/day", "aria-current": window === "day" ? "page" : null }, "Last day"),
+      el("a", { href: "#/overview/day", "aria-current": window === "day" ? "true" : null }, "Last day"),
     ),
-    chart(stats),
+    chart(stats, new Date()),
     el("h2", {}, "Needs attention"),
     attention.length
       ? el(
@@ -94,8 +46,11 @@ async function overview(window = "hour") {
             el(
               "li",
               {},
-              el("a", { href: `#/partners/${encodeURIComponent(p.partnerId)}` }, p.name),
-              ` — ${p.endpoint.consecutiveFailures} failures in a row since ${when(p.endpoint.failingSince)}`,
+              partnerLink(p.partnerId, p.name),
+              " ",
+              health(p.endpoint, p.deadLettered),
+              ` ${p.endpoint.consecutiveFailures} ${p.endpoint.consecutiveFailures === 1 ? "failure" : "failures"} in a row since ${when(p.endpoint.failingSince)}`,
+              p.deadLettered ? `; ${p.deadLettered} dead-lettered in the last ${window}` : "",
               p.endpoint.status === "disabled" ? `; endpoint disabled, ${p.parked} deliveries parked` : "",
             ),
           ),
@@ -108,39 +63,60 @@ async function overview(window = "hour") {
         el(
           "tr",
           {},
-          el("td", {}, el("a", { href: `#/partners/${encodeURIComponent(p.partnerId)}` }, p.name)),
+          el("td", {}, partnerLink(p.partnerId, p.name)),
           el("td", {}, p.delivered),
           el("td", {}, p.failed),
           el("td", {}, p.deadLettered),
           el("td", {}, ms(p.latencyP50Ms)),
           el("td", {}, ms(p.latencyP95Ms)),
-          el("td", {}, health(p.endpoint)),
+          el("td", {}, health(p.endpoint, p.deadLettered)),
         ),
       ),
     ),
   );
 }
 
-function health(endpoint) {
-  if (endpoint.status === "disabled") return el("span", { class: "badge bad" }, "disabled");
-  if (endpoint.consecutiveFailures > 0) return el("span", { class: "badge warn" }, `failing (${endpoint.consecutiveFailures})`);
-  return el("span", { class: "badge ok" }, "healthy");
+// Red when the endpoint is failing and deliveries are being dead-lettered (nothing gets
+// through: the attempts run out); amber while it fails but nothing was lost yet (retrying).
+export function health(endpoint, deadLettered = 0) {
+  const streak = endpoint.consecutiveFailures;
+  if (endpoint.status === "disabled") return badge("bad", "disabled");
+  if (streak > 0 && deadLettered > 0) return badge("bad", `failing: ${streak} in a row, dead-lettering`);
+  if (streak > 0) return badge("warn", `failing (${streak}), retrying`);
+  return badge("ok", "healthy");
+}
+
+function legacyKey(p) {
+  return p.apiKeyLegacy ? badge("warn legacy", "legacy key: rotate") : null;
+}
+
+function skippedNotice(skipped) {
+  if (!skipped || !skipped.length) return null;
+  return el(
+    "div",
+    { class: "notice" },
+    el("p", {}, `${skipped.length} stored partner document(s) have fields of the wrong type and are left out here; `, el("code", {}, "webhooks migrate"), " reports and repairs them:"),
+    el("ul", {}, skipped.map((s) => el("li", {}, partnerLink(s.partnerId, s.partnerId), `: ${(s.problems || []).join("; ")}`))),
+  );
 }
 
 async function partners() {
-  const { partners: list } = await api("/admin/partners");
+  const [{ partners: list, skipped }, stats] = await Promise.all([api("/admin/partners"), api("/admin/stats?window=day")]);
+  const day = Object.fromEntries(stats.partners.map((p) => [p.partnerId, p]));
   show(
     el("h1", {}, "Partners"),
+    skippedNotice(skipped),
     table(
       "Partners",
-      ["Name", "Active", "Endpoint", "Failing since", "Rate limit", "Subscriptions"],
+      ["Name", "Active", "Endpoint", "Dead-lettered (24 h)", "Failing since", "Rate limit", "Subscriptions"],
       list.map((p) =>
         el(
           "tr",
           {},
-          el("td", {}, el("a", { href: `#/partners/${encodeURIComponent(p.partnerId)}` }, p.name)),
+          el("td", {}, partnerLink(p.partnerId, p.name), " ", legacyKey(p)),
           el("td", {}, p.isActive ? "yes" : "no"),
-          el("td", {}, health(p.endpoint)),
+          el("td", {}, health(p.endpoint, day[p.partnerId]?.deadLettered ?? 0)),
+          el("td", {}, day[p.partnerId]?.deadLettered ?? 0),
           el("td", {}, when(p.endpoint.failingSince)),
           el("td", {}, p.rateLimit ? `${p.rateLimit}/s` : "none"),
           el("td", {}, (p.events || []).join(", ") || "—"),
@@ -151,8 +127,8 @@ async function partners() {
 }
 
 async function partnerPage(id) {
-  const p = await api(`/admin/partners/${encodeURIComponent(id)}`);
-  const { deliveries: recent } = await api(`/admin/partners/${encodeURIComponent(id)}/deliveries?limit=20`);
+  const path = `/admin/partners/${encodeURIComponent(id)}`;
+  const [p, { deliveries: recent }] = await Promise.all([api(path), api(`${path}/deliveries?limit=20`)]);
   const result = el("div", { "aria-live": "polite" });
   const act = (label, run) =>
     button(label, async () => {
@@ -162,15 +138,34 @@ async function partnerPage(id) {
         result.replaceChildren(notice(`${label} failed: ${error.message}`));
       }
     });
+  const flag = el("span", {}, legacyKey(p));
   const since = el("input", { id: "recover-since", type: "datetime-local", required: true });
+  const overlap = el("input", { id: "key-overlap", type: "number", min: 0, max: 720, step: 1, value: 0, inputmode: "numeric" });
   show(
     el("h1", {}, p.name),
+    el("p", { class: "badges" }, health(p.endpoint, p.deadLettered), " ", flag),
     el(
       "dl",
       { class: "settings" },
+      el("dt", {}, "Partner id"),
+      el(
+        "dd",
+        {},
+        copyable(p.partnerId, "Copy partner id"),
+        el("br"),
+        el("small", {}, "Every CLI command takes it, e.g. ", el("code", {}, `webhooks partners show ${p.partnerId}`)),
+      ),
+      el("dt", {}, "Dead-lettered"),
+      el(
+        "dd",
+        { class: "dead-lettered" },
+        `${p.deadLettered ?? 0} `,
+        el("small", {}, "not delivered since (Recover resends them) · "),
+        el("a", { href: `#/deliveries?${new URLSearchParams({ partner: p.partnerId, status: "failed" })}` }, "see the failures"),
+      ),
       el("dt", {}, "Webhook URL"), el("dd", {}, p.webhookUrl),
       el("dt", {}, "Active"), el("dd", {}, p.isActive ? "yes" : "no"),
-      el("dt", {}, "Endpoint"), el("dd", {}, health(p.endpoint), ` ${p.endpoint.disabledReason || ""}`),
+      el("dt", {}, "Endpoint"), el("dd", {}, p.endpoint.status, p.endpoint.disabledReason ? `: ${p.endpoint.disabledReason}` : ""),
       el("dt", {}, "Failing since"), el("dd", {}, when(p.endpoint.failingSince)),
       el("dt", {}, "Parked deliveries"), el("dd", {}, p.endpoint.parkedDeliveries ?? 0),
       el("dt", {}, "Custom headers"), el("dd", {}, Object.keys(p.headers || {}).join(", ") || "none"),
@@ -182,24 +177,24 @@ async function partnerPage(id) {
       "div",
       { class: "actions" },
       act("Send test event", async () => {
-        const sent = await api(`/admin/partners/${encodeURIComponent(id)}/test`, { method: "POST" });
+        const sent = await api(`${path}/test`, { method: "POST" });
         return notice(`Test event ${(sent.enqueued || []).join(", ")} sent.`, "ok");
       }),
       act("Rotate secret", async () => {
-        const rotated = await api(`/admin/partners/${encodeURIComponent(id)}/rotate-secret`, { method: "POST" });
+        const rotated = await api(`${path}/rotate-secret`, { method: "POST" });
         // shown once, here only: never stored, never shown again
-        return el("p", { class: "notice ok", role: "status" }, "New secret (shown once): ", el("code", {}, rotated.secretKey));
+        return el("div", { class: "notice ok", role: "status" }, "New secret (shown once): ", copyable(rotated.secretKey, "Copy secret"));
       }),
       p.endpoint.status === "disabled"
         ? act("Enable endpoint", async () => {
-            await api(`/admin/partners/${encodeURIComponent(id)}/endpoint/enable`, { method: "POST" });
+            await api(`${path}/endpoint/enable`, { method: "POST" });
             return notice("Endpoint enabled; parked deliveries are on their way.", "ok");
           })
         : null,
       p.isActive
         ? act("Deactivate", async () => {
             if (!confirm(`Deactivate ${p.name}? It will receive nothing until activated again.`)) return notice("Not deactivated.", "ok");
-            await api(`/admin/partners/${encodeURIComponent(id)}`, { method: "PATCH", body: { isActive: false } });
+            await api(path, { method: "PATCH", body: { isActive: false } });
             return notice("Deactivated.", "ok");
           })
         : null,
@@ -210,8 +205,37 @@ async function partnerPage(id) {
         class: "inline",
         onsubmit: async (event) => {
           event.preventDefault();
+          const hours = Number(overlap.value || 0);
+          const when = hours ? `keeps working for ${hours} h` : "stops working at once";
+          if (!confirm(`Rotate ${p.name}'s API key? The old key ${when}.`)) return result.replaceChildren(notice("API key not rotated.", "ok"));
           try {
-            const done = await api(`/admin/partners/${encodeURIComponent(id)}/recover`, {
+            const rotated = await api(`${path}/rotate-api-key`, { method: "POST", body: { overlapHours: hours } });
+            flag.replaceChildren(); // a rotated key is no longer a legacy one
+            result.replaceChildren(
+              el(
+                "div",
+                { class: "notice ok", role: "status" },
+                "New API key (shown once: give it to the partner now): ",
+                copyable(rotated.apiKey, "Copy API key"),
+              ),
+            );
+          } catch (error) {
+            result.replaceChildren(notice(`Rotate API key failed: ${error.message}`));
+          }
+        },
+      },
+      el("label", { for: "key-overlap" }, "Old API key keeps working for (hours) "),
+      overlap,
+      el("button", { type: "submit" }, "Rotate API key"),
+    ),
+    el(
+      "form",
+      {
+        class: "inline",
+        onsubmit: async (event) => {
+          event.preventDefault();
+          try {
+            const done = await api(`${path}/recover`, {
               method: "POST",
               body: { since: new Date(since.value).toISOString() },
             });
@@ -231,6 +255,13 @@ async function partnerPage(id) {
   );
 }
 
+const OUTCOME_WORDS = { delivered: "delivered", retry: "failed, will retry", dead_lettered: "dead-lettered" };
+
+export function outcome(a) {
+  const kind = a.outcome === "delivered" ? "ok" : a.outcome === "retry" ? "warn" : "bad";
+  return badge(kind, OUTCOME_WORDS[a.outcome] || a.outcome);
+}
+
 export function attemptsTable(caption, attempts, withPartner, names = {}) {
   return table(
     caption,
@@ -241,12 +272,12 @@ export function attemptsTable(caption, attempts, withPartner, names = {}) {
         {},
         el("td", {}, when(a.timestamp)),
         el("td", {}, el("a", { href: `#/events/${encodeURIComponent(a.eventId)}` }, a.eventId), el("br"), el("small", {}, a.eventType)),
-        withPartner ? el("td", {}, names[a.partnerId] || a.partnerId) : null,
+        withPartner ? el("td", {}, names[a.partnerId] ? partnerLink(a.partnerId, names[a.partnerId]) : a.partnerId) : null,
         el("td", {}, a.attempt),
-        el("td", {}, el("span", { class: `badge ${a.outcome === "delivered" ? "ok" : "bad"}` }, a.outcome)),
+        el("td", {}, outcome(a)),
         el("td", {}, a.statusCode ?? "—"),
         el("td", {}, ms(a.latencyMs)),
-        el("td", {}, a.errorMessage || ""),
+        el("td", {}, errorCell(a)),
       ),
     ),
   );
@@ -256,8 +287,14 @@ async function deliveries(search = "") {
   const params = new URLSearchParams((search || "").replace(/^\?/, ""));
   const { partners: list } = await api("/admin/partners");
   const names = Object.fromEntries(list.map((p) => [p.partnerId, p.name]));
+  const chosen = params.get("partner") || "";
   const field = (label, input) => el("label", {}, label, input);
-  const partner = el("select", { name: "partner" }, list.map((p) => el("option", { value: p.partnerId, selected: params.get("partner") === p.partnerId }, p.name)));
+  const partner = el(
+    "select",
+    { name: "partner" },
+    el("option", { value: "", selected: !chosen }, "All partners"),
+    list.map((p) => el("option", { value: p.partnerId, selected: chosen === p.partnerId }, p.name)),
+  );
   const status = el(
     "select",
     { name: "status" },
@@ -284,74 +321,113 @@ async function deliveries(search = "") {
     field("Event id ", eventId),
     el("button", { type: "submit" }, "Show"),
   );
-  const chosen = params.get("partner") || list[0]?.partnerId;
-  if (!chosen) return show(el("h1", {}, "Deliveries"), notice("No partners yet.", "ok"));
   const iso = (v) => (v ? new Date(v).toISOString() : undefined);
-  const page = await api(
-    `/admin/partners/${encodeURIComponent(chosen)}/deliveries${query({
-      status: params.get("status"),
-      since: iso(params.get("since")),
-      until: iso(params.get("until")),
-      eventId: params.get("eventId"),
-      cursor: params.get("cursor"),
-    })}`,
-  );
+  const filters = query({
+    status: params.get("status"),
+    since: iso(params.get("since")),
+    until: iso(params.get("until")),
+    eventId: params.get("eventId"),
+    cursor: params.get("cursor"),
+  });
+  const page = await api(chosen ? `/admin/partners/${encodeURIComponent(chosen)}/deliveries${filters}` : `/admin/deliveries${filters}`);
   const next = new URLSearchParams(params);
-  next.set("partner", chosen);
   if (page.nextCursor) next.set("cursor", page.nextCursor);
   show(
     el("h1", {}, "Deliveries"),
     form,
-    attemptsTable(`Attempts to ${names[chosen] || chosen}, newest first`, page.deliveries, false),
+    attemptsTable(chosen ? `Attempts to ${names[chosen] || chosen}, newest first` : "Attempts to all partners, newest first", page.deliveries, !chosen, names),
     page.nextCursor ? el("p", {}, el("a", { href: `#/deliveries?${next}` }, "Next page")) : null,
   );
 }
 
-async function eventPage(id) {
-  const [{ deliveries: attempts }, { partners: list }] = await Promise.all([
-    api(`/admin/events/${encodeURIComponent(id)}/deliveries`),
-    api("/admin/partners"),
+// The event itself: its type, when it was accepted and its payload.
+export function eventDetails(event) {
+  if (!event) return notice("The event itself is no longer stored (events are kept as long as the delivery log); its attempts are below.", "ok");
+  return [
+    el(
+      "dl",
+      { class: "settings" },
+      el("dt", {}, "Type"), el("dd", { class: "event-type" }, event.eventType),
+      el("dt", {}, "Accepted"), el("dd", {}, el("time", { datetime: event.timestamp }, when(event.timestamp)), ` (${event.timestamp})`),
+    ),
+    el("h2", {}, "Payload (data)"),
+    el("pre", { class: "payload" }, JSON.stringify(event.data, null, 2)),
+  ];
+}
+
+// One partner's attempts in the order they were made. Attempt numbers restart when the
+// delivery is sent again (replay, redrive, recovery, an endpoint enabled): each restart
+// is marked as the start of a new series.
+export function attemptArticles(attempts, answeredBy = "Response from the endpoint:") {
+  const ordered = [...attempts].sort((a, b) => (a.timestamp < b.timestamp ? -1 : a.timestamp > b.timestamp ? 1 : a.id < b.id ? -1 : 1));
+  return ordered.map((a, index) => [
+    index > 0 && a.attempt <= ordered[index - 1].attempt
+      ? el("p", { class: "series" }, `New series of attempts from ${when(a.timestamp)}: sent again by a replay, redrive or recovery`)
+      : null,
+    el(
+      "article",
+      { class: "attempt" },
+      el("h3", {}, `Attempt ${a.attempt}: `, outcome(a), ` ${a.statusCode ?? "no response"} in ${ms(a.latencyMs)}, ${when(a.timestamp)}`),
+      a.errorMessage ? el("p", {}, "Error: ", errorCell(a)) : null,
+      el("p", {}, answeredBy),
+      el("pre", { class: "response" }, a.responseBody || "(empty)"),
+    ),
   ]);
+}
+
+function resultOf(a) {
+  const how = a.statusCode ? `HTTP ${a.statusCode}` : errorWords(a);
+  if (a.outcome === "delivered") return `Replay delivered: ${how} in ${ms(a.latencyMs)}.`;
+  if (a.outcome === "retry") return `Replay attempt failed: ${how}; it will be retried.`;
+  return `Replay failed: ${how}; dead-lettered.`;
+}
+
+const POLL_MS = 1000;
+const POLL_TIMES = 60;
+
+async function eventPage(id) {
+  const load = () => api(`/admin/events/${encodeURIComponent(id)}/deliveries`);
+  const [found, { partners: list }] = await Promise.all([load(), api("/admin/partners")]);
   const names = Object.fromEntries(list.map((p) => [p.partnerId, p.name]));
-  const result = el("div", { "aria-live": "polite" });
-  const partnerIds = [...new Set(attempts.map((a) => a.partnerId))];
+  const partnerIds = [...new Set(found.deliveries.map((a) => a.partnerId))];
+  const sections = partnerIds.map((pid) => {
+    const name = names[pid] || pid;
+    const of = (attempts) => attempts.filter((a) => a.partnerId === pid);
+    const list = el("div", { class: "attempts" }, attemptArticles(of(found.deliveries)));
+    const said = el("span", { class: "result", role: "status" });
+    const section = el("section", { class: "partner-attempts" }, el("h2", {}, partnerLink(pid, name)));
+    const replay = button(`Replay to ${name}`, async () => {
+      replay.disabled = true;
+      try {
+        const before = of((await load()).deliveries).length;
+        said.textContent = "Sending…";
+        await api(`/admin/partners/${encodeURIComponent(pid)}/replay`, { method: "POST", body: { eventId: id } });
+        said.textContent = "Queued; waiting for the attempt…";
+        // the new attempt shows up here as soon as the deliverer logs it (bounded wait)
+        for (let n = 0; n < POLL_TIMES && section.isConnected; n += 1) {
+          await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+          const now = of((await load()).deliveries);
+          if (now.length > before) {
+            list.replaceChildren(...attemptArticles(now).flat().filter(Boolean));
+            said.textContent = resultOf(now.sort((a, b) => (a.timestamp < b.timestamp ? -1 : 1))[now.length - 1]);
+            return;
+          }
+        }
+        said.textContent = `Queued, not attempted within ${(POLL_MS * POLL_TIMES) / 1000} s: use Refresh later.`;
+      } catch (error) {
+        said.textContent = `Replay failed: ${error.message}`;
+      } finally {
+        replay.disabled = false;
+      }
+    });
+    section.append(el("div", { class: "actions" }, replay, said), list);
+    return section;
+  });
   show(
     el("h1", {}, "Event ", el("code", {}, id)),
-    attempts.length ? null : notice("No attempts logged for this event.", "ok"),
-    partnerIds.map((pid) =>
-      el(
-        "section",
-        { class: "partner-attempts" },
-        el("h2", {}, names[pid] || pid),
-        button(`Replay to ${names[pid] || pid}`, async () => {
-          try {
-            await api(`/admin/partners/${encodeURIComponent(pid)}/replay`, { method: "POST", body: { eventId: id } });
-            result.replaceChildren(notice(`Replay to ${names[pid] || pid} queued.`, "ok"));
-          } catch (error) {
-            result.replaceChildren(notice(`Replay failed: ${error.message}`));
-          }
-        }),
-        attempts
-          .filter((a) => a.partnerId === pid)
-          .map((a) =>
-            el(
-              "article",
-              { class: "attempt" },
-              el(
-                "h3",
-                {},
-                `Attempt ${a.attempt}: `,
-                el("span", { class: `badge ${a.outcome === "delivered" ? "ok" : "bad"}` }, a.outcome),
-                ` ${a.statusCode ?? "no response"} in ${ms(a.latencyMs)}, ${when(a.timestamp)}`,
-              ),
-              a.errorMessage ? el("p", {}, "Error: ", a.errorMessage) : null,
-              el("p", {}, "Response from the endpoint:"),
-              el("pre", { class: "response" }, a.responseBody || "(empty)"),
-            ),
-          ),
-      ),
-    ),
-    result,
+    eventDetails(found.event),
+    found.deliveries.length ? null : notice("No attempts logged for this event.", "ok"),
+    sections,
     el("p", {}, button("Refresh", () => eventPage(id))),
   );
 }

@@ -2,15 +2,22 @@
 // Whose deliveries these are is decided by the API from the key, not by this page.
 
 import { api, query } from "./api.js";
-import { el, notice, show, when } from "./dom.js";
-import { attemptsTable } from "./operator.js";
+import { badge, el, notice, show, when } from "./dom.js";
+import { attemptArticles, attemptsTable, eventDetails } from "./operator.js";
 
-export const nav = [["#/", "My deliveries"]];
+export const nav = [["#/", "My deliveries", /^#\/?(\?.*)?$|^#\/events\//]];
 
 export const routes = [
   [/^#\/?(\?.*)?$/, mine],
   [/^#\/events\/([^/?]+)$/, myEvent],
 ];
+
+function endpointBadge(e) {
+  if (e.status === "disabled") return badge("bad", "disabled");
+  if (e.pausedUntil && Date.parse(e.pausedUntil) > Date.now()) return badge("warn", "paused");
+  if (e.consecutiveFailures > 0) return badge("warn", `failing (${e.consecutiveFailures} in a row)`);
+  return badge("ok", "enabled, healthy");
+}
 
 async function mine(search = "") {
   const params = new URLSearchParams((search || "").replace(/^\?/, ""));
@@ -19,13 +26,14 @@ async function mine(search = "") {
     api(`/deliveries${query({ status: params.get("status"), cursor: params.get("cursor") })}`),
   ]);
   const e = me.endpoint;
+  const failedOnly = params.get("status") === "failed";
   show(
     el("h1", {}, `Deliveries to ${me.name}`),
     el(
       "dl",
       { class: "settings" },
       el("dt", {}, "Endpoint"),
-      el("dd", {}, e.status === "disabled" ? `disabled ${when(e.disabledAt)}: ${e.disabledReason || ""}` : "enabled"),
+      el("dd", { class: "endpoint-status" }, endpointBadge(e), e.status === "disabled" ? ` since ${when(e.disabledAt)}: ${e.disabledReason || ""}` : ""),
       el("dt", {}, "Failures in a row"),
       el("dd", {}, e.consecutiveFailures, e.failingSince ? ` since ${when(e.failingSince)}` : ""),
       el("dt", {}, "Paused until"),
@@ -34,9 +42,9 @@ async function mine(search = "") {
     el(
       "p",
       { class: "toolbar" },
-      el("a", { href: "#/" }, "All"),
+      el("a", { href: "#/", "aria-current": failedOnly ? null : "true" }, "All"),
       " · ",
-      el("a", { href: "#/?status=failed" }, "Failed only"),
+      el("a", { href: "#/?status=failed", "aria-current": failedOnly ? "true" : null }, "Failed only"),
     ),
     attemptsTable("My delivery attempts, newest first", page.deliveries, false),
     page.nextCursor
@@ -47,19 +55,12 @@ async function mine(search = "") {
 
 async function myEvent(id) {
   try {
-    const { deliveries } = await api(`/deliveries/events/${encodeURIComponent(id)}`);
+    const found = await api(`/deliveries/events/${encodeURIComponent(id)}`);
     show(
       el("h1", {}, "Event ", el("code", {}, id)),
-      deliveries.map((a) =>
-        el(
-          "article",
-          { class: "attempt" },
-          el("h2", {}, `Attempt ${a.attempt}: ${a.outcome}, ${a.statusCode ?? "no response"}, ${when(a.timestamp)}`),
-          a.errorMessage ? el("p", {}, "Error: ", a.errorMessage) : null,
-          el("p", {}, "Your endpoint answered:"),
-          el("pre", { class: "response" }, a.responseBody || "(empty)"),
-        ),
-      ),
+      eventDetails(found.event),
+      el("h2", {}, "Attempts to your endpoint"),
+      attemptArticles(found.deliveries, "Your endpoint answered:"),
     );
   } catch (error) {
     if (error.status !== 404) throw error;
