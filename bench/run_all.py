@@ -9,6 +9,7 @@ BENCHES = [
     "bench_sqs_server.py",
     "bench_ingest.py",
     "bench_deliver.py",
+    "bench_log_bytes.py",
     "bench_e2e.py",
     "bench_flow.py",
     "bench_revocation.py",

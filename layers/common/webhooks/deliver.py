@@ -57,6 +57,7 @@ from __future__ import annotations
 import logging
 import math
 import random
+import sys
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -170,27 +171,41 @@ class Ready:
 
 # --- the short line of a delivered attempt --------------------------------------------
 
-_delivered_lines = logging.getLogger("webhooks.delivered")
-_delivered_lines.propagate = False
-
 
 class _ShortLine(logging.Formatter):
-    """A delivered attempt's keys only, rendered by the formatter the deliver logger uses at
-    the time (Powertools' JSON lines, or `webhooks local`'s human ones). Left out: the keys
-    Powertools adds to every line of an invocation (function name, ARN, memory, request id,
-    cold start, trace id, location, timestamp), over half the bytes of a delivered attempt's
-    line and the same on every line of the stream (CloudWatch stamps each line itself)."""
+    """A delivered attempt's own keys only, rendered by the formatter the deliver logger uses
+    at the time (Powertools' JSON lines, or `webhooks local`'s human ones, which also name the
+    function). Left out: the keys Powertools adds to every line of an invocation (level,
+    location, timestamp, service, function name, ARN, memory, request id, cold start, trace
+    id), over half the bytes of the line and the same on every line of the log group; a
+    delivered attempt is INFO, and CloudWatch stamps each line's time itself."""
 
     def format(self, record: logging.LogRecord) -> str:
         fields: dict[str, Any] = record.__dict__["fields"]  # set by log_delivered
         formatter = logger.registered_formatter
+        if type(formatter) is not LambdaPowertoolsFormatter:  # a human line: which function
+            fields = {"level": "INFO", "service": logger.service, **fields}
         if not isinstance(formatter, LambdaPowertoolsFormatter):
             return to_json(fields)
         # typed for a LogRecord, serialize() takes the dict Powertools' format() builds
         return formatter.serialize(fields)  # type: ignore[arg-type]
 
 
-_delivered_handler = logging.StreamHandler(getattr(logger.registered_handler, "stream", None))
+class _LoggersStream(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes wherever the deliver logger's own handler writes at the time."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return getattr(logger.registered_handler, "stream", None) or sys.stdout
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass  # StreamHandler's constructor sets one: the logger's is used instead
+
+
+_delivered_lines = logging.getLogger("webhooks.delivered")
+_delivered_lines.propagate = False  # like Powertools' logger: no second copy via the root logger
+_delivered_handler = _LoggersStream()
 _delivered_handler.setFormatter(_ShortLine())
 _delivered_lines.addHandler(_delivered_handler)
 _delivered_lines.setLevel(logging.INFO)  # gated by the deliver logger's level instead
@@ -201,8 +216,7 @@ def log_delivered(fields: dict[str, Any]) -> None:
     at the deliver logger's level."""
     if logger.log_level > logging.INFO:
         return
-    line = {"level": "INFO", "message": "delivery attempt", "service": logger.service, **fields}
-    _delivered_lines.info("delivery attempt", extra={"fields": line})
+    _delivered_lines.info("delivery attempt", extra={"fields": {"message": "delivery attempt", **fields}})
 
 
 # --- the decisions, as plain functions (tests/unit/test_deliver_steps.py) -----------------
