@@ -53,6 +53,10 @@ def test_deliveries_list_is_newest_first_whatever_order_the_log_was_written_in(
         cursor = ["--cursor", page["nextCursor"]]
     # newest first; the three written in the same millisecond by _id, newest written first
     assert seen == ["event_a", "event_d2", "event_d1", "event_c", "event_b"]
+    # a cursor whose row has gone (expired) pages on from its id's time, skipping nothing
+    gone = str(ObjectId.from_datetime(at["a"]))
+    assert main(["deliveries", "list", "--partner", "p1", "--cursor", gone, "--json"]) == 0
+    assert [d["eventId"] for d in json.loads(capsys.readouterr().out)["deliveries"]] == seen
 
 
 def get(function: Any, path: str, context_path: str | None = None) -> tuple[int, dict[str, str], str]:
@@ -186,3 +190,21 @@ def test_a_dead_letter_is_settled_only_by_a_delivery_after_it_was_dead_lettered(
     assert listed == {"event_delivered_before", "event_other_partner"}
     assert main(["dlq", "redrive", "--all"]) == 0
     assert capsys.readouterr().out.strip() == "redrove 2 deliveries"  # the settled one is gone already
+
+
+def test_every_documented_route_documents_the_400_it_answers_to_an_unknown_parameter(
+    stack: Stack, function: Any
+) -> None:
+    from webhooks.api import openapi_document
+
+    error = {"$ref": "#/components/schemas/ErrorResponse"}
+    for path, operations in openapi_document()["paths"].items():
+        for method, operation in operations.items():
+            assert operation["responses"]["400"]["content"]["application/json"]["schema"] == error, (
+                method,
+                path,
+            )
+    event = api_event(None, method="GET", path="/api/v1/health")
+    event["queryStringParameters"] = {"verbose": "1"}
+    result = function("ingest")(event)
+    assert result["statusCode"] == 400 and json.loads(result["body"])["error"].startswith("Invalid query")

@@ -165,13 +165,15 @@ class DeliveryLog:
     def _after(self, partner_id: str | None, cursor: str) -> dict[str, Any]:
         """The rows after the cursor's (the last row of the previous page, by its _id)."""
         try:
-            mine = {} if partner_id is None else {"partnerId": partner_id}
-            last = self.attempts.find_one({"_id": ObjectId(cursor), **mine})
+            oid = ObjectId(cursor)
         except (InvalidId, TypeError):
-            last = None
-        if last is None:
-            raise BadCursor("cursor is not one this API returned")
-        at, oid = last["timestamp"], last["_id"]
+            raise BadCursor("cursor is not one this API returned") from None
+        mine = {} if partner_id is None else {"partnerId": partner_id}
+        last = self.attempts.find_one({"_id": oid, **mine}, {"timestamp": 1})
+        # a row gone meanwhile (expired): the end of the second its id was made in (an id holds
+        # whole seconds; the attempt was before it): a row of that second may come again,
+        # none is skipped
+        at = last["timestamp"] if last else oid.generation_time + timedelta(seconds=1)
         return {"$or": [{"timestamp": {"$lt": at}}, {"timestamp": at, "_id": {"$lt": oid}}]}
 
     def last_delivered(self, keys: set[tuple[str, str]]) -> dict[tuple[str, str], datetime]:

@@ -118,10 +118,18 @@ def openapi_document() -> dict[str, Any]:
     schemas.update(_event_schemas())
     # invalid input answers 400 with the API's own error body (the Node-compatible contract),
     # never the 422 Powertools documents for its default validation handler
+    # and every route can answer it: a query parameter it does not declare is a 400 on every
+    # route of this document (parameters.reject_unknown_query)
+    invalid = {
+        "description": "Invalid request (e.g. a query parameter the route does not take)",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
+    }
     for methods in doc["paths"].values():
         for described in methods.values():
             if "HTTPValidationError" in json.dumps(described["responses"].get("422", {})):
                 del described["responses"]["422"]
+            if "400" not in described["responses"]:
+                described["responses"] = dict(sorted({**described["responses"], "400": invalid}.items()))
     for unused in ("HTTPValidationError", "ValidationError", "ResponseValidationError"):
         schemas.pop(unused, None)
     return doc
