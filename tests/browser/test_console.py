@@ -297,6 +297,7 @@ def test_the_day_chart_ends_now(stack: Stack, page: Any) -> None:
     )
     assert right_edge[1] <= right_edge[0]  # the current hour's bar stops at now
     assert page.get_by_role("link", name="Last day").get_attribute("aria-current") == "true"
+    shot(page, "15-overview-day")
 
 
 def test_a_partner_page_shows_its_id_to_copy_and_a_dead_lettering_endpoint_in_red(
@@ -428,7 +429,7 @@ def concrete(stack: Stack, view: str) -> str:
 def test_every_view_fits_a_phone_and_marks_where_it_is_in_the_nav(
     stack: Stack, browser: Any, view: str, section: str
 ) -> None:
-    view = concrete(stack, view)
+    shown, view = view, concrete(stack, view)
     context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
     page = context.new_page()
     try:
@@ -438,8 +439,7 @@ def test_every_view_fits_a_phone_and_marks_where_it_is_in_the_nav(
         assert width <= inner, f"{view or 'overview'} scrolls sideways: {width} > {inner}"
         current = page.locator("nav a[aria-current=page]")
         assert current.count() == 1 and current.inner_text() == section
-        if view in ("", "#/partners"):
-            shot(page, f"13-phone{view.replace('#/', '-')}")
+        shot(page, "13-phone-" + (re.sub(r"[^a-z]+", "-", shown[2:]) or "overview"))
     finally:
         context.close()
 
