@@ -170,6 +170,17 @@ def test_the_banner_says_how_to_sign_in_to_the_console(runtime: RuntimeProcess) 
     assert f"admin key {key} " in banner[console + 1]
 
 
+def test_a_request_built_from_the_served_documents_servers_reaches_the_api(runtime: RuntimeProcess) -> None:
+    status, doc = runtime.request("GET", "/api/v1/openapi.json")
+    assert status == 200 and doc["paths"]["/api/v1/admin/partners"]["get"]
+    [server] = doc["servers"]  # what Swagger UI's "Try it out" prefixes every path with
+    key = (runtime.data_dir / "admin-key").read_text().strip()
+    status, listed = runtime.request(
+        "GET", server["url"].rstrip("/") + "/api/v1/admin/partners", headers={"X-Admin-Key": key}
+    )
+    assert status == 200 and {"orders", "broken"} <= {p["name"] for p in listed["partners"]}
+
+
 def test_a_dead_letter_delivered_since_is_neither_listed_nor_redriven(
     runtime: RuntimeProcess, partners: dict[str, Any], receivers: dict[str, Receiver]
 ) -> None:
