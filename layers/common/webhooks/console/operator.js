@@ -358,8 +358,11 @@ export function eventDetails(event) {
 // One partner's attempts in the order they were made. Attempt numbers restart when the
 // delivery is sent again (replay, redrive, recovery, an endpoint enabled): each restart
 // is marked as the start of a new series.
+const inOrder = (attempts) =>
+  [...attempts].sort((a, b) => (a.timestamp < b.timestamp ? -1 : a.timestamp > b.timestamp ? 1 : a.id < b.id ? -1 : 1));
+
 export function attemptArticles(attempts, answeredBy = "Response from the endpoint:") {
-  const ordered = [...attempts].sort((a, b) => (a.timestamp < b.timestamp ? -1 : a.timestamp > b.timestamp ? 1 : a.id < b.id ? -1 : 1));
+  const ordered = inOrder(attempts);
   return ordered.map((a, index) => [
     index > 0 && a.attempt <= ordered[index - 1].attempt
       ? el("p", { class: "series" }, `New series of attempts from ${when(a.timestamp)}: sent again by a replay, redrive or recovery`)
@@ -409,7 +412,7 @@ async function eventPage(id) {
           const now = of((await load()).deliveries);
           if (now.length > before) {
             list.replaceChildren(...attemptArticles(now).flat().filter(Boolean));
-            said.textContent = resultOf(now.sort((a, b) => (a.timestamp < b.timestamp ? -1 : 1))[now.length - 1]);
+            said.textContent = resultOf(inOrder(now).at(-1));
             return;
           }
         }
