@@ -213,11 +213,16 @@ def test_a_dead_letter_delivered_since_is_neither_listed_nor_redriven(
 
 
 def api_workers(runtime: RuntimeProcess) -> list[int]:
-    return [
-        pid
-        for pid in child_pids(runtime.process.pid)
-        if b"webhooks_cli.api_worker" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    ]
+    return [pid for pid in child_pids(runtime.process.pid) if b"webhooks_cli.api_worker" in cmdline(pid)]
+
+
+def cmdline(pid: int) -> bytes:
+    """A process's command line; empty once it is gone (a killed worker the runtime reaps
+    between pgrep's listing and this read)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:
+        return b""
 
 
 def test_worker_processes_serve_the_api_and_deliveries_run_below_it(
