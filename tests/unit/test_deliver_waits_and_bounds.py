@@ -179,3 +179,28 @@ def test_the_fallback_decision_retries_on_the_plain_backoff_and_dead_letters_the
     assert (first.outcome, first.delay_seconds, second.delay_seconds) == ("retry", 1, 2)
     assert fallback_decision(HttpResult(500, 1.0), 3, settings).outcome == "dead_lettered"
     assert fallback_decision(HttpResult(410, 1.0), 1, settings).outcome == "dead_lettered"
+
+
+def test_a_copy_back_early_claims_no_rate_limit_slot_for_its_batch(settings: Settings) -> None:
+    from webhooks.partners import Partner
+
+    limited = Partner("p1", "Acme", "https://acme.example/h", True, "whsec_x", rate_limit=5)
+    reserved: list[tuple[str, int, int]] = []
+
+    class Store:
+        def sync(self) -> None:
+            pass
+
+        def get_cached(self, partner_id: str) -> Partner:
+            return limited
+
+    class Limiter:
+        def reserve(self, partner_id: str, limit: int, count: int) -> None:
+            reserved.append((partner_id, limit, count))
+
+    fakes: Any = (Store(), Limiter())  # only the calls begin_batch makes
+    deliverer = Deliverer(settings, fakes[0], None, MemoryQueue(), MemoryQueue(), limiter=fakes[1])  # type: ignore[arg-type]
+    now = time.time()
+    due, early = message(notBefore=now - 1), message(notBefore=now + 600)
+    deliverer.begin_batch([due.as_body(), early.as_body(), message().as_body()])
+    assert reserved == [("p1", 5, 2)]  # the early copy would have held a slot it cannot use

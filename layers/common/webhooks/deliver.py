@@ -254,15 +254,19 @@ def decide(result: HttpResult, number: int, settings: Settings, rng: random.Rand
 
 def fallback_decision(result: HttpResult, number: int, settings: Settings) -> Attempt:
     """What :func:`decide` would say without reading the receiver's answer beyond its status
-    (no Retry-After, no jitter): used when deciding raised, so the attempt still ends
+    (no Retry-After): used when deciding raised, so the attempt still ends
     delivered, retried or dead-lettered."""
     if result.ok:
         return Attempt("delivered", number, result.status)
     if result.status == 410 or number >= settings.webhook_max_attempts:
         return Attempt("dead_lettered", number, result.status, result.error)
-    delay_ms = settings.webhook_retry_delay * 2 ** min(number - 1, 32)
-    delay = int(min(SQS_MAX_VISIBILITY_SECONDS, max(1, math.ceil(delay_ms / 1000))))
-    return Attempt("retry", number, result.status, result.error, delay)
+    return Attempt(
+        "retry",
+        number,
+        result.status,
+        result.error,
+        retry_delay_seconds(number, settings.webhook_retry_delay),
+    )
 
 
 def deliberate_waits(message: DeliveryMessage, sent_at: float | None) -> int:
@@ -330,6 +334,7 @@ class Deliverer:
         assert self.limiter is not None
         wanted: Counter[str] = Counter()
         limits: dict[str, int] = {}
+        now = time.time()
         try:
             for body in bodies:
                 try:
@@ -338,6 +343,8 @@ class Deliverer:
                     continue
                 if message.rateSlot is not None:
                     continue  # holds its slot already
+                if message.notBefore is not None and message.notBefore - now > EARLY_TOLERANCE_SECONDS:
+                    continue  # back early: it waits on without a POST
                 partner_id = message.partnerId
                 partner = self.store.get_cached(partner_id)
                 if partner is None or not partner.rate_limit or not partner.is_active:
