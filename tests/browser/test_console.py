@@ -526,6 +526,34 @@ def test_rotating_a_partners_api_key_shows_the_new_key_once_and_clears_the_legac
         context.close()
 
 
+def test_a_partner_document_the_api_cannot_read_is_named_with_its_problems_not_hidden(
+    stack: Stack, page: Any
+) -> None:
+    # a Node-era document with a string createdAt: left out of the lists, reported
+    odd = stack.database()["partners"].insert_one(
+        {
+            "name": "Old Record",
+            "webhookUrl": stack.good.url,
+            "apiKeyHash": os.urandom(32).hex(),
+            "secretKey": "whsec_b2xk",
+            "isActive": True,
+            "createdAt": "2019-03-01",
+        }
+    )
+    odd_id = str(odd.inserted_id)
+    operator(page, stack, "#/partners")
+    report = page.locator(".notice", has_text="webhooks migrate")
+    report.wait_for()
+    assert "1 stored partner document has fields of the wrong type" in report.inner_text()
+    assert "createdAt" in report.inner_text()
+    report.get_by_role("link", name=odd_id).click()
+    page.get_by_role("heading", name="Old Record").wait_for()
+    assert "createdAt" in page.locator(".notice.problems").inner_text()
+    page.goto(f"{stack.url}#/")
+    page.locator(".notice", has_text=odd_id).wait_for()  # the overview says so too
+    stack.admin("DELETE", f"/partners/{odd_id}")  # the other tests' lists stay as they were
+
+
 def test_keyboard_only_sign_in(stack: Stack, page: Any) -> None:
     page.goto(stack.url)
     page.get_by_label("Key").wait_for()

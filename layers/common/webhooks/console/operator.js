@@ -36,6 +36,7 @@ async function overview(window = "hour") {
       " · ",
       el("a", { href: "#/overview/day", "aria-current": window === "day" ? "true" : null }, "Last day"),
     ),
+    skippedNotice(stats.skipped),
     chart(stats, new Date()),
     el("h2", {}, "Needs attention"),
     attention.length
@@ -95,7 +96,13 @@ function skippedNotice(skipped) {
   return el(
     "div",
     { class: "notice" },
-    el("p", {}, `${skipped.length} stored partner document(s) have fields of the wrong type and are left out here; `, el("code", {}, "webhooks migrate"), " reports and repairs them:"),
+    el(
+      "p",
+      {},
+      `${skipped.length === 1 ? "1 stored partner document has" : `${skipped.length} stored partner documents have`} fields of the wrong type and ${skipped.length === 1 ? "is" : "are"} left out here; `,
+      el("code", {}, "webhooks migrate"),
+      " reports and repairs them:",
+    ),
     el("ul", {}, skipped.map((s) => el("li", {}, partnerLink(s.partnerId, s.partnerId), `: ${(s.problems || []).join("; ")}`))),
   );
 }
@@ -144,6 +151,14 @@ async function partnerPage(id) {
   show(
     el("h1", {}, p.name),
     el("p", { class: "badges" }, health(p.endpoint, p.deadLettered), " ", flag),
+    p.problems?.length
+      ? el(
+          "div",
+          { class: "notice problems" },
+          el("p", {}, "This stored document has fields of the wrong type, read as absent until ", el("code", {}, "webhooks migrate"), " repairs them:"),
+          el("ul", {}, p.problems.map((problem) => el("li", {}, problem))),
+        )
+      : null,
     el(
       "dl",
       { class: "settings" },
