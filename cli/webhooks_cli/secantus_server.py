@@ -18,11 +18,15 @@ import sys
 import threading
 from typing import Any
 
-from secantus import storage
-from secantus.cli import main
-from secantus.server import SecantusDBServer
-
+from .pins import require_pinned
 from .stop_signals import call_on_stop_signal
+
+# every patch below replaces a SecantusDB 0.7.0b3 internal: another release fails here
+require_pinned("secantusdb", "MongoDB server")
+
+from secantus import storage  # noqa: E402
+from secantus.cli import main  # noqa: E402
+from secantus.server import SecantusDBServer  # noqa: E402
 
 _chunk = threading.local()
 _index_options_map = storage.Storage._index_options_map

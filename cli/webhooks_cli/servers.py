@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -19,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from .pins import require_pinned
+
 LOOPBACK = "127.0.0.1"
 PR_SET_PDEATHSIG = 1
 
@@ -27,17 +28,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((LOOPBACK, 0))
         return int(sock.getsockname()[1])
-
-
-def _script(name: str) -> str:
-    """A console script of this virtual environment (beside the running interpreter)."""
-    beside = Path(sys.executable).with_name(name)
-    if beside.exists():
-        return str(beside)
-    found = shutil.which(name)
-    if not found:
-        raise RuntimeError(f"{name} is not installed: run `make install` (it comes with the dev extras)")
-    return found
 
 
 @dataclass
@@ -149,6 +139,7 @@ def start_sqs(
 ) -> ServerProcess:
     """moto's SQS server (moto's own app, served lean: see ``sqs_server``); with
     ``state_file``, the queues' messages are saved there when it stops and back at its start."""
+    require_pinned("moto", "SQS emulator", extras="[server]")  # here, not in its log file
     port = port or free_port()
     argv = [sys.executable, "-m", "webhooks_cli.sqs_server", "--host", LOOPBACK, "--port", str(port)]
     if state_file:
@@ -164,6 +155,7 @@ def start_mongo(
     timeout: float = 20.0,
     port: int | None = None,
 ) -> ServerProcess:
+    require_pinned("secantusdb", "MongoDB server")  # here, not in its log file
     port = port or free_port()
     if storage != ":memory:":
         Path(storage).mkdir(parents=True, exist_ok=True)

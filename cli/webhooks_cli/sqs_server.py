@@ -26,19 +26,24 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-import moto.core.responses as moto_responses
-import moto.sqs.models as sqs_models
-import waitress
-from botocore.exceptions import ClientError
-from moto.core import utils as moto_utils
-from moto.core.request import Request as MotoRequest
-from moto.moto_api import recorder
-from moto.moto_server.werkzeug_app import create_backend_app
-from moto.sqs.exceptions import ReceiptHandleIsInvalid
-from moto.sqs.models import Message, Queue, SQSBackend
-from moto.sqs.responses import SQSResponse
-from werkzeug.exceptions import HTTPException, InternalServerError
-from werkzeug.http import HTTP_STATUS_CODES
+from .pins import require_pinned
+
+# every patch below replaces a moto 5.2.5 internal: another release fails here, by name
+require_pinned("moto", "SQS emulator", extras="[server]")
+
+import moto.core.responses as moto_responses  # noqa: E402
+import moto.sqs.models as sqs_models  # noqa: E402
+import waitress  # noqa: E402
+from botocore.exceptions import ClientError  # noqa: E402
+from moto.core import utils as moto_utils  # noqa: E402
+from moto.core.request import Request as MotoRequest  # noqa: E402
+from moto.moto_api import recorder  # noqa: E402
+from moto.moto_server.werkzeug_app import create_backend_app  # noqa: E402
+from moto.sqs.exceptions import ReceiptHandleIsInvalid  # noqa: E402
+from moto.sqs.models import Message, Queue, SQSBackend  # noqa: E402
+from moto.sqs.responses import SQSResponse  # noqa: E402
+from werkzeug.exceptions import HTTPException, InternalServerError  # noqa: E402
+from werkzeug.http import HTTP_STATUS_CODES  # noqa: E402
 
 _T = TypeVar("_T")
 

@@ -8,11 +8,12 @@ with what to install: they are never skipped.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 
 import pytest
 
-from webhooks_cli.servers import ServerProcess, _script, _spawn, free_port
+from webhooks_cli.servers import ServerProcess, _spawn, free_port
 
 from deploy.samcli import Build, Missing, clean_copy, find_python312, run_sam, sam_env
 
@@ -30,7 +31,11 @@ def aws_emulator() -> Iterator[str]:
     """moto's server with every service (the suite's own SQS server serves SQS only)."""
     port = free_port()
     server: ServerProcess = _spawn(
-        "moto server", [_script("moto_server"), "-H", "127.0.0.1", "-p", str(port)], port, None, 30
+        "moto server",
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        port,
+        None,
+        30,
     )
     try:
         yield f"http://127.0.0.1:{port}"
