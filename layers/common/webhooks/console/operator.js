@@ -50,9 +50,9 @@ async function overview(window = "hour") {
               partnerLink(p.partnerId, p.name),
               " ",
               health(p.endpoint, p.deadLettered),
-              ` ${p.endpoint.consecutiveFailures} ${p.endpoint.consecutiveFailures === 1 ? "failure" : "failures"} in a row since ${when(p.endpoint.failingSince)}`,
+              p.endpoint.failingSince ? ` since ${when(p.endpoint.failingSince)}` : "",
               p.deadLettered ? `; ${p.deadLettered} dead-lettered in the last ${window}` : "",
-              p.endpoint.status === "disabled" ? `; endpoint disabled, ${p.parked} deliveries parked` : "",
+              p.endpoint.status === "disabled" ? `; ${p.parked} deliveries parked until it is enabled` : "",
             ),
           ),
         )
@@ -380,7 +380,7 @@ export function attemptArticles(attempts, answeredBy = "Response from the endpoi
   const ordered = inOrder(attempts);
   return ordered.map((a, index) => [
     index > 0 && a.attempt <= ordered[index - 1].attempt
-      ? el("p", { class: "series" }, `New series of attempts from ${when(a.timestamp)}: sent again by a replay, redrive or recovery`)
+      ? el("p", { class: "series" }, `New series of attempts from ${when(a.timestamp)}: sent again by a replay, redrive, recovery or an endpoint enabled again`)
       : null,
     el(
       "article",
