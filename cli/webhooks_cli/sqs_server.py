@@ -7,6 +7,13 @@ SQS call) and logs each request; ``moto_server`` also works out the service from
 request's host and headers. Measured on two cores, this serves about 1.6x the calls/s
 (bench/bench_sqs_server.py). boto3's calls (the JSON protocol) skip Flask and go to moto's
 SQS responder directly (``json_protocol_lane``).
+
+Everything below patches moto 5.2.5's internals (``pins`` refuses any other release). Each
+patch says what it fixes and the test that proves it. A patch for speed has no pass/fail
+test (the project allows no timing asserts): its figure is bench/bench_sqs_server.py's or
+bench/harness.py's, and its test proves that the behaviour stayed moto's. Tests named
+test_sqs_emulator.py::... are in tests/integration/. README's "Local runtime" section
+tables them.
 """
 
 from __future__ import annotations
@@ -62,6 +69,9 @@ def _unix_time_millis(dt: Any = None) -> float:
     return _unix_time(dt) * 1000.0
 
 
+# Fixes: speed, the clock read per message (visibility, delays, counts).
+# Proven by: bench/bench_sqs_server.py; the same visible/delayed/in-flight answers:
+#   test_sqs_emulator.py::test_queue_attributes_count_visible_in_flight_and_delayed
 sqs_models.unix_time = _unix_time  # type: ignore[attr-defined]
 sqs_models.unix_time_millis = _unix_time_millis  # type: ignore[attr-defined]
 
@@ -90,6 +100,9 @@ def _count(visible: bool | None = None, delayed: bool | None = None) -> Any:
     return property(count)
 
 
+# Fixes: speed, three scans of the queue per SendMessage (moto builds every attribute).
+# Proven by: bench/bench_sqs_server.py; the counts GetQueueAttributes answers:
+#   test_sqs_emulator.py::test_queue_attributes_count_visible_in_flight_and_delayed
 Queue.approximate_number_of_messages = _count(visible=True, delayed=False)  # type: ignore[method-assign,assignment]
 Queue.approximate_number_of_messages_not_visible = _count(visible=False)  # type: ignore[method-assign,assignment]
 Queue.approximate_number_of_messages_delayed = _count(delayed=True)  # type: ignore[method-assign,assignment]
@@ -118,6 +131,9 @@ def _retained(self: SQSBackend, queue_name: str, message: Message) -> bool:
     return retention + message.sent_timestamp / 1000 > time.time()  # type: ignore[operator]
 
 
+# Fixes: speed, a receive costing O(depth x batch): a backlog fed on itself.
+# Proven by: bench/harness.py throughput; the same rule as moto's for young and old messages:
+#   test_sqs_emulator.py::test_the_retention_check_keeps_and_drops_what_moto_does
 SQSBackend.is_message_valid_based_on_retention_period = _retained  # type: ignore[method-assign]
 
 # How often a waiting long poll looks again for messages that became visible by time
@@ -136,6 +152,9 @@ def _wait_for_messages(self: Queue, timeout: int) -> None:
         self._messages_lock.wait_for(lambda: self.messages, timeout=min(timeout, RECHECK_SECONDS))  # type: ignore[attr-defined]
 
 
+# Fixes: a retry or deferred delivery (DelaySeconds, a visibility timeout running out) seen
+# by a waiting long poll up to 1 s late. Proven by: bench/harness.py latency. No pass/fail
+# test: "50 ms instead of 1 s" is a duration, and the suite asserts no timings.
 Queue.wait_for_messages = _wait_for_messages  # type: ignore[method-assign]
 
 
@@ -151,6 +170,9 @@ def _copy_for_reply(value: _T, memo: dict[int, Any] | None = None, _nil: Any = N
     return copy.copy(value) if isinstance(value, Message) else copy.deepcopy(value, memo)
 
 
+# Fixes: speed (an eighth of the emulator's CPU). Proven by: bench/harness.py throughput;
+# filtering the reply's copy leaves the stored message whole:
+#   test_sqs_emulator.py::test_a_receive_that_filters_attributes_leaves_the_stored_message_whole
 sqs_models.deepcopy = _copy_for_reply  # type: ignore[attr-defined,assignment]
 
 _receive_message = SQSBackend.receive_message
@@ -168,6 +190,8 @@ def _receive_one_scan_at_a_time(self: SQSBackend, queue_name: str, *args: Any, *
         return _receive_message(self, queue_name, *args, **kwargs)
 
 
+# Fixes: duplicate deliveries (two receives taking one message). Proven by (it fails without):
+#   test_sqs_emulator.py::test_receives_at_once_never_take_the_same_message
 SQSBackend.receive_message = _receive_one_scan_at_a_time  # type: ignore[method-assign]
 
 
@@ -204,6 +228,10 @@ def _delete_one(self: Queue, receipt_handle: str) -> None:
         raise ReceiptHandleIsInvalid()
 
 
+# Fixes: sends lost and deleted messages redelivered (deletes racing sends and each other);
+# speed, one pass per batch instead of two per handle. Proven by (the first fails without):
+#   test_sqs_emulator.py::test_deletes_racing_sends_neither_lose_nor_bring_back_messages
+#   test_sqs_emulator.py::test_a_batch_delete_takes_its_messages_in_one_pass_and_names_bad_handles
 Queue.delete_message = _delete_one  # type: ignore[method-assign]
 
 
@@ -257,6 +285,8 @@ def _serialized_plainly(self: SQSResponse, action_result: Any) -> Any:
     return _serialized(self, action_result)
 
 
+# Fixes: speed (a third of moto's CPU). Proven by: bench/bench_sqs_server.py; the same documents:
+#   test_sqs_emulator.py::test_the_hot_calls_answer_the_document_moto_writes
 SQSResponse.serialized = _serialized_plainly  # type: ignore[method-assign,assignment]
 
 
@@ -265,6 +295,8 @@ SQSResponse.serialized = _serialized_plainly  # type: ignore[method-assign,assig
 
 # moto converts the action name (SendMessage -> send_message) and lists its response
 # class's methods (inspect.getmembers) on every request: the same answers each time.
+# Fixes: speed. Proven by: bench/bench_sqs_server.py; both are pure functions, cached: every
+# call of tests/integration/test_sqs_emulator.py goes through them.
 _underscored = functools.lru_cache(maxsize=1024)(moto_utils.camelcase_to_underscores)
 moto_responses.camelcase_to_underscores = _underscored  # type: ignore[attr-defined]
 sqs_models.camelcase_to_underscores = _underscored  # type: ignore[attr-defined]  # queue attributes
@@ -290,6 +322,8 @@ def _request_id(headerdict: dict[str, Any] | None = None) -> str:
     return request_id
 
 
+# Fixes: speed. Proven by: bench/bench_sqs_server.py; same shapes, fresh each time:
+#   test_sqs_emulator.py::test_receipt_handles_and_request_ids_are_fresh_per_receive_and_call
 sqs_models.generate_receipt_handle = _receipt_handle  # type: ignore[attr-defined]
 moto_responses.gen_amzn_requestid_long = _request_id  # type: ignore[attr-defined]
 
@@ -313,7 +347,13 @@ def _status_line(code: int) -> str:
 def json_protocol_lane(app: WsgiApp) -> WsgiApp:
     """``app`` with JSON-protocol SQS calls answered by moto's ``SQSResponse`` directly, as
     moto's Flask view does (``convert_to_flask_response``); anything else (the query
-    protocol, a browser's CORS request, other paths) goes to ``app``."""
+    protocol, a browser's CORS request, other paths) goes to ``app``.
+
+    Not a patch, but it calls moto's internals (``Request``, ``recorder._record_request``,
+    ``SQSResponse.dispatch``) as moto's Flask view does. Fixes: speed (a third of a
+    SendMessage's CPU). Proven by: bench/bench_sqs_server.py; the answers Flask gives:
+    test_sqs_emulator.py::test_json_calls_skip_flask_and_get_the_answer_flask_gives
+    and ::test_query_protocol_and_browser_calls_still_reach_moto_through_flask."""
 
     def serve(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if (
@@ -441,6 +481,8 @@ def _create_queue_restoring(self: SQSBackend, name: str, *args: Any, **kwargs: A
     return queue
 
 
+# Fixes: queues emptied by a restart of `webhooks local` (moto keeps them in memory only).
+# Proven by: tests/e2e/test_local_runtime.py::test_dead_letters_and_retries_waiting_survive_a_stop_and_start
 SQSBackend.create_queue = _create_queue_restoring  # type: ignore[method-assign]
 
 
@@ -460,7 +502,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"moto SQS server on http://{args.host}:{args.port}", flush=True)
     app = create_backend_app("sqs")
     # moto turns Flask's debug mode on; in it Flask builds a helper class for every request
-    # that has a body (its form-data check), and nothing here needs the debugger
+    # that has a body (its form-data check), and nothing here needs the debugger. Only the
+    # calls json_protocol_lane hands on pass through Flask now (the query protocol, browsers).
     app.debug = False
     try:
         waitress.serve(
