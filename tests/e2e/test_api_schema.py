@@ -21,8 +21,8 @@ from pydantic import TypeAdapter, ValidationError
 from pymongo import MongoClient
 
 from webhooks.api import openapi_document
+from webhooks.delivery.signing import generate_secret
 from webhooks.services.schemas import Url
-from webhooks.signing import generate_secret
 
 from runtime_process import RuntimeProcess
 from support import Receiver
@@ -50,6 +50,7 @@ def runtime() -> Iterator[RuntimeProcess]:
         "ADMIN_API_KEY": ADMIN_KEY,
         # generated wrong keys must not lock the right one out for the rest of the run
         "ADMIN_AUTH_MAX_FAILURES": "1000000",
+        "PARTNER_AUTH_MAX_FAILURES": "1000000",
     }
     rt = RuntimeProcess([partner], env, capture=False)
     yield rt
