@@ -97,10 +97,11 @@ class Poller:
         self.config = config
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
-        # One ReceiveMessage in flight per queue: moto's receive is not thread-safe, and two
-        # concurrent receives can both take the same message (a duplicate invocation).
-        # Handlers still run side by side; only the receive calls take turns.
-        self._receive_lock = threading.Lock()
+        # The threads receive side by side, as Lambda's pollers do: SQS, LocalStack and the
+        # embedded emulator each give a message to one receive only (moto's own receive
+        # did not: sqs_server's _receive_one_scan_at_a_time fixes it, and
+        # tests/integration/test_sqs_emulator.py::test_receives_at_once_never_take_the_same_message
+        # proves it).
 
     def start(self) -> None:
         for n in range(self.config.concurrency):
@@ -148,16 +149,13 @@ class Poller:
                 if remaining <= 0:
                     break
                 wait = min(wait, max(0, int(remaining)))
-            with self._receive_lock:
-                if self._stopping.is_set():  # a stop came while this thread waited its turn
-                    break
-                response = self.client.receive_message(
-                    QueueUrl=self.config.queue_url,
-                    MaxNumberOfMessages=min(10, wanted - len(messages)),
-                    WaitTimeSeconds=wait,
-                    MessageSystemAttributeNames=["All"],
-                    MessageAttributeNames=["All"],
-                )
+            response = self.client.receive_message(
+                QueueUrl=self.config.queue_url,
+                MaxNumberOfMessages=min(10, wanted - len(messages)),
+                WaitTimeSeconds=wait,
+                MessageSystemAttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            )
             batch = response.get("Messages", [])
             messages.extend(batch)
             if messages and window_end is None:
