@@ -8,7 +8,10 @@ Log lines carry ids, counts, statuses and timings, never API keys, secrets or we
 
 The Tracer patches botocore (SQS, SSM) and pymongo only: patching requests or http.client
 would add X-Ray's trace header to every webhook a partner receives, so the POST is a
-subsegment of its own (``Deliverer._post``). Outside Lambda the Tracer disables itself.
+subsegment of its own (``Deliverer._post``). It exists only when tracing is on (on Lambda,
+``POWERTOOLS_TRACE_DISABLED`` not true: Powertools' own rule); otherwise ``tracer`` is an
+``Untraced`` that records nothing and never imports the X-Ray SDK, whose import and patching
+were about a third of every function's cold start (docs/PERFORMANCE.md, 2026-12-05).
 
 Tracing stays behind this module: the X-Ray SDK the Tracer uses is in maintenance (support
 ends 2027-02-25) and its successor is OpenTelemetry (the ADOT Lambda layer). Moving means
@@ -20,10 +23,14 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable
+from typing import Any, overload
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
+from aws_lambda_powertools.shared.functions import resolve_truthy_env_var_choice
+from aws_lambda_powertools.shared.types import AnyCallableT
 
 NAMESPACE = "Webhooks"
 # read once at import, before any setting: the dimension must be on the first metric flushed
@@ -54,7 +61,59 @@ def use_human_lines() -> None:
 # WEBHOOKS_LOG_FORMAT=human: how `webhooks local` hands the choice to its API worker processes
 if os.environ.get("WEBHOOKS_LOG_FORMAT", "json").strip().lower() == "human":
     use_human_lines()
-tracer = Tracer(patch_modules=["botocore", "pymongo"])
+
+
+def tracing_enabled() -> bool:
+    """Powertools' rule for its Tracer: on Lambda (not SAM's or Chalice's local emulation),
+    unless POWERTOOLS_TRACE_DISABLED is true. Read at import: the handlers are decorated then."""
+    on_lambda = bool(os.environ.get("LAMBDA_TASK_ROOT")) and not (
+        os.environ.get("AWS_SAM_LOCAL") or os.environ.get("AWS_CHALICE_CLI_MODE")
+    )
+    return on_lambda and not resolve_truthy_env_var_choice(
+        os.environ.get("POWERTOOLS_TRACE_DISABLED", "false")
+    )
+
+
+class Untraced(Tracer):
+    """The tracer when tracing is off: Powertools' disabled Tracer would still import the
+    X-Ray SDK (and need the tracing layer); this one leaves handlers and methods as they are."""
+
+    def __init__(self) -> None:  # not Tracer's: it builds the X-Ray recorder even to disable it
+        self.disabled = True
+        self.auto_patch = False
+        self.service = os.environ.get("POWERTOOLS_SERVICE_NAME", "service_undefined")
+        self.provider: Any = None  # nothing reads it while ``disabled``
+
+    def capture_lambda_handler(
+        self,
+        lambda_handler: Callable[..., Any] | None = None,
+        capture_response: bool | None = None,
+        capture_error: bool | None = None,
+    ) -> Callable[..., Any]:
+        return lambda_handler if lambda_handler is not None else _unchanged
+
+    @overload
+    def capture_method(self, method: AnyCallableT) -> AnyCallableT: ...
+
+    @overload
+    def capture_method(
+        self, method: None = None, capture_response: bool | None = None, capture_error: bool | None = None
+    ) -> Callable[[AnyCallableT], AnyCallableT]: ...
+
+    def capture_method(
+        self,
+        method: AnyCallableT | None = None,
+        capture_response: bool | None = None,
+        capture_error: bool | None = None,
+    ) -> Any:
+        return method if method is not None else _unchanged
+
+
+def _unchanged(function: AnyCallableT) -> AnyCallableT:
+    return function
+
+
+tracer: Tracer = Tracer(patch_modules=["botocore", "pymongo"]) if tracing_enabled() else Untraced()
 metrics = Metrics(namespace=NAMESPACE)
 metrics.provider = _EMFProvider(
     namespace=NAMESPACE,
@@ -66,4 +125,4 @@ metrics.provider = _EMFProvider(
 # survives Powertools' clear after each flush (default dimensions are kept, others are not)
 metrics.set_default_dimensions(stack=STACK)
 
-__all__ = ["NAMESPACE", "STACK", "MetricUnit", "logger", "metrics", "tracer"]
+__all__ = ["NAMESPACE", "STACK", "MetricUnit", "Untraced", "logger", "metrics", "tracer", "tracing_enabled"]
