@@ -40,7 +40,7 @@ def main() -> int:
         from pymongo import MongoClient
         from pymongo.database import Database
 
-        from webhooks.delivery_log import AttemptRecord, DeliveryLog
+        from webhooks.store.delivery_log import AttemptRecord, DeliveryLog
 
         db: Database[dict[str, Any]] = MongoClient(runtime.endpoints["MONGO_URI"], tz_aware=True)[
             runtime.endpoints.get("MONGO_DB_NAME", "recart_webhook_db")

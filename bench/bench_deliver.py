@@ -108,8 +108,8 @@ def main() -> int:
         )  # successes never touch SQS; a failure would, and fail loudly here
         handler = load_handler("deliver")
         from webhooks.config import load_settings
-        from webhooks.mongo import get_database
-        from webhooks.partners import PartnerStore
+        from webhooks.partners.store import PartnerStore
+        from webhooks.store.mongo import get_database
 
         store = PartnerStore(get_database(load_settings()))
         fast_id = store.create("fast", fast.url, []).partner.id

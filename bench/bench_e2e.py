@@ -139,7 +139,8 @@ def main() -> None:
         # 3. isolation: add a partner that always fails, same event types as the healthy one
         from pymongo import MongoClient
 
-        from webhooks.partners import REVISION_CHECK_SECONDS, PartnerStore
+        from webhooks.partners.cache import REVISION_CHECK_SECONDS
+        from webhooks.partners.store import PartnerStore
 
         mongo: MongoClient[dict[str, Any]] = MongoClient(runtime.endpoints["MONGO_URI"], tz_aware=True)
         store = PartnerStore(mongo["recart_webhook_db"], cache_ttl=0)

@@ -23,8 +23,8 @@ def handler_vs_raw(rounds: int) -> dict[str, float]:
     with handler_servers() as (client, urls):
         handler = load_handler("ingest")
         from webhooks.config import load_settings
-        from webhooks.mongo import get_database
-        from webhooks.partners import PartnerStore
+        from webhooks.partners.store import PartnerStore
+        from webhooks.store.mongo import get_database
 
         store = PartnerStore(get_database(load_settings()))
         store.ensure_indexes()

@@ -93,8 +93,8 @@ def main() -> int:
             )
             from webhooks.config import load_settings
             from webhooks.models import DeliveryMessage, Event, new_event_id, utc_timestamp
-            from webhooks.mongo import get_database
-            from webhooks.partners import PartnerStore
+            from webhooks.partners.store import PartnerStore
+            from webhooks.store.mongo import get_database
             from webhooks_cli.lambdas import LambdaContext, load_handler
 
             from support import receive, sqs_event

@@ -32,9 +32,10 @@ def main() -> None:
     args = parser.parse_args()
     with handler_servers() as (client, urls):
         handler = load_handler("ingest")
-        import webhooks.partners as partners_module
+        import webhooks.partners.cache as cache_module
+        import webhooks.partners.store as partners_module
         from webhooks.config import load_settings
-        from webhooks.mongo import get_database
+        from webhooks.store.mongo import get_database
 
         store = partners_module.PartnerStore(get_database(load_settings()))
         store.ensure_indexes()
@@ -50,7 +51,7 @@ def main() -> None:
         times: dict[str, list[float]] = {w: [] for w in ways}
         for n in range(args.rounds):
             for way in ways:
-                partners_module.REVISION_CHECK_SECONDS = 0.0 if way == "every call" else 1.0
+                cache_module.REVISION_CHECK_SECONDS = 0.0 if way == "every call" else 1.0
                 store_class.sync = real_sync if way != "none" else (lambda self: None)  # type: ignore[method-assign]
                 t = time.perf_counter()
                 assert handler(event, context)["statusCode"] == 202

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from webhooks.signing import generate_secret
+from webhooks.delivery.signing import generate_secret
 
 LOAD_SUBSCRIPTIONS = {
     "producer": ["nothing.here"],  # posts the events

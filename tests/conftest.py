@@ -23,7 +23,7 @@ from pymongo import MongoClient
 
 from webhooks.config import Settings, load_settings
 from webhooks.models import DeliveryMessage, Event, new_event_id, to_json, utc_timestamp
-from webhooks.partners import PartnerStore
+from webhooks.partners.store import PartnerStore
 from webhooks_cli.lambdas import LambdaContext, load_handler
 from webhooks_cli.servers import start_mongo, start_sqs
 from webhooks_cli.topology import create_queues

@@ -16,7 +16,7 @@ from typing import Any
 import requests
 from pymongo import MongoClient
 
-from webhooks.partners import PartnerStore
+from webhooks.partners.store import PartnerStore
 from webhooks_cli import dlq
 
 from noloss import Ledger, Report

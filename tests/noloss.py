@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from webhooks.partners import subscription_matches
+from webhooks.partners.subscriptions import subscription_matches
 
 
 @dataclass

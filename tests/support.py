@@ -22,7 +22,7 @@ EVENTS_DIR = Path(__file__).resolve().parents[1] / "events"
 
 def partner_spec(name: str, url: str, events: list[str], active: bool = True) -> dict[str, Any]:
     """A partner as `webhooks local --partners` takes it, with a fresh API key and secret."""
-    from webhooks.signing import generate_secret
+    from webhooks.delivery.signing import generate_secret
 
     return {
         "name": name,

@@ -10,8 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from webhooks.partners import PartnerStore
-from webhooks.signing import generate_secret, verify_recart_signature, verify_standard_signature
+from webhooks.delivery.signing import generate_secret, verify_recart_signature, verify_standard_signature
+from webhooks.partners.store import PartnerStore
 
 DEMO_NAME = "demo-partner"
 DEMO_EVENTS = ["order.*", "customer.created"]

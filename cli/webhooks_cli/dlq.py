@@ -1,4 +1,4 @@
-"""The delivery DLQ for the CLI: the layer's :class:`webhooks.dead_letters.DeadLetters`
+"""The delivery DLQ for the CLI: the layer's :class:`webhooks.delivery.dead_letters.DeadLetters`
 (one rule for every caller) over the settings' delivery log."""
 
 from __future__ import annotations
@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from webhooks.config import Settings
-from webhooks.dead_letters import DeadLetters, Redriven
-from webhooks.delivery_log import DeliveryLog
-from webhooks.mongo import get_database
+from webhooks.delivery.dead_letters import DeadLetters, Redriven
+from webhooks.store.delivery_log import DeliveryLog
+from webhooks.store.mongo import get_database
 
 
 def dead_letters(client: Any, dlq_url: str, settings: Settings | None = None) -> DeadLetters:

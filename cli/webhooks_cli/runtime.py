@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from webhooks.config import load_settings
-from webhooks.indexes import ensure_indexes
-from webhooks.mongo import get_database
-from webhooks.partners import PartnerStore
+from webhooks.partners.store import PartnerStore
 from webhooks.queues import sqs_client
+from webhooks.store.indexes import ensure_indexes
+from webhooks.store.mongo import get_database
 
 from .apigw import ApiServer, hold_port
 from .lambdas import load_handler
@@ -106,7 +106,7 @@ class LocalRuntime:
             os.environ.setdefault(name, url)
         settings = load_settings()  # again, with the queue URLs
 
-        # every collection and index before anything serves (webhooks.indexes says why)
+        # every collection and index before anything serves (webhooks.store.indexes says why)
         db = get_database(settings)
         ensure_indexes(db, settings.delivery_log_ttl_days)
         store = PartnerStore(db, settings.cache_ttl_seconds)
@@ -207,7 +207,7 @@ class LocalRuntime:
         if self.port_holder is not None:
             self.port_holder.close()
             self.port_holder = None
-        from webhooks.mongo import close_all
+        from webhooks.store.mongo import close_all
 
         close_all()
         for server in reversed(self.servers):

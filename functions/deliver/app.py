@@ -12,16 +12,19 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from webhooks.config import load_settings
-from webhooks.deliver import Attempt, Deliverer, Receipt
-from webhooks.deliver_batch import DeliveryBatchProcessor
-from webhooks.delivery_log import DeliveryLog
-from webhooks.endpoint_health import DisablePolicy, EndpointHealth, ParkedDeliveries
-from webhooks.http_delivery import WebhookClient
-from webhooks.mongo import get_database
+from webhooks.delivery.batch import DeliveryBatchProcessor
+from webhooks.delivery.deliverer import Deliverer
+from webhooks.delivery.health import DisablePolicy, EndpointHealth
+from webhooks.delivery.http import WebhookClient
+from webhooks.delivery.parked import ParkedDeliveries
+from webhooks.delivery.policy import Attempt
+from webhooks.delivery.rate_limit import RateLimiter
+from webhooks.delivery.receipt import Receipt
 from webhooks.observability import logger, metrics, tracer
-from webhooks.partners import PartnerStore
+from webhooks.partners.store import PartnerStore
 from webhooks.queues import SqsQueue, sqs_client
-from webhooks.rate_limit import RateLimiter
+from webhooks.store.delivery_log import DeliveryLog
+from webhooks.store.mongo import get_database
 
 settings = load_settings()
 settings.require("delivery_queue_url", "delivery_dlq_url")

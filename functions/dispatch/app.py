@@ -13,14 +13,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pymongo.errors import PyMongoError
 
 from webhooks.config import load_settings
-from webhooks.delivery_log import EventStore
-from webhooks.delivery_stats import DeliveryStats
-from webhooks.dispatch import Dispatcher, UnreadableEnvelope, parse_envelope
+from webhooks.dispatch.fanout import Dispatcher, UnreadableEnvelope, parse_envelope
 from webhooks.models import EventEnvelope
-from webhooks.mongo import get_database
 from webhooks.observability import logger, metrics, tracer
-from webhooks.partners import PartnerStore
+from webhooks.partners.store import PartnerStore
 from webhooks.queues import SqsQueue, sqs_client
+from webhooks.store.event_store import EventStore
+from webhooks.store.mongo import get_database
+from webhooks.store.stats import DeliveryStats
 
 settings = load_settings()
 settings.require("events_queue_url", "events_dlq_url", "delivery_queue_url")

@@ -12,10 +12,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from webhooks.api import app
 from webhooks.config import load_settings
-from webhooks.mongo import get_database
 from webhooks.observability import logger, metrics, tracer
 from webhooks.queues import sqs_client
 from webhooks.services import build_services
+from webhooks.store.mongo import get_database
 
 settings = load_settings()
 settings.require("events_queue_url")

@@ -31,7 +31,7 @@ import yaml
 from pymongo import MongoClient
 from standardwebhooks.webhooks import Webhook
 
-from webhooks.partners import PartnerStore
+from webhooks.partners.store import PartnerStore
 from webhooks_cli.topology import create_queues
 
 from deploy.samcli import Build, aws_client, deploy_env, lambda_runtime, run_sam
@@ -67,8 +67,12 @@ def test_sam_build_of_a_clean_copy_puts_the_package_and_every_dependency_in_the_
     # the console's static files ship with the layer (served by the ingest function at /console)
     shipped = {p.name for p in (layer / "webhooks" / "console").iterdir()}
     assert {"index.html", "app.js", "console.css"} <= shipped
-    assert (layer / "webhooks" / "deliver.py").read_text() == (
-        ROOT / "layers" / "common" / "webhooks" / "deliver.py"
+    # every module of every subpackage, as it is in the source tree
+    source = ROOT / "layers" / "common" / "webhooks"
+    modules = {p.relative_to(source) for p in source.rglob("*.py") if "__pycache__" not in p.parts}
+    assert {p.relative_to(layer / "webhooks") for p in (layer / "webhooks").rglob("*.py")} >= modules
+    assert (layer / "webhooks" / "delivery" / "deliverer.py").read_text() == (
+        source / "delivery" / "deliverer.py"
     ).read_text()
     installed = distributions(layer)
     for name in requirement_names(ROOT / "layers" / "common" / "requirements.txt"):

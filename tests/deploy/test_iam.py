@@ -27,9 +27,10 @@ from aws_lambda_powertools.utilities import parameters
 from moto.iam.access_control import IAMPolicy, PermissionResult
 from pymongo import MongoClient
 
-from webhooks import mongo, queues
+from webhooks import queues
 from webhooks.models import DeliveryMessage, Event, new_event_id, to_json, utc_timestamp
-from webhooks.partners import PartnerStore
+from webhooks.partners.store import PartnerStore
+from webhooks.store import mongo
 from webhooks_cli.lambdas import LambdaContext, load_handler
 
 from deploy.samcli import REGION, TOOLS, aws_client

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from webhooks.signing import generate_secret
+from webhooks.delivery.signing import generate_secret
 from webhooks_cli.servers import pid_alive
 
 from runtime_process import RuntimeProcess

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from webhooks.signing import generate_secret
+from webhooks.delivery.signing import generate_secret
 
 from runtime_process import RuntimeProcess
 from support import Receiver, Reply, wait_until

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from webhooks.signing import generate_secret
+from webhooks.delivery.signing import generate_secret
 
 from runtime_process import RuntimeProcess
 from support import Receiver, Reply, wait_until

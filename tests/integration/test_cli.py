@@ -64,7 +64,7 @@ def test_create_prints_json_that_works_for_lookup(stack: Stack, capsys: pytest.C
 
 
 def test_rate_limit_and_enable_endpoint(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
-    from webhooks.endpoint_health import ParkedDeliveries
+    from webhooks.delivery.parked import ParkedDeliveries
 
     partner_id = stack.store().create("Limited", "https://limited.example/h", ["order.*"]).partner.id
     code, shown, _ = run(capsys, "partners", "rate-limit", partner_id, "--per-second", "5")

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from webhooks.delivery_log import AttemptRecord, DeliveryLog, EventStore
 from webhooks.models import Event
+from webhooks.store.delivery_log import AttemptRecord, DeliveryLog
+from webhooks.store.event_store import EventStore
 
 from conftest import Stack
 from support import api_event

@@ -155,7 +155,7 @@ def test_a_retry_after_that_is_not_ascii_digits_is_ignored_and_the_attempt_retri
 def test_a_decision_that_raises_still_ends_the_attempt_logged_counted_and_decided(
     stack: Stack, function: Any, receiver_factory: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import webhooks.deliver as deliver_module
+    import webhooks.delivery.deliverer as deliver_module
 
     def broken(*_: Any, **__: Any) -> Any:
         raise RuntimeError("decision failed")

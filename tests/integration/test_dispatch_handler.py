@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
-from webhooks.ingest import accept_events, pack_envelopes
+from webhooks.ingest.enqueue import accept_events, pack_envelopes
 from webhooks.models import DeliveryMessage, EventEnvelope, EventIn
 from webhooks.queues import MAX_AGE_SECONDS, MAX_HOPS
 

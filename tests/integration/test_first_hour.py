@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from bson import ObjectId
 
-from webhooks.delivery_log import AttemptRecord, DeliveryLog
-from webhooks.signing import generate_secret
+from webhooks.delivery.signing import generate_secret
+from webhooks.store.delivery_log import AttemptRecord, DeliveryLog
 from webhooks_cli.demo import DemoReceiver
 from webhooks_cli.main import main
 

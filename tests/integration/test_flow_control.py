@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
-from webhooks.endpoint_health import DisablePolicy
+from webhooks.delivery.health import DisablePolicy
+from webhooks.delivery.rate_limit import RateLimiter
 from webhooks.models import DeliveryMessage, Event, new_event_id, to_json, utc_timestamp
-from webhooks.rate_limit import RateLimiter
 
 from conftest import Delivery, Stack
 from support import Reply, api_event, drain, receive, sqs_event, wait_until
@@ -326,7 +326,7 @@ def test_a_limited_partners_deliveries_wait_while_the_database_is_away(
 ) -> None:
     from pymongo.errors import ServerSelectionTimeoutError
 
-    from webhooks.rate_limit import RateLimiter as Limiter
+    from webhooks.delivery.rate_limit import RateLimiter as Limiter
 
     receiver = receiver_factory()
     partner_id = partner(stack, receiver.url, rate_limit=5)
@@ -358,10 +358,11 @@ class RefusingQueue:
 
 
 def test_enabling_while_the_queue_is_away_keeps_every_parked_delivery(stack: Stack) -> None:
-    from webhooks.delivery_log import DeliveryLog, EventStore
-    from webhooks.endpoint_health import ParkedDeliveries
+    from webhooks.delivery.parked import ParkedDeliveries
     from webhooks.services.partners import PartnerService
     from webhooks.services.recovery import RecoveryService
+    from webhooks.store.delivery_log import DeliveryLog
+    from webhooks.store.event_store import EventStore
 
     parked = ParkedDeliveries(stack.db)
     partner_id = partner(stack, "https://example.invalid/h")
@@ -389,7 +390,7 @@ def test_a_delivery_that_cannot_be_parked_stays_on_the_queue(
 ) -> None:
     from pymongo.errors import AutoReconnect
 
-    from webhooks.endpoint_health import ParkedDeliveries
+    from webhooks.delivery.parked import ParkedDeliveries
 
     receiver = receiver_factory()
     partner_id = partner(stack, receiver.url)

@@ -51,7 +51,7 @@ def test_2_a_failed_partner_create_leaves_no_partner_nobody_has_the_key_of(
 ) -> None:
     from pymongo.errors import AutoReconnect
 
-    from webhooks.partners import PartnerStore
+    from webhooks.partners.store import PartnerStore
 
     def away(self: Any, *args: Any, **kwargs: Any) -> Any:
         raise AutoReconnect("connection lost")
@@ -86,10 +86,10 @@ def test_3_invalid_admin_bodies_are_not_counted_as_rejected_events(
 
 
 def test_4_ingest_logs_through_the_powertools_logger() -> None:
-    import webhooks.ingest
+    import webhooks.ingest.enqueue
     import webhooks.observability
 
-    assert getattr(webhooks.ingest, "logger") is webhooks.observability.logger  # noqa: B009
+    assert getattr(webhooks.ingest.enqueue, "logger") is webhooks.observability.logger  # noqa: B009
 
 
 def test_5_a_database_outage_is_a_503_on_every_route(
@@ -114,8 +114,9 @@ def test_6_recover_is_bounded_and_reads_the_events_in_one_query(
     stack: Stack, admin: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import webhooks.services.recovery
-    from webhooks.delivery_log import AttemptRecord, DeliveryLog, EventStore
     from webhooks.models import Event, new_event_id, utc_timestamp
+    from webhooks.store.delivery_log import AttemptRecord, DeliveryLog
+    from webhooks.store.event_store import EventStore
 
     monkeypatch.setattr(webhooks.services.recovery, "RECOVER_PER_REQUEST", 3)
     pid = stack.store().create("rec", "https://r.example/h", ["order.*"]).partner.id
@@ -153,8 +154,9 @@ def test_6_recover_is_bounded_and_reads_the_events_in_one_query(
 def test_7_a_partner_deleted_while_its_delivery_is_parked_drops_it(
     stack: Stack, delivery: Delivery, receiver_factory: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from webhooks.endpoint_health import ParkedDeliveries
-    from webhooks.partners import PartnerNotFound, PartnerStore
+    from webhooks.delivery.parked import ParkedDeliveries
+    from webhooks.partners.model import PartnerNotFound
+    from webhooks.partners.store import PartnerStore
 
     receiver = receiver_factory()
     pid = stack.store().create("parked", receiver.url, ["order.*"]).partner.id
@@ -182,7 +184,7 @@ def test_8_one_invocation_ending_writes_only_its_own_attempts(
     that ends first must not write (nor lose) the other's delivery log and health records."""
     import sys
 
-    from webhooks.deliver import Receipt
+    from webhooks.delivery.receipt import Receipt
     from webhooks.models import DeliveryMessage, Event, new_event_id, to_json, utc_timestamp
 
     function("deliver")  # loads the module (a cold start) with this test's environment

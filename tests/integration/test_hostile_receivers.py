@@ -1,7 +1,7 @@
 """Receivers that misbehave on purpose: hang, drip, reset, send 1 GB slowly, redirect.
 
 Each is a real socket server on 127.0.0.1; the POST goes through the same client the
-deliver function uses (`webhooks.http_delivery.post`), and through the handler where the
+deliver function uses (`webhooks.delivery.http.post`), and through the handler where the
 outcome matters.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from webhooks.http_delivery import WebhookClient, post
+from webhooks.delivery.http import WebhookClient, post
 
 TIMEOUT = 1.0
 

@@ -165,7 +165,7 @@ def test_migrate_makes_every_index_with_the_deployments_log_lifetime(
 ) -> None:
     """An index made with the default 30 days would refuse the functions' own 7-day one, and
     with it every delivery-log write."""
-    from webhooks.delivery_log import DeliveryLog
+    from webhooks.store.delivery_log import DeliveryLog
 
     monkeypatch.setenv("DELIVERY_LOG_TTL_DAYS", "7")
     report = run_migrate(capsys)

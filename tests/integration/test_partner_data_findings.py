@@ -14,9 +14,9 @@ from bson import ObjectId
 from standardwebhooks.webhooks import Webhook
 
 from webhooks.api.app import openapi_document
-from webhooks.delivery_log import EventStore
+from webhooks.delivery.signing import hash_api_key
 from webhooks.models import Event, new_event_id, utc_timestamp
-from webhooks.signing import hash_api_key
+from webhooks.store.event_store import EventStore
 from webhooks_cli.main import main
 
 from conftest import Delivery, Stack

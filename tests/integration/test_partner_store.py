@@ -8,8 +8,9 @@ import pytest
 from bson import ObjectId
 from pymongo.errors import DuplicateKeyError
 
-from webhooks.partners import PartnerNotFound, PartnerStore
-from webhooks.signing import hash_api_key
+from webhooks.delivery.signing import hash_api_key
+from webhooks.partners.model import PartnerNotFound
+from webhooks.partners.store import PartnerStore
 
 from conftest import Stack
 

@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 from bson import ObjectId
 
-from webhooks.http_delivery import is_public_address
+from webhooks.delivery.ssrf import is_public_address
 from webhooks.models import DeliveryMessage
-from webhooks.partners import REVISION_CHECK_SECONDS, PartnerStore
+from webhooks.partners.cache import REVISION_CHECK_SECONDS
+from webhooks.partners.store import PartnerStore
 
 from conftest import Delivery, Stack
 from support import Receiver, Reply, api_event, drain, receive
@@ -397,7 +398,7 @@ def test_a_header_value_that_breaks_delivery_unexpectedly_is_still_recorded(
     receiver = receiver_factory()
     created = stack.store().create("odd", receiver.url, ["order.created"])
     delivery = Delivery(stack, function("deliver"))
-    import webhooks.deliver as deliver_module
+    import webhooks.delivery.deliverer as deliver_module
 
     def broken(*_: Any, **__: Any) -> Any:
         raise RuntimeError("boom with Bearer s3cret-value inside")

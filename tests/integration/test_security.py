@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from webhooks import signing
-from webhooks.events_api import MAX_DATA_DEPTH
+from webhooks.delivery import signing
+from webhooks.delivery.signing import hash_api_key
+from webhooks.ingest.json_input import MAX_DATA_DEPTH
 from webhooks.models import EventEnvelope
-from webhooks.signing import hash_api_key
 
 from conftest import Stack
 from support import api_event, drain

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from webhooks.catalog import EventTypeCatalog
-from webhooks.delivery_log import EventStore
+from webhooks.ingest.catalog import EventTypeCatalog
 from webhooks.models import Event, new_event_id
+from webhooks.store.event_store import EventStore
 
 from conftest import Stack
 

@@ -17,8 +17,8 @@ from moto import mock_aws
 from pymongo import MongoClient
 
 from webhooks.config import ConfigError, load_settings
-from webhooks.credentials import ADMIN_HASH_MAX_AGE_SECONDS, AdminCredential
 from webhooks.errors import Unauthenticated, Unavailable
+from webhooks.partners.credentials import ADMIN_HASH_MAX_AGE_SECONDS, AdminCredential
 
 PARAMETER = "/webhooks/admin-key-hash"
 OLD, NEW = "old-admin-key", "new-admin-key"

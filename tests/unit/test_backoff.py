@@ -4,7 +4,7 @@ from email.utils import format_datetime
 
 import pytest
 
-from webhooks.backoff import parse_retry_after, retry_delay_seconds
+from webhooks.delivery.backoff import parse_retry_after, retry_delay_seconds
 
 
 @pytest.mark.parametrize(("attempt", "exact"), [(1, 1), (2, 2), (3, 4), (4, 8), (10, 512)])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from webhooks.catalog import EventTypeCatalog, _validator, validation_budget
+from webhooks.ingest.catalog import EventTypeCatalog, _validator, validation_budget
 
 SCHEMA = {"type": "array", "items": {"type": "string", "pattern": "^[a-z]+$"}}
 

@@ -8,8 +8,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.batch import process_partial_response
 
-from webhooks.deliver import Batch
-from webhooks.deliver_batch import DeliveryBatchProcessor
+from webhooks.delivery.batch import Batch, DeliveryBatchProcessor
 
 from support import sqs_event
 

@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 import pytest
 
 from webhooks.config import Settings, load_settings
-from webhooks.deliver import SETTLE_SECONDS, admission, asks_to_slow_down, decide, fits_before
-from webhooks.http_delivery import HttpResult
-from webhooks.partners import Partner
+from webhooks.delivery.deliverer import SETTLE_SECONDS, fits_before
+from webhooks.delivery.http import HttpResult
+from webhooks.delivery.policy import admission, asks_to_slow_down, decide
+from webhooks.partners.model import Partner
 
 PARTNER = Partner("p1", "Acme", "https://acme.example/h", True, "whsec_x")
 

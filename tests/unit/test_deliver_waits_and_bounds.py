@@ -11,18 +11,14 @@ from typing import Any
 
 import pytest
 
-from webhooks.backoff import visibility_cap
 from webhooks.config import Settings, load_settings
-from webhooks.deliver import (
-    MAX_UNATTEMPTED_RECEIVES,
-    Batch,
-    Deliverer,
-    Receipt,
-    RetryLater,
-    deliberate_waits,
-    fallback_decision,
-)
-from webhooks.http_delivery import HttpResult
+from webhooks.delivery.backoff import visibility_cap
+from webhooks.delivery.batch import Batch
+from webhooks.delivery.deliverer import MAX_UNATTEMPTED_RECEIVES, Deliverer
+from webhooks.delivery.flow_control import deliberate_waits
+from webhooks.delivery.http import HttpResult
+from webhooks.delivery.policy import RetryLater, fallback_decision
+from webhooks.delivery.receipt import Receipt
 from webhooks.models import DeliveryMessage, Event, new_event_id, utc_timestamp
 from webhooks.observability import metrics
 from webhooks.queues import MAX_AGE_SECONDS, MAX_HOPS, OutgoingMessage
@@ -182,7 +178,7 @@ def test_the_fallback_decision_retries_on_the_plain_backoff_and_dead_letters_the
 
 
 def test_a_copy_back_early_claims_no_rate_limit_slot_for_its_batch(settings: Settings) -> None:
-    from webhooks.partners import Partner
+    from webhooks.partners.model import Partner
 
     limited = Partner("p1", "Acme", "https://acme.example/h", True, "whsec_x", rate_limit=5)
     reserved: list[tuple[str, int, int]] = []

@@ -1,4 +1,4 @@
-from webhooks.delivery_stats import LATENCY_BOUNDS_MS, latency_bucket, percentile
+from webhooks.store.stats import LATENCY_BOUNDS_MS, latency_bucket, percentile
 
 
 def test_latency_buckets_by_upper_bound() -> None:

@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from webhooks.events_api import (
+from webhooks.ingest.json_input import (
     MAX_DATA_DEPTH,
     MAX_SAFE_INTEGER,
     BodyError,
@@ -119,7 +119,7 @@ def test_data_nested_beyond_the_limit_is_named_and_data_at_it_passes() -> None:
 
 
 def test_flat_batches_are_not_walked(monkeypatch: pytest.MonkeyPatch) -> None:
-    import webhooks.events_api as events_api
+    import webhooks.ingest.json_input as json_input
 
     walked: list[object] = []
 
@@ -127,7 +127,7 @@ def test_flat_batches_are_not_walked(monkeypatch: pytest.MonkeyPatch) -> None:
         walked.append(value)
         return False
 
-    monkeypatch.setattr(events_api, "deeper_than", deeper_than)
+    monkeypatch.setattr(json_input, "deeper_than", deeper_than)
     events = [{"eventType": "a.b", "data": {"n": n, "tags": ["x"]}} for n in range(60)]
     assert nested_too_deeply(json.dumps(events), events_in.validate_python(events)) == []
     assert walked == []  # 60 nested lists in all: fewer than the limit, so none walked

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
-from webhooks.ingest import EventTooLarge, Ingestor, accept_events, pack_envelopes
+from webhooks.ingest.enqueue import EventTooLarge, Ingestor, accept_events, pack_envelopes
 from webhooks.models import EventEnvelope, EventIn, IngestResponse
 from webhooks.queues import OutgoingMessage
 

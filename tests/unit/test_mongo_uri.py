@@ -5,7 +5,7 @@ import pytest
 from moto import mock_aws
 
 from webhooks.config import ConfigError, load_settings
-from webhooks.mongo import mongo_uri
+from webhooks.store.mongo import mongo_uri
 
 
 @mock_aws

@@ -34,7 +34,7 @@ def test_enabled_metrics_print_emf(
 def test_rejections_are_counted_by_reason(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from webhooks.events_api import invalid_body
+    from webhooks.ingest.events_api import invalid_body
 
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
 

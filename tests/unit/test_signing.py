@@ -7,7 +7,7 @@ import time
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from webhooks.signing import (
+from webhooks.delivery.signing import (
     generate_secret,
     recart_signature,
     signature_headers,

@@ -1,6 +1,6 @@
 import pytest
 
-from webhooks.http_delivery import DestinationRefused, check_url, is_public_address
+from webhooks.delivery.ssrf import DestinationRefused, check_url, is_public_address
 
 
 @pytest.mark.parametrize(

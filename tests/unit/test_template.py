@@ -180,7 +180,7 @@ def test_cloudwatch_inspection_is_there(template: dict[str, Any]) -> None:
     for group in resources(template, "AWS::Logs::LogGroup").values():
         assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
     # the queries read fields the deliver function really logs
-    deliver_source = (ROOT / "layers" / "common" / "webhooks" / "deliver.py").read_text()
+    deliver_source = (ROOT / "layers" / "common" / "webhooks" / "delivery" / "deliverer.py").read_text()
     for field in ("partner_id", "latency_ms", "outcome", '"delivery attempt"', '"delivery dead-lettered"'):
         assert field in deliver_source
 
@@ -308,11 +308,12 @@ def test_alarms_cover_queues_functions_and_api_and_say_when_they_recover(templat
 def emitted_metrics() -> dict[str, str]:
     """Metric name -> the service (function) whose code emits it."""
     layer = ROOT / "layers" / "common" / "webhooks"
-    services = {"events_api.py": "ingest", "dispatch.py": "dispatch", "deliver.py": "deliver"}
+    services = {"ingest": "ingest", "dispatch": "dispatch", "delivery": "deliver"}
     found: dict[str, str] = {}
-    for module, service in services.items():
-        for name in re.findall(r'add_metric\(\s*name="(\w+)"', (layer / module).read_text()):
-            found[name] = service
+    for package, service in services.items():
+        for module in sorted((layer / package).glob("*.py")):
+            for name in re.findall(r'add_metric\(\s*name="(\w+)"', module.read_text()):
+                found[name] = service
     return found
 
 
@@ -338,7 +339,10 @@ def test_the_dashboard_shows_metrics_the_code_emits(template: dict[str, Any]) ->
     assert queues_shown == {"EventsQueue", "DeliveryQueue", "EventsDLQ", "DeliveryDLQ"}
     [logs] = [w for w in dashboard["widgets"] if w["type"] == "log"]
     assert "delivery dead-lettered" in logs["properties"]["query"]
-    assert '"delivery dead-lettered"' in (ROOT / "layers" / "common" / "webhooks" / "deliver.py").read_text()
+    assert (
+        '"delivery dead-lettered"'
+        in (ROOT / "layers" / "common" / "webhooks" / "delivery" / "deliverer.py").read_text()
+    )
 
 
 def evaluate(expr: Any, params: dict[str, str]) -> Any:
@@ -393,7 +397,7 @@ def test_rules_refuse_combinations_aws_would_refuse_mid_deploy(template: dict[st
 
 
 def test_the_deliver_timeout_fits_the_longest_post_and_its_settling(template: dict[str, Any]) -> None:
-    from webhooks.deliver import SETTLE_SECONDS
+    from webhooks.delivery.deliverer import SETTLE_SECONDS
     from webhooks.services.schemas import TimeoutMs
 
     [bound] = [m for m in get_args(TimeoutMs)[1:] if hasattr(m, "metadata")]
@@ -401,5 +405,5 @@ def test_the_deliver_timeout_fits_the_longest_post_and_its_settling(template: di
     global_max_ms = template["Parameters"]["WebhookTimeout"]["MaxValue"]
     deliver_timeout = template["Resources"]["DeliverFunction"]["Properties"]["Timeout"]
     # one POST of the longest timeout, started at once, always finishes and settles in time;
-    # what cannot start in time is put back unattempted (deliver.py)
+    # what cannot start in time is put back unattempted (delivery/deliverer.py)
     assert max(partner_max_ms, global_max_ms) / 1000 + SETTLE_SECONDS < deliver_timeout

@@ -43,11 +43,12 @@ def watched_metrics(alarm: dict[str, Any]) -> list[dict[str, Any]]:
 
 def emitted_metrics() -> dict[str, str]:
     """Metric name -> the service (function) whose code emits it."""
-    services = {"events_api.py": "ingest", "dispatch.py": "dispatch", "deliver.py": "deliver"}
+    services = {"ingest": "ingest", "dispatch": "dispatch", "delivery": "deliver"}
     found: dict[str, str] = {}
-    for module, service in services.items():
-        for name in re.findall(r'add_metric\(\s*name="(\w+)"', (LAYER / module).read_text()):
-            found[name] = service
+    for package, service in services.items():
+        for module in sorted((LAYER / package).glob("*.py")):
+            for name in re.findall(r'add_metric\(\s*name="(\w+)"', module.read_text()):
+                found[name] = service
     return found
 
 

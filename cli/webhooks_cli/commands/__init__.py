@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from webhooks.config import Settings, load_settings
-from webhooks.events_api import format_errors
-from webhooks.mongo import get_database
+from webhooks.ingest.json_input import format_errors
+from webhooks.store.mongo import get_database
 
 from ..state import read_state
 

@@ -1,7 +1,7 @@
 """``webhooks dlq``: list dead-lettered deliveries and send them back to the delivery queue.
 
 A dead letter delivered since (replay, recover, endpoint enable) is settled: removed from the
-DLQ, never listed nor redriven (webhooks.dead_letters)."""
+DLQ, never listed nor redriven (webhooks.delivery.dead_letters)."""
 
 from __future__ import annotations
 

@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 from webhooks.config import load_settings
-from webhooks.mongo import get_database
-from webhooks.partners import PartnerStore
+from webhooks.partners.store import PartnerStore
+from webhooks.store.mongo import get_database
 
 from ..state import local_dir
 from ..stop_signals import call_on_stop_signal

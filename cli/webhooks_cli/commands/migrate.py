@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from webhooks.mongo import get_database
+from webhooks.store.mongo import get_database
 
 from . import CliError, settings_for_cli, show
 
@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from webhooks.migrate import migrate
+    from webhooks.store.migrate import migrate
 
     settings = settings_for_cli()
     if not settings.mongo_uri:

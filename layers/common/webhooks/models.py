@@ -109,7 +109,7 @@ class DeliveryMessage(BaseModel):
     # rate limit: set when it was deferred for the limit, so it is not counted twice
     rateSlot: int | None = None
     # the earliest time (epoch seconds) of its next POST: a retry's backoff or a deferral's
-    # wait; a copy received sooner waits on without a POST (webhooks.deliver)
+    # wait; a copy received sooner waits on without a POST (webhooks.delivery.flow_control)
     notBefore: float | None = None
     # re-sends so far, by dispatch and deliver, and when the delivery was accepted (epoch
     # seconds; unset: the SentTimestamp of its first message), for the bounds on loops

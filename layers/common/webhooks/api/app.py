@@ -14,7 +14,7 @@ from aws_lambda_powertools.event_handler.openapi.models import APIKey, SecurityS
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
 from .. import __version__
-from ..events_api import parse_json
+from ..ingest.json_input import parse_json
 from . import console, deliveries, errors, event_types, events, partners, recovery, stats
 from .auth import authenticate
 from .context import ADMIN, API, operation

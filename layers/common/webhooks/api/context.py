@@ -11,7 +11,7 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse, O
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
 from ..models import ErrorResponse
-from ..partners import Partner
+from ..partners.model import Partner
 from ..services import Services
 
 Route = TypeVar("Route", bound=Callable[..., Any])

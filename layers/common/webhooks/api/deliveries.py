@@ -9,10 +9,10 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import ValidationError
 
-from ..delivery_log import StatusFilter
 from ..errors import InvalidInput, NotFound
-from ..events_api import format_errors
+from ..ingest.json_input import format_errors
 from ..services.schemas import DeliveryQuery
+from ..store.delivery_log import StatusFilter
 from .context import PARTNER_SECURITY, admin_operation, calling_partner, operation, services
 
 router = Router()  # under /api/v1

@@ -24,7 +24,7 @@ from ..errors import (
     Unauthenticated,
     Unavailable,
 )
-from ..events_api import BodyError, error_path, listed
+from ..ingest.json_input import BodyError, error_path, listed
 from ..observability import logger
 from .auth import check_caller
 from .replies import error_response

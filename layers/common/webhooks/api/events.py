@@ -11,7 +11,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
-from ..events_api import invalid_body
+from ..ingest.events_api import invalid_body
 from ..models import ErrorResponse, IngestResponse
 from .context import PARTNER_SECURITY, described, operation, services, source_ip
 from .replies import NotUtf8, from_reply, raw_body

@@ -16,7 +16,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 
 from ..errors import InvalidInput
-from ..events_api import listed
+from ..ingest.json_input import listed
 
 
 def declared_query_parameters(route: Any) -> frozenset[str]:

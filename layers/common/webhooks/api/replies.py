@@ -11,7 +11,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 from aws_lambda_powertools.shared.json_encoder import Encoder
 
-from ..events_api import Reply
+from ..ingest.events_api import Reply
 
 
 class NotUtf8(ValueError):

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
-from ..delivery_stats import Window
+from ..store.stats import Window
 from .context import admin_operation, services
 
 router = Router()  # under /api/v1/admin

@@ -10,18 +10,19 @@ from typing import Any
 
 from pymongo.database import Database
 
-from ..catalog import EventTypeCatalog
 from ..config import Settings
-from ..credentials import AdminCredential, PartnerCredential
-from ..delivery_log import DeliveryLog, EventStore
-from ..endpoint_health import ParkedDeliveries
+from ..delivery.parked import ParkedDeliveries
 from ..errors import Unavailable
-from ..events_api import EventsApi
-from ..idempotency import IdempotencyStore
-from ..ingest import Ingestor
-from ..partners import PartnerStore
+from ..ingest.catalog import EventTypeCatalog
+from ..ingest.enqueue import Ingestor
+from ..ingest.events_api import EventsApi
+from ..ingest.idempotency import IdempotencyStore
+from ..partners.credentials import AdminCredential, PartnerCredential
+from ..partners.store import PartnerStore
+from ..partners.throttle import FailureThrottle
 from ..queues import SqsQueue
-from ..throttle import FailureThrottle
+from ..store.delivery_log import DeliveryLog
+from ..store.event_store import EventStore
 from .deliveries import DeliveryLogService
 from .event_types import EventTypeService
 from .partners import PartnerService

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..delivery_log import BadCursor, DeliveryLog, EventStore
 from ..errors import InvalidInput
+from ..store.delivery_log import BadCursor, DeliveryLog
+from ..store.event_store import EventStore
 from .schemas import DeliveryQuery
 
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from ..catalog import EventTypeCatalog, InvalidSchema
 from ..errors import InvalidInput, NotFound
+from ..ingest.catalog import EventTypeCatalog, InvalidSchema
 from ..models import EventType
 from .schemas import EventTypeRegistration
 

@@ -8,12 +8,13 @@ from typing import Any
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from ..config import Settings
-from ..delivery_log import DeliveryLog
-from ..endpoint_health import ParkedDeliveries
+from ..delivery.parked import ParkedDeliveries
 from ..errors import Conflict, InvalidInput
 from ..observability import logger
-from ..partners import NewPartner, Partner, PartnerStore
-from ..urls import url_problem
+from ..partners.model import NewPartner, Partner
+from ..partners.store import PartnerStore
+from ..partners.urls import url_problem
+from ..store.delivery_log import DeliveryLog
 from .schemas import EventPatterns, KeyRotation, PartnerCreate, PartnerUpdate, Rotation
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -10,13 +10,16 @@ from datetime import datetime
 from typing import Any, Literal
 
 from ..config import Settings
-from ..delivery_log import DeliveryLog, EventStore
-from ..endpoint_health import ParkedDeliveries
+from ..delivery.parked import ParkedDeliveries
 from ..errors import Conflict, NotFound, Unavailable
 from ..models import DeliveryMessage, Event, new_event_id, utc_timestamp
 from ..observability import logger
-from ..partners import Partner, PartnerStore, subscription_matches
+from ..partners.model import Partner
+from ..partners.store import PartnerStore
+from ..partners.subscriptions import subscription_matches
 from ..queues import OutgoingMessage, Queue, send_all
+from ..store.delivery_log import DeliveryLog
+from ..store.event_store import EventStore
 from .partners import PartnerService, PartnerView
 
 TEST_EVENT_TYPE = "webhook.test"

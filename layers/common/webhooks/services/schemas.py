@@ -20,8 +20,8 @@ from pydantic import (
     field_validator,
 )
 
-from ..delivery_log import StatusFilter
 from ..models import SubscriptionPattern
+from ..store.delivery_log import StatusFilter
 
 # characters a name may not hold: C0 and C1 controls (NUL, ESC, ...; a name reaches
 # terminals, logs and the console) and the bidi embeddings, overrides, isolates and marks

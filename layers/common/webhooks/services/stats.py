@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..delivery_stats import DeliveryStats, Window
-from ..endpoint_health import ParkedDeliveries
-from ..partners import PartnerStore
+from ..delivery.parked import ParkedDeliveries
+from ..partners.store import PartnerStore
+from ..store.stats import DeliveryStats, Window
 from .partners import readable_partners
 
 

@@ -27,12 +27,12 @@ from dataclasses import dataclass, field
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
-from .backoff import retry_delay_seconds
-from .delivery_log import EventStore
-from .models import DeliveryMessage, Event, EventEnvelope, to_json
-from .observability import MetricUnit, logger, metrics
-from .partners import PartnerStore
-from .queues import OutgoingMessage, Queue, loop_bound, send_all
+from ..delivery.backoff import retry_delay_seconds
+from ..models import DeliveryMessage, Event, EventEnvelope, to_json
+from ..observability import MetricUnit, logger, metrics
+from ..partners.store import PartnerStore
+from ..queues import OutgoingMessage, Queue, loop_bound, send_all
+from ..store.event_store import EventStore
 
 # When the partner store is away, a batch comes back after 5 s, 10 s, 20 s ... (at most the
 # queue's 180 s visibility) instead of the full visibility timeout every time.

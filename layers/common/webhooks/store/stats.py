@@ -19,7 +19,7 @@ from pymongo import ASCENDING, UpdateOne
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
-from .observability import logger
+from ..observability import logger
 
 LATENCY_BOUNDS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000)  # then "more"
 OUTCOME_FIELDS = {"delivered": "delivered", "retry": "failed", "dead_lettered": "deadLettered"}

@@ -8,7 +8,7 @@ from typing import Any
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from .config import ConfigError, Settings
+from ..config import ConfigError, Settings
 
 _clients: dict[str, MongoClient[Any]] = {}
 _lock = threading.Lock()

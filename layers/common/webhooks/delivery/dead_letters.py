@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from .delivery_log import DeliveryLog
-from .observability import logger
+from ..observability import logger
+from ..store.delivery_log import DeliveryLog
 
 LIST_VISIBILITY_SECONDS = 30  # a listing hides what it read this long, so none is read twice
 

@@ -43,7 +43,7 @@ from pymongo.database import Database
 from referencing import Registry
 from referencing.exceptions import Unresolvable
 
-from .models import to_json
+from ..models import to_json
 from .regex_safety import backtracking_problem
 
 MAX_ERRORS_PER_EVENT = 5

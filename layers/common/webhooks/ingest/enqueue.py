@@ -14,9 +14,9 @@ from typing import Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .models import AcceptedEvent, EventIn, new_event_ids, to_json, utc_timestamp, utf8_size
-from .observability import logger
-from .queues import OutgoingMessage, Queue, describe_error, send_all
+from ..models import AcceptedEvent, EventIn, new_event_ids, to_json, utc_timestamp, utf8_size
+from ..observability import logger
+from ..queues import OutgoingMessage, Queue, describe_error, send_all
 
 # Room kept per event so its delivery message (event + partner id + attributes) fits too.
 DELIVERY_OVERHEAD_BYTES = 512

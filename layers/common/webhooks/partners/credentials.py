@@ -21,10 +21,11 @@ from aws_lambda_powertools.utilities.parameters import SSMProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 from pymongo.database import Database
 
-from .config import Settings, parse_key_hashes
-from .errors import Forbidden, Throttled, Unauthenticated, Unavailable
-from .observability import logger
-from .partners import Partner, PartnerStore
+from ..config import Settings, parse_key_hashes
+from ..errors import Forbidden, Throttled, Unauthenticated, Unavailable
+from ..observability import logger
+from .model import Partner
+from .store import PartnerStore
 from .throttle import FailureThrottle
 
 # how long a value read from SSM is used before it is read again: a rotation of the

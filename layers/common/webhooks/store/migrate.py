@@ -34,10 +34,10 @@ from pydantic import TypeAdapter, ValidationError
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
+from ..delivery.signing import SECRET_PREFIX, hash_api_key
+from ..models import SubscriptionPattern
+from ..partners.model import document_problems
 from .indexes import ensure_indexes
-from .models import SubscriptionPattern
-from .partners import document_problems
-from .signing import SECRET_PREFIX, hash_api_key
 
 _pattern: TypeAdapter[str] = TypeAdapter(SubscriptionPattern)
 

@@ -16,13 +16,14 @@ from typing import Any
 
 from pymongo.database import Database
 
-from .catalog import EventTypeCatalog
-from .delivery_log import DeliveryLog, EventStore
-from .endpoint_health import ParkedDeliveries
-from .idempotency import IdempotencyStore
-from .partners import PartnerStore
-from .rate_limit import RateLimiter
-from .throttle import FailureThrottle
+from ..delivery.parked import ParkedDeliveries
+from ..delivery.rate_limit import RateLimiter
+from ..ingest.catalog import EventTypeCatalog
+from ..ingest.idempotency import IdempotencyStore
+from ..partners.store import PartnerStore
+from ..partners.throttle import FailureThrottle
+from .delivery_log import DeliveryLog
+from .event_store import EventStore
 
 # collections written without an index of their own, created here so that no write creates one
 PLAIN_COLLECTIONS = ("revisions",)

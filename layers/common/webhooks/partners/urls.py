@@ -13,7 +13,7 @@ import ipaddress
 import socket
 from urllib.parse import urlsplit, urlunsplit
 
-from .http_delivery import is_public_address
+from ..delivery.ssrf import is_public_address
 
 
 def masked_url(url: str) -> str:

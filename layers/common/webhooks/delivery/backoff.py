@@ -8,7 +8,7 @@ import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
-from .config import SQS_MAX_VISIBILITY_SECONDS
+from ..config import SQS_MAX_VISIBILITY_SECONDS
 
 JITTER = 0.2
 # delta-seconds is ASCII digits only: str.isdigit() also takes "²" or "٣", which float() refuses

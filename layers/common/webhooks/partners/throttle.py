@@ -23,7 +23,7 @@ from pymongo import ReturnDocument
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from .observability import logger
+from ..observability import logger
 
 COLLECTION = "authFailures"
 

@@ -1,0 +1,18 @@
+"""The deliver function's core: one attempt per delivery message.
+
+- ``deliverer``: :class:`Deliverer`, one attempt per message (parse, bound, admit, POST, settle)
+- ``policy``: an attempt's outcome and the decisions (admit, decide, fallback, slow down)
+- ``flow_control``: hold, park, defer, put back, pause, and waits longer than SQS's delay
+- ``receipt``: one receive of a message, as Lambda's record describes it
+- ``batch``: one invocation as a Powertools batch processor, and its rate-limit slot claims
+- ``log_lines``: the short line of a delivered attempt
+- ``operational_events``: the ``endpoint.disabled`` event
+- ``http``: the pooled, time-boxed client that POSTs (``WebhookClient``, ``post``)
+- ``ssrf``: public destinations only (``check_url``, ``is_public_address``, guarded connections)
+- ``signing``: the webhook signatures (and the API key and secret generators)
+- ``backoff``: the retry schedule and Retry-After
+- ``rate_limit``: per-partner rate limits shared through MongoDB
+- ``health``: endpoint health: failure streaks and automatic disabling
+- ``parked``: deliveries parked while their endpoint is disabled
+- ``dead_letters``: the delivery DLQ as an operator sees it (list, redrive)
+"""

@@ -1,0 +1,193 @@
+"""Flow control of a delivery, before its POST and never costing an attempt: hold it (the
+partner is paused, or its rate limit gave it a slot in a later second), park it (its
+endpoint is disabled), defer or put it back on the queue (:meth:`FlowControl._put_back`,
+the one re-send), pause a partner that asked to slow down, and the chained waits of a copy
+back before its ``notBefore`` (a wait longer than SQS's 900 s DelaySeconds)."""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from datetime import UTC, datetime, timedelta
+
+from botocore.exceptions import BotoCoreError, ClientError
+from pymongo.errors import PyMongoError
+
+from ..config import SQS_MAX_VISIBILITY_SECONDS, Settings
+from ..models import DeliveryMessage
+from ..observability import MetricUnit, logger, metrics
+from ..partners.model import Partner, PartnerNotFound
+from ..partners.store import PartnerStore
+from ..queues import Queue
+from .backoff import parse_retry_after, visibility_cap
+from .http import HttpResult
+from .parked import ParkedDeliveries
+from .policy import Attempt, RetryLater
+from .rate_limit import RateLimiter
+from .receipt import Receipt
+
+# the rate limit's counters are in MongoDB: while it is away, limited deliveries wait
+LIMITER_UNAVAILABLE_DEFER_SECONDS = 5
+MAX_DEFER_SECONDS = 900  # SQS's DelaySeconds limit; a later slot is waited for in steps
+SLOT_LEAD_SECONDS = 0.5  # a rate-limit slot starting sooner than this is waited for in-process
+# a copy back this close to its notBefore goes now: DelaySeconds are whole seconds, and the
+# clocks of SQS and Lambda differ by a little
+EARLY_TOLERANCE_SECONDS = 1.0
+# what one visibility extension covers at least (12 h, less a margin for the time between
+# the receive and the extension): how many deliberate waits a long notBefore needs
+VISIBILITY_STEP_SECONDS = SQS_MAX_VISIBILITY_SECONDS - 3_600
+
+
+def deliberate_waits(message: DeliveryMessage, sent_at: float | None) -> int:
+    """Receives of this copy that end without a POST by design: its DelaySeconds covers at
+    most 900 s of the wait to its ``notBefore``; each receive before then extends its
+    visibility by up to :data:`VISIBILITY_STEP_SECONDS`."""
+    if message.notBefore is None or sent_at is None:
+        return 0
+    beyond_delay = message.notBefore - sent_at - MAX_DEFER_SECONDS
+    return max(0, math.ceil(beyond_delay / VISIBILITY_STEP_SECONDS))
+
+
+class FlowControl:
+    """What happens before a POST, never costing an attempt (a mixin of
+    :class:`~webhooks.delivery.deliverer.Deliverer`, which sets these attributes)."""
+
+    settings: Settings
+    store: PartnerStore
+    delivery_queue: Queue
+    rng: random.Random
+    limiter: RateLimiter | None
+    parked: ParkedDeliveries | None
+
+    def _wait_if_early(self, message: DeliveryMessage, receipt: Receipt, now: float) -> None:
+        """A copy received before its ``notBefore`` (a wait longer than a DelaySeconds can
+        hold) hides itself for the rest of the wait, without a POST. Raises
+        :class:`RetryLater` then; returns when the delivery is due."""
+        if message.notBefore is None or message.notBefore - now <= EARLY_TOLERANCE_SECONDS:
+            return
+        context = {"event_id": message.event.eventId, "partner_id": message.partnerId}
+        seconds = min(math.ceil(message.notBefore - now), visibility_cap(receipt.received_at or now, now))
+        try:
+            if seconds >= 1:
+                self.delivery_queue.change_visibility(receipt.handle, seconds)
+        except (BotoCoreError, ClientError) as exc:
+            # back after the queue's own visibility timeout, to wait again
+            logger.warning("wait not extended", extra={**context, "error": type(exc).__name__})
+        logger.info("delivery waiting", extra={**context, "seconds": seconds})
+        raise RetryLater(f"not due for {seconds} s")
+
+    def _not_started(self, message: DeliveryMessage, attempts_before: int, slot: int | None) -> Attempt:
+        """Too little of the invocation left for this POST: back on the queue, unattempted."""
+        self._put_back(message, attempts_before, slot, 0, "started and not put back")
+        metrics.add_metric(name="DeliveriesNotStarted", unit=MetricUnit.Count, value=1)
+        logger.info(
+            "delivery not started: invocation ending",
+            extra={"event_id": message.event.eventId, "partner_id": message.partnerId},
+        )
+        return Attempt("not_started", attempts_before)
+
+    def _park(self, message: DeliveryMessage, partner: Partner) -> Partner | None:
+        """Park the delivery of a disabled endpoint. Returns the partner when the endpoint
+        turned out to be enabled again (the delivery then goes ahead), None when parked."""
+        if self.parked is None:  # a deployment without parking keeps the delivery queued
+            raise RetryLater("endpoint disabled and no store for parked deliveries")
+        try:
+            key = self.parked.park(message)
+            # Read past the cache: an operator may have just enabled the endpoint and
+            # replayed what was parked, in which case this delivery must not stay behind.
+            try:
+                fresh = self.store.get(partner.id)
+            except PartnerNotFound:  # deleted meanwhile: nothing to park for
+                self.parked.unpark(key)
+                raise
+            if fresh.endpoint_disabled or not self.parked.unpark(key):
+                metrics.add_metric(name="DeliveriesParked", unit=MetricUnit.Count, value=1)
+                logger.info(
+                    "delivery parked: endpoint disabled",
+                    extra={"event_id": message.event.eventId, "partner_id": partner.id},
+                )
+                return None
+        except PyMongoError as exc:
+            raise RetryLater(f"delivery not parked: {type(exc).__name__}") from exc
+        self.store.forget(partner.id)
+        return fresh
+
+    def _hold(self, partner: Partner, message: DeliveryMessage) -> tuple[int, int | None]:
+        """Seconds the delivery must wait (0: go now), and the rate-limit slot it keeps meanwhile."""
+        paused = partner.paused_for()
+        if paused > 0:
+            # spread what comes back, so the end of a pause is not a burst; the slot is
+            # given up (claimed anew after the pause)
+            return min(MAX_DEFER_SECONDS, math.ceil(paused * (1 + 0.2 * self.rng.random()))), None
+        if not partner.rate_limit or self.limiter is None:
+            return 0, None
+        slot = message.rateSlot
+        if slot is None or slot < int(time.time()):
+            # no slot yet, or its second went by (a deferred delivery back late): going now
+            # would count against this second's slots
+            try:
+                slot = self.limiter.acquire(partner.id, partner.rate_limit)
+            except PyMongoError as exc:
+                logger.warning("rate limit unavailable", extra={"error": type(exc).__name__})
+                return LIMITER_UNAVAILABLE_DEFER_SECONDS, None
+        ahead = slot - time.time()
+        if ahead <= SLOT_LEAD_SECONDS:
+            # DelaySeconds counts whole seconds: a slot this close is waited for here, so
+            # the delivery goes in its own second rather than up to a second late
+            time.sleep(max(0.0, ahead))
+            return 0, None
+        # back between LEAD before the slot's second and LEAD before its end: early rather
+        # than late, as a delivery back after its second must claim a new slot
+        return min(MAX_DEFER_SECONDS, math.ceil(ahead - SLOT_LEAD_SECONDS)), slot
+
+    def _defer(
+        self, message: DeliveryMessage, attempts_before: int, seconds: int, slot: int | None
+    ) -> Attempt:
+        self._put_back(message, attempts_before, slot, seconds, "deferred")
+        metrics.add_metric(name="DeliveriesDeferred", unit=MetricUnit.Count, value=1)
+        return Attempt("deferred", attempts_before, delay_seconds=seconds)
+
+    def _put_back(
+        self, message: DeliveryMessage, attempts: int, slot: int | None, seconds: int, what: str
+    ) -> None:
+        """Re-send the delivery, due in ``seconds``, with the ``attempts`` it made so far
+        (SQS's receive count of the copy is not an attempt count): every retry, deferral and
+        put-back. A wait past SQS's 900 s DelaySeconds is finished by the copy itself
+        (:meth:`_wait_if_early`). Raises :class:`RetryLater` if the queue does not take it."""
+        copy = message.model_copy(
+            update={
+                "priorAttempts": attempts,
+                "rateSlot": slot,
+                "notBefore": round(time.time() + seconds, 3) if seconds else None,
+                "hops": message.hops + 1,
+            }
+        )
+        try:
+            self.delivery_queue.send(
+                copy.as_body(), copy.attributes(), delay_seconds=min(seconds, MAX_DEFER_SECONDS)
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise RetryLater(f"delivery not {what}: {type(exc).__name__}") from exc
+
+    def _pause(self, partner: Partner, result: HttpResult, attempt: Attempt) -> None:
+        """The partner asked us to slow down: hold all its deliveries for a while."""
+        seconds: float | None = attempt.delay_seconds  # the backoff, lengthened by Retry-After
+        if seconds is None:  # the last attempt: nothing to retry, but the other deliveries wait
+            retry_after = parse_retry_after(result.retry_after)
+            cap = self.settings.retry_after_max_seconds
+            seconds = (
+                min(retry_after, cap) if retry_after is not None else self.settings.webhook_retry_delay / 1000
+            )
+        if seconds <= 0:
+            return
+        try:
+            self.store.pause(partner.id, datetime.now(UTC) + timedelta(seconds=seconds))
+        except PyMongoError as exc:
+            logger.warning(
+                "partner not paused", extra={"partner_id": partner.id, "error": type(exc).__name__}
+            )
+            return
+        logger.info(
+            "partner paused", extra={"partner_id": partner.id, "status": result.status, "seconds": seconds}
+        )

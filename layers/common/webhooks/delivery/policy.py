@@ -1,0 +1,81 @@
+"""What one attempt comes to, and the plain decisions that settle it (tested one by one in
+tests/unit/test_deliver_steps.py): an :class:`Attempt` and its outcome, or
+:class:`RetryLater` when SQS should hand the message back; whether a delivery may go
+(:func:`admission`); after the POST, :func:`decide` (and :func:`fallback_decision` when
+deciding raised); whether the receiver asked every delivery to slow down."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Literal
+
+from ..config import Settings
+from ..partners.model import Partner
+from .backoff import parse_retry_after, retry_delay_seconds
+from .http import HttpResult
+
+Outcome = Literal[
+    "delivered", "retry", "dead_lettered", "dropped", "deferred", "parked", "not_started", "waiting"
+]
+RETRY_AFTER_STATUSES = (429, 503)
+
+
+class RetryLater(Exception):
+    """Reported as a batch item failure: SQS redelivers the message after its new visibility."""
+
+
+@dataclass(frozen=True)
+class Attempt:
+    outcome: Outcome
+    attempt: int
+    status: int | None = None
+    error: str | None = None
+    delay_seconds: int | None = None
+
+
+def admission(partner: Partner | None) -> Literal["drop", "park", "go"]:
+    """No partner or an inactive one: drop. A disabled endpoint: park. Otherwise go on."""
+    if partner is None or not partner.is_active:
+        return "drop"
+    return "park" if partner.endpoint_disabled else "go"
+
+
+def decide(result: HttpResult, number: int, settings: Settings, rng: random.Random) -> Attempt:
+    """Delivered (2xx); dead letter (410, or the last attempt); else retry after a backoff
+    (exponential with jitter, lengthened by a 429/503's Retry-After up to its cap)."""
+    if result.ok:
+        return Attempt("delivered", number, result.status)
+    if result.status == 410 or number >= settings.webhook_max_attempts:
+        return Attempt("dead_lettered", number, result.status, result.error)
+    retry_after = parse_retry_after(result.retry_after) if result.status in RETRY_AFTER_STATUSES else None
+    delay = retry_delay_seconds(
+        number,
+        settings.webhook_retry_delay,
+        retry_after=retry_after,
+        retry_after_max=settings.retry_after_max_seconds,
+        rng=rng,
+    )
+    return Attempt("retry", number, result.status, result.error, delay)
+
+
+def fallback_decision(result: HttpResult, number: int, settings: Settings) -> Attempt:
+    """What :func:`decide` would say without reading the receiver's answer beyond its status
+    (no Retry-After): used when deciding raised, so the attempt still ends
+    delivered, retried or dead-lettered."""
+    if result.ok:
+        return Attempt("delivered", number, result.status)
+    if result.status == 410 or number >= settings.webhook_max_attempts:
+        return Attempt("dead_lettered", number, result.status, result.error)
+    return Attempt(
+        "retry",
+        number,
+        result.status,
+        result.error,
+        retry_delay_seconds(number, settings.webhook_retry_delay),
+    )
+
+
+def asks_to_slow_down(result: HttpResult) -> bool:
+    """A 429, or a 503 with Retry-After: every delivery to that partner pauses."""
+    return result.status == 429 or (result.status in RETRY_AFTER_STATUSES and bool(result.retry_after))
