@@ -14,12 +14,12 @@ inline script, so the console's policy holds there too. It reads the API's own d
 
 from __future__ import annotations
 
+import importlib.util
 from functools import cache
 from pathlib import Path
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
-from aws_lambda_powertools.event_handler.openapi import swagger_ui
 
 from ..errors import NotFound
 from .context import API
@@ -59,7 +59,12 @@ def _file(name: str) -> Response[str]:
     return Response(200, TYPES[Path(name).suffix], body, headers=HEADERS)
 
 
-SWAGGER_FILES = Path(swagger_ui.__file__).resolve().parent
+# Powertools' Swagger UI files, found without importing the package: its __init__ loads the
+# OpenAPI models (a fifth of ingest's cold start), which only the document's generation needs
+_SWAGGER_SPEC = importlib.util.find_spec("aws_lambda_powertools.event_handler.openapi.swagger_ui")
+if _SWAGGER_SPEC is None or _SWAGGER_SPEC.origin is None:
+    raise ImportError("aws_lambda_powertools.event_handler.openapi.swagger_ui is missing")
+SWAGGER_FILES = Path(_SWAGGER_SPEC.origin).resolve().parent
 SWAGGER_PAGE = """<!DOCTYPE html>
 <html lang="en">
 <head>

@@ -32,26 +32,27 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-import regex
 from cachetools import TTLCache
-from jsonschema import Draft202012Validator, validators
-from jsonschema.exceptions import SchemaError, ValidationError
 from pymongo.database import Database
-from referencing import Registry
-from referencing.exceptions import Unresolvable
 
 from ..models import to_json
 from .regex_safety import backtracking_problem
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
+
+# jsonschema, referencing and regex (schema_rules.py) are imported where a schema is
+# registered or applied: an ingest whose producers post no registered type never loads
+# them (about a tenth of its cold start, docs/PERFORMANCE.md 2026-12-05).
 
 MAX_ERRORS_PER_EVENT = 5
 MAX_SCHEMA_BYTES = 65_536
 MAX_SCHEMA_DEPTH = 32
 PATTERN_TIMEOUT_SECONDS = 0.05
 VALIDATION_BUDGET_SECONDS = 1.0  # all the pattern matching of one request, together
-NO_RETRIEVAL: Registry = Registry()  # type: ignore[type-arg]
 
 
 @dataclass
@@ -76,40 +77,9 @@ def validation_budget(seconds: float = VALIDATION_BUDGET_SECONDS) -> Iterator[Bu
         _budget.reset(token)
 
 
-class OutOfTime(ValidationError):
-    """A match that ran out of time: validation of the whole request stops here."""
-
-
-def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[ValidationError]:
-    if not validator.is_type(instance, "string"):
-        return
-    timeout = PATTERN_TIMEOUT_SECONDS
-    budget = _budget.get()
-    if budget is not None:
-        left = budget.deadline - time.monotonic()
-        if budget.spent or left <= 0:
-            budget.spent = True
-            yield OutOfTime("not checked: the event type's schema took too long to check this request")
-            return
-        timeout = min(timeout, left)
-    try:
-        matched = regex.search(pattern, instance, timeout=timeout)
-    except TimeoutError:
-        if budget is not None:
-            budget.spent = True
-        yield OutOfTime(f"does not match {pattern!r} (the pattern took too long to check)")
-        return
-    except regex.error:
-        yield ValidationError(f"the schema's pattern {pattern!r} cannot be used")
-        return
-    if matched is None:
-        yield ValidationError(f"{instance!r} does not match {pattern!r}")
-
-
-SafeValidator = validators.extend(Draft202012Validator, {"pattern": _pattern})  # type: ignore[no-untyped-call]
-
-
 def _validator(schema: dict[str, Any]) -> Any:
+    from .schema_rules import NO_RETRIEVAL, SafeValidator
+
     return SafeValidator(schema, registry=NO_RETRIEVAL)
 
 
@@ -131,6 +101,8 @@ def _schema_problem(schema: dict[str, Any]) -> str | None:
                 return "patternProperties is not supported (use properties, or propertyNames with a pattern)"
             pattern = node.get("pattern")
             if isinstance(pattern, str):
+                import regex
+
                 try:
                     regex.compile(pattern)
                 except regex.error as exc:
@@ -250,6 +222,9 @@ class EventTypeCatalog:
         problem = _schema_problem(schema)
         if problem:
             raise InvalidSchema(f"schema refused: {problem}")
+        from jsonschema import Draft202012Validator
+        from jsonschema.exceptions import SchemaError
+
         try:
             Draft202012Validator.check_schema(schema)
         except SchemaError as exc:
@@ -306,6 +281,10 @@ class EventTypeCatalog:
 
         Inside :func:`validation_budget`, a match that runs out of time ends the check:
         that error is the only one reported, and the budget is marked spent."""
+        from referencing.exceptions import Unresolvable
+
+        from .schema_rules import OutOfTime  # loaded already: it made ``validator``
+
         found: list[ValidationError] = []
         try:
             for error in validator.iter_errors(data):
