@@ -10,6 +10,8 @@ BENCHES = [
     "bench_ingest.py",
     "bench_deliver.py",
     "bench_log_bytes.py",
+    "bench_cold_start.py",
+    "bench_fanout.py",
     "bench_e2e.py",
     "bench_flow.py",
     "bench_revocation.py",
