@@ -6,5 +6,6 @@
 - ``enqueue``: accepted events packed into envelopes and sent atomically (:class:`Ingestor`)
 - ``idempotency``: Idempotency-Key, stored in MongoDB
 - ``catalog``: registered event types and their JSON Schemas
+- ``schema_rules``: the catalog's JSON Schema machinery, loaded only where a schema is used
 - ``regex_safety``: refusing schema patterns that backtrack catastrophically
 """
