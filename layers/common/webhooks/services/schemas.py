@@ -26,7 +26,9 @@ from ..store.delivery_log import StatusFilter
 # characters a name may not hold: C0 and C1 controls (NUL, ESC, ...; a name reaches
 # terminals, logs and the console) and the bidi embeddings, overrides, isolates and marks
 # that make a name display as another (U+061C, U+200E/F, U+202A-E, U+2066-9)
-NAME_FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# (as escapes, so the OpenAPI document's pattern below holds no raw control characters)
+NAME_FORBIDDEN_CHARACTERS = r"\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"
+NAME_FORBIDDEN = re.compile(f"[{NAME_FORBIDDEN_CHARACTERS}]")
 
 
 def _plain_name(value: str) -> str:
@@ -42,6 +44,9 @@ Name = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
     AfterValidator(_plain_name),
+    # the same rule in the OpenAPI document, so clients (and schemathesis) know it; the
+    # validator above, not a pattern, answers with words that name the character
+    Field(json_schema_extra={"pattern": f"^[^{NAME_FORBIDDEN_CHARACTERS}]*$"}),
 ]
 Url = Annotated[
     str,
