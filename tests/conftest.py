@@ -28,7 +28,7 @@ from webhooks_cli.lambdas import LambdaContext, load_handler
 from webhooks_cli.servers import start_mongo, start_sqs
 from webhooks_cli.topology import create_queues
 
-from support import Receiver, receive, sqs_client_for, sqs_event
+from support import ADMIN_KEY, IngestApi, Receiver, receive, sqs_client_for, sqs_event
 
 # the deploy suite's fixtures (Python 3.12, the AWS emulator, the SAM builds)
 pytest_plugins = ["deploy.fixtures"]
@@ -184,6 +184,15 @@ def function(stack: Stack) -> Callable[[str], Callable[[dict[str, Any], Any], An
         return invoke
 
     return load
+
+
+@pytest.fixture
+def api(function: Callable[[str], Any], monkeypatch: pytest.MonkeyPatch) -> IngestApi:
+    """The ingest handler with ADMIN_API_KEY set to support.ADMIN_KEY, called with
+    api(method, path, body, headers, query, raw=, source_ip=, admin=) -> Answer(status, body,
+    headers), or api.handle(...) for the handler's own result."""
+    monkeypatch.setenv("ADMIN_API_KEY", ADMIN_KEY)
+    return IngestApi(lambda: function("ingest"))
 
 
 @pytest.fixture

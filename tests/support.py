@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -167,6 +167,68 @@ def api_event(
         "requestId": str(uuid.uuid4()),
     }
     return event
+
+
+ADMIN_KEY = "test-admin-key"
+"""The admin key the ``api`` fixture sets (ADMIN_API_KEY) and sends."""
+
+
+class Answer(NamedTuple):
+    status: int
+    body: Any  # the parsed JSON when the answer is JSON, else its text
+    headers: dict[str, str]
+
+
+class IngestApi:
+    """The ingest handler called as API Gateway calls it, loaded at the first call (so a test
+    may set environment variables first). Sends the admin key unless ``admin=False`` or the
+    headers carry another ``X-Admin-Key``."""
+
+    def __init__(self, load: Callable[[], Callable[[dict[str, Any]], dict[str, Any]]]) -> None:
+        self._load = load
+        self._handler: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+
+    def handle(
+        self,
+        method: str,
+        path: str,
+        text: str | None = None,
+        headers: dict[str, str] | None = None,
+        query: dict[str, str] | None = None,
+        source_ip: str = "203.0.113.10",
+        admin: bool = True,
+    ) -> dict[str, Any]:
+        """The handler's own result (statusCode, headers, body) for one request."""
+        if self._handler is None:
+            self._handler = self._load()
+        sent = {**({"X-Admin-Key": ADMIN_KEY} if admin else {}), **(headers or {})}
+        event = api_event(text, method=method, path=path, headers=sent)
+        # the local server and API Gateway hand the query over parsed, in both forms
+        event["queryStringParameters"] = query
+        event["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()} if query else None
+        event["requestContext"]["identity"]["sourceIp"] = source_ip
+        return self._handler(event)
+
+    def __call__(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        query: dict[str, str] | None = None,
+        *,
+        raw: str | None = None,
+        source_ip: str = "203.0.113.10",
+        admin: bool = True,
+    ) -> Answer:
+        """One request with ``body`` sent as JSON (or ``raw`` text as it is)."""
+        text = raw if raw is not None else (json.dumps(body) if body is not None else None)
+        result = self.handle(method, path, text, headers, query, source_ip, admin)
+        reply_headers = {k: ", ".join(v) for k, v in (result.get("multiValueHeaders") or {}).items()}
+        reply_headers.update(result.get("headers") or {})
+        reply = result.get("body")
+        is_json = reply_headers.get("Content-Type", "").split(";")[0] == "application/json"
+        return Answer(result["statusCode"], json.loads(reply) if is_json and reply else reply, reply_headers)
 
 
 def drain(client: Any, queue_url: str, wait: int = 0, max_messages: int = 1000) -> list[dict[str, Any]]:
