@@ -12,16 +12,14 @@ import pytest
 from webhooks_cli.main import main
 
 from conftest import Stack
-from support import api_event
+from support import ADMIN_KEY, Answer, IngestApi, api_event
 
-ADMIN_KEY = "contract-admin"
 PARTNERS = "/api/v1/admin/partners"
 
 
 @pytest.fixture
-def call(stack: Stack, function: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("ADMIN_API_KEY", ADMIN_KEY)
-    loaded: list[Any] = []
+def call(api: IngestApi) -> Any:
+    """Requests as a client sends them: the body as raw text, the admin key only in ``headers``."""
 
     def send(
         method: str,
@@ -29,27 +27,13 @@ def call(stack: Stack, function: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
         body: str | None = None,
         headers: dict[str, str] | None = None,
         query: dict[str, str] | None = None,
-    ) -> tuple[int, Any, dict[str, str]]:
-        if not loaded:  # on first use: a test may set the environment first
-            loaded.append(function("ingest"))
-        event = api_event(body, method=method, path=path, headers=headers)
-        if query:  # the local server and API Gateway hand the query over parsed
-            event["queryStringParameters"] = query
-            event["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()}
-        return _answer(loaded[0](event))
+    ) -> Answer:
+        return api(method, path, headers=headers, query=query, raw=body, admin=False)
 
     return send
 
 
 ADMIN = {"X-Admin-Key": ADMIN_KEY}
-
-
-def _answer(result: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
-    headers = {k: ", ".join(v) for k, v in (result.get("multiValueHeaders") or {}).items()}
-    headers.update(result.get("headers") or {})
-    text = result["body"]
-    parsed = json.loads(text) if headers.get("Content-Type") == "application/json" else text
-    return result["statusCode"], parsed, headers
 
 
 def test_an_invalid_body_is_401_for_a_caller_without_the_key_and_400_for_the_operator(call: Any) -> None:

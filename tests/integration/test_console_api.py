@@ -15,25 +15,18 @@ from webhooks.store.delivery_log import AttemptRecord, DeliveryLog
 from webhooks.store.event_store import EventStore
 
 from conftest import Stack
-from support import api_event
+from support import ADMIN_KEY, IngestApi
 
-ADMIN_KEY = "console-admin"
 ADMIN = {"X-Admin-Key": ADMIN_KEY}
 
 
 @pytest.fixture
-def call(stack: Stack, function: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    monkeypatch.setenv("ADMIN_API_KEY", ADMIN_KEY)
-    loaded: list[Any] = []
+def call(api: IngestApi) -> Any:
+    """call(path, headers, query) -> the handler's own result for a GET, the admin key only in
+    ``headers``."""
 
     def send(path: str, headers: dict[str, str] | None = None, query: dict[str, str] | None = None) -> Any:
-        if not loaded:
-            loaded.append(function("ingest"))
-        event = api_event(None, method="GET", path=path, headers=headers)
-        if query:
-            event["queryStringParameters"] = query
-            event["multiValueQueryStringParameters"] = {k: [v] for k, v in query.items()}
-        return loaded[0](event)
+        return api.handle("GET", path, headers=headers, query=query, admin=False)
 
     return send
 

@@ -1,6 +1,7 @@
-"""The adversarial probe's own commands, replayed through `webhooks local`, give the fixed answers.
-
-The probe ran with ALLOW_PRIVATE_DESTINATIONS=false; so does this runtime.
+"""Hostile requests sent over HTTP to `webhooks local` are refused with clear answers: forged
+platform events, schema $refs, header values, non-finite numbers, dates, private URLs, bad
+Content-Length. They are the adversarial probe's own commands, replayed; the probe ran with
+ALLOW_PRIVATE_DESTINATIONS=false, and so does this runtime.
 """
 
 from __future__ import annotations
@@ -85,7 +86,9 @@ def test_a_header_value_with_a_leading_space_is_refused_without_echoing_it(runti
     assert status == 400 and "pr0be" not in str(body)
 
 
-def test_1e999_is_refused_with_its_field(runtime: RuntimeProcess, producer: dict[str, Any]) -> None:
+def test_a_non_finite_number_is_refused_naming_its_field(
+    runtime: RuntimeProcess, producer: dict[str, Any]
+) -> None:
     raw = b'[{"eventType":"order.created","data":{"x":1e999}}]'
     status, body = runtime.post([], producer["apiKey"], raw=raw)
     assert status == 400 and body["error"].startswith(
@@ -94,7 +97,7 @@ def test_1e999_is_refused_with_its_field(runtime: RuntimeProcess, producer: dict
 
 
 @pytest.mark.parametrize("query", ["since=0001-01-01T00:00:00%2B01:00", "until=9999-12-31T23:59:59-01:00"])
-def test_extreme_dates_are_a_400(runtime: RuntimeProcess, query: str) -> None:
+def test_dates_outside_what_utc_can_hold_are_a_400(runtime: RuntimeProcess, query: str) -> None:
     status, body = runtime.request(
         "GET", f"/api/v1/admin/partners/{partner_id(runtime)}/deliveries?{query}", headers=ADMIN
     )
