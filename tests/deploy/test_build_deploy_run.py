@@ -59,6 +59,34 @@ def distributions(folder: Path) -> set[str]:
     }
 
 
+# Python 3.12's bytecode magic number, and the pyc header flags of PEP 552: bit 0 hash-based,
+# bit 1 check_source. 0b01: hash-based, never checked against the source, so a read-only /opt
+# (Lambda's) never recompiles and the zip's file times do not matter.
+PY312_MAGIC = (3531).to_bytes(2, "little") + b"\r\n"
+UNCHECKED_HASH = 0b01
+
+
+def uncompiled(package: Path) -> list[str]:
+    """The modules under ``package`` without a python3.12 unchecked-hash .pyc beside them."""
+    missing = []
+    for source in package.rglob("*.py"):
+        pyc = source.parent / "__pycache__" / f"{source.stem}.cpython-312.pyc"
+        header = pyc.read_bytes()[:8] if pyc.is_file() else b""
+        if header[:4] != PY312_MAGIC or int.from_bytes(header[4:8], "little") != UNCHECKED_HASH:
+            missing.append(str(source.relative_to(package.parent)))
+    return missing
+
+
+def test_sam_build_ships_both_layers_compiled_for_python312_with_unchecked_hash_pyc(
+    arm64_build: Build,
+) -> None:
+    common = arm64_build.artifacts / "CommonLayer" / "python"
+    tracing = arm64_build.artifacts / "TracingLayer" / "python"
+    for package in (common / "webhooks", common / "pydantic", common / "pymongo", tracing / "aws_xray_sdk"):
+        assert list(package.rglob("*.py")), package
+        assert uncompiled(package) == []
+
+
 def test_sam_build_of_a_clean_copy_puts_the_package_and_every_dependency_in_the_layer(
     arm64_build: Build,
 ) -> None:
@@ -120,6 +148,7 @@ def test_sam_deploy_with_the_repo_samconfig_uploads_the_built_layer_and_function
     layer = uploaded_zip(aws_emulator, resources["CommonLayer"]["Properties"]["ContentUri"]).namelist()
     assert "python/webhooks/__init__.py" in layer
     assert "python/webhooks/console/index.html" in layer
+    assert "python/webhooks/__pycache__/__init__.cpython-312.pyc" in layer  # the zip keeps the .pyc
     assert any(n.startswith("python/pydantic_core/") and n.endswith("aarch64-linux-gnu.so") for n in layer)
     assert not any(n.startswith(("webhooks/", "python/boto3/", "python/botocore/")) for n in layer)
     tracing = uploaded_zip(aws_emulator, resources["TracingLayer"]["Properties"]["ContentUri"]).namelist()
@@ -255,6 +284,8 @@ def test_the_built_x86_64_artifacts_deliver_a_signed_webhook_under_python312(
             "MONGO_DB_NAME": db_name,
             "ALLOW_PRIVATE_DESTINATIONS": "true",
             "POWERTOOLS_METRICS_NAMESPACE": "Webhooks",
+            # as the template sets it for Tracing=Active (the default is Disabled)
+            "POWERTOOLS_TRACE_DISABLED": "false",
             "_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
             "AWS_XRAY_DAEMON_ADDRESS": daemon.address,
             **queues,

@@ -107,9 +107,6 @@ def test_queue_settings_fit_the_functions_and_match_the_local_runtime(template: 
     for queue, consumer in consumers.items():
         timeout = queues[consumer]["Properties"]["Timeout"]
         assert queues[queue]["Properties"]["VisibilityTimeout"] >= 6 * timeout
-    max_attempts = template["Parameters"]["WebhookMaxAttempts"]
-    receive_count = queues["DeliveryQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"]
-    assert receive_count > max_attempts["Default"] and receive_count > max_attempts["MaxValue"]
     for logical_id, name in FUNCTIONS.items():
         assert queues[logical_id]["Properties"]["Timeout"] == FUNCTION_TIMEOUTS[name]
     # one source of truth: the local runtime creates its queues with the template's values
@@ -121,6 +118,25 @@ def test_queue_settings_fit_the_functions_and_match_the_local_runtime(template: 
         assert props["SqsManagedSseEnabled"] is True
     for dlq in ("EventsDLQ", "DeliveryDLQ"):
         assert queues[dlq]["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
+
+
+def test_max_attempts_spans_the_settings_range_apart_from_the_receive_count(
+    template: dict[str, Any],
+) -> None:
+    from webhooks.delivery.deliverer import MAX_UNATTEMPTED_RECEIVES
+
+    # the attempts made travel in the message: the parameter allows what the setting allows
+    [bounds] = [f.metadata for n, f in Settings.model_fields.items() if n == "webhook_max_attempts"]
+    low = next(c.ge for c in bounds if hasattr(c, "ge"))
+    high = next(c.le for c in bounds if hasattr(c, "le"))
+    parameter = template["Parameters"]["WebhookMaxAttempts"]
+    assert (parameter["MinValue"], parameter["MaxValue"]) == (low, high) == (1, 100)
+    # the receive count is a crash net: deliver dead-letters a copy itself after
+    # MAX_UNATTEMPTED_RECEIVES receives without a POST (beyond its deliberate waits), so SQS's
+    # redrive must leave room for that bound and a couple of deliberate waits
+    redrive = template["Resources"]["DeliveryQueue"]["Properties"]["RedrivePolicy"]
+    assert MAX_UNATTEMPTED_RECEIVES + 2 == 7
+    assert redrive["maxReceiveCount"] >= 7
 
 
 def test_iam_is_least_privilege_on_exact_queues(template: dict[str, Any]) -> None:
@@ -257,6 +273,9 @@ def test_architecture_is_one_parameter_for_functions_and_layer(template: dict[st
     assert template["Globals"]["Function"]["Architectures"] == [{"Ref": "Architecture"}]
     layer = template["Resources"]["CommonLayer"]
     assert layer["Metadata"]["BuildArchitecture"] == {"Ref": "Architecture"}
+    # layers/common/Makefile builds it (compiled .pyc; tests/deploy checks the result)
+    assert layer["Metadata"]["BuildMethod"] == "makefile"
+    assert "build-CommonLayer:" in (ROOT / "layers" / "common" / "Makefile").read_text()
     assert layer["Properties"]["CompatibleArchitectures"] == [{"Ref": "Architecture"}]
     # its compiled wheels are built for the functions' runtime only
     assert layer["Properties"]["CompatibleRuntimes"] == [template["Globals"]["Function"]["Runtime"]]

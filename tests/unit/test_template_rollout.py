@@ -336,3 +336,63 @@ def test_samconfig_keeps_codedeploy_out_of_localstack_and_dev_fast() -> None:
     assert 'CodeDeployEnabled=\\"false\\"' in local
     dev = text.split("[dev.sync.parameters]", 1)[1].split("\n[", 1)[0]
     assert 'DeploymentType=\\"AllAtOnce\\"' in dev
+
+
+def test_tracing_is_one_parameter_off_by_default_that_sets_mode_tracer_layer_and_role(
+    template: dict[str, Any], translated: dict[str, Any]
+) -> None:
+    parameter = template["Parameters"]["Tracing"]
+    assert parameter["Default"] == "Disabled"
+    assert set(parameter["AllowedValues"]) == {"Active", "PassThrough", "Disabled"}
+    assert template["Conditions"]["TracingOn"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "Tracing"}, "Disabled"]}]
+    }
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    # webhooks/observability.py builds the Tracer (and imports the X-Ray SDK) only when "false"
+    assert env["POWERTOOLS_TRACE_DISABLED"] == {"Fn::If": ["TracingOn", "false", "true"]}
+    assert template["Resources"]["TracingLayer"]["Condition"] == "TracingOn"
+    assert template["Resources"]["WebhooksApi"]["Properties"]["TracingEnabled"] == {
+        "Fn::If": ["TracingOn", True, False]
+    }
+    resources = translated["Resources"]
+    [tracing_layer] = [k for k in resources if k.startswith("TracingLayer")]
+    for function, role in zip(FUNCTIONS, ROLES, strict=True):
+        props = resources[function]["Properties"]
+        assert "TracingConfig" not in props  # the default, Disabled: no X-Ray at all
+        assert props["Layers"][1] == {
+            "Fn::If": ["TracingOn", {"Ref": tracing_layer}, {"Ref": "AWS::NoValue"}]
+        }
+        xray = [p for p in resources[role]["Properties"]["ManagedPolicyArns"] if "AWSXRay" in json.dumps(p)]
+        assert [p["Fn::If"][0] for p in xray] == ["TracingOn"]
+    for mode in ("Active", "PassThrough"):
+        on = json.loads(run_tools_python(TRANSLATE, json.dumps({"Tracing": mode})))["Resources"]
+        assert all(on[f]["Properties"]["TracingConfig"] == {"Mode": {"Ref": "Tracing"}} for f in FUNCTIONS)
+
+
+def version_ids(parameters: dict[str, str], rebuilt_common_layer: bool = False) -> dict[str, str]:
+    code = TRANSLATE
+    if rebuilt_common_layer:  # `sam deploy` uploads a rebuilt layer under a new key; the code is the same
+        code = code.replace(
+            "parameters = ",
+            'template["Resources"]["CommonLayer"]["Properties"]["ContentUri"] = "s3://artifacts/rebuilt.zip"\n'
+            "parameters = ",
+        )
+    resources = json.loads(run_tools_python(code, json.dumps(parameters)))["Resources"]
+    return {f: next(k for k in resources if k.startswith(f"{f}Version")) for f in FUNCTIONS}
+
+
+def test_a_new_layer_or_tracing_mode_publishes_new_versions_for_the_live_alias(
+    template: dict[str, Any],
+) -> None:
+    assert all(
+        template["Resources"][f]["Properties"]["AutoPublishAliasAllProperties"] is True for f in FUNCTIONS
+    )
+    assert all(
+        template["Resources"][k]["Properties"]["PublishLambdaVersion"]
+        for k in ("CommonLayer", "TracingLayer")
+    )
+    before = version_ids({})
+    assert version_ids({}) == before  # nothing changed: no new version
+    changed = [version_ids({"Tracing": "Active"}), version_ids({}, rebuilt_common_layer=True)]
+    for after in changed:
+        assert all(after[f] != before[f] for f in FUNCTIONS)
