@@ -57,3 +57,42 @@ def test_every_route_the_app_serves_is_documented_with_its_credential() -> None:
     # Swagger UI, its files and the console's are pages, not API operations
     pages = ("/api/v1/docs", "/console")
     assert documented == {(m, p) for m, p in served if not p.startswith(pages)}
+
+
+def _documented(answer: dict[str, object]) -> bool:
+    """An answer with a schema: a model ($ref) or an object with its properties, not the bare
+    ``{"type": "object"}`` Powertools writes for a route returning ``dict[str, Any]``."""
+    schema = answer.get("content", {}).get("application/json", {}).get("schema", {})  # type: ignore[attr-defined]
+    return "$ref" in schema or "properties" in schema
+
+
+def test_at_least_95_percent_of_success_answers_have_a_schema() -> None:
+    doc = openapi_document()
+    answers = {
+        (method, path, code): _documented(described)
+        for path, operations in doc["paths"].items()
+        for method, operation in operations.items()
+        for code, described in operation["responses"].items()
+        if code.startswith("2")
+    }
+    without = sorted(key for key, documented in answers.items() if not documented)
+    assert len(answers) - len(without) >= 0.95 * len(answers), without
+    # the one left: this document itself
+    assert without == [("get", "/api/v1/openapi.json", "200")]
+
+
+def test_an_answer_keeps_todays_json_and_refuses_an_undocumented_key() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    from webhooks.services.answers import Enqueued, SecretRotated, answer
+
+    # field order, numbers of their own kind, and an optional key left out stays out
+    assert json.dumps(
+        answer(SecretRotated, {"previousSecretValidHours": 24, "secretKey": "s", "partnerId": "p"})
+    ) == ('{"partnerId": "p", "secretKey": "s", "previousSecretValidHours": 24}')
+    sent = {"partnerId": "p", "enqueued": ["e1"], "failed": []}
+    assert answer(Enqueued, sent) == sent
+    assert answer(Enqueued, {**sent, "remaining": None}) == {**sent, "remaining": None}
+    with pytest.raises(ValidationError, match="extra"):
+        answer(Enqueued, {**sent, "undocumented": 1})

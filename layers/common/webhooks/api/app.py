@@ -14,9 +14,10 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
 from .. import __version__
 from ..ingest.json_input import parse_json
+from ..services.answers import Health
 from . import console, deliveries, errors, event_types, events, partners, recovery, stats
 from .auth import authenticate
-from .context import ADMIN, API, operation
+from .context import ADMIN, API, ok, operation
 from .parameters import reject_unknown_query
 from .replies import NoStoreResolver, dumps
 
@@ -37,13 +38,13 @@ meta = Router()
 public = partial(operation, meta, security=[], tags=["meta"])
 
 
-@public("GET", "/health")
+@public("GET", "/health", responses=ok(Health))
 def health() -> dict[str, str]:
     """Liveness check"""
     return {"status": "ok"}
 
 
-@public("GET", f"{API}/health")
+@public("GET", f"{API}/health", responses=ok(Health))
 def api_health() -> dict[str, str]:
     """Liveness check"""
     return {"status": "ok"}

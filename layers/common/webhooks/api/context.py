@@ -60,6 +60,11 @@ def described(description: str, model: Any = None) -> OpenAPIResponse:
 OK = {200: described("OK")}
 
 
+def ok(model: Any) -> dict[int, OpenAPIResponse]:
+    """A 200 answer with ``model`` as its body (one of ``services.answers``)."""
+    return {200: described("OK", model)}
+
+
 def errors(*codes: int) -> dict[int, OpenAPIResponse]:
     """OpenAPI ``responses`` for error codes, each an :class:`ErrorResponse`."""
     return {code: described(ERROR_TEXT[code], ErrorResponse) for code in codes}

@@ -11,9 +11,10 @@ from pydantic import ValidationError
 
 from ..errors import InvalidInput, NotFound
 from ..ingest.json_input import format_errors
+from ..services.answers import DeliveryPage, EventDeliveries, OwnEndpoint, answer
 from ..services.schemas import DeliveryQuery
 from ..store.delivery_log import StatusFilter
-from .context import PARTNER_SECURITY, admin_operation, calling_partner, operation, services
+from .context import PARTNER_SECURITY, admin_operation, calling_partner, ok, operation, services
 
 router = Router()  # under /api/v1
 admin_router = Router()  # under /api/v1/admin
@@ -42,7 +43,7 @@ def _query() -> DeliveryQuery:
         raise InvalidInput(format_errors(exc), "query") from None
 
 
-@partner("GET", "/deliveries", 400, 401, 500, 503)
+@partner("GET", "/deliveries", 400, 401, 500, 503, responses=ok(DeliveryPage))
 def own_deliveries(
     status: Status = None,
     since: Moment = None,
@@ -55,7 +56,7 @@ def own_deliveries(
     return services(router).deliveries.of_partner(calling_partner(router).id, _query())
 
 
-@partner("GET", "/deliveries/events/<event_id>", 401, 404, 503)
+@partner("GET", "/deliveries/events/<event_id>", 401, 404, 503, responses=ok(EventDeliveries))
 def own_event_deliveries(event_id: str) -> dict[str, Any]:
     """The calling partner's attempts of one event, and the event (type, time, data) it was
     sent; 404 if it has no attempts: another partner's event"""
@@ -63,17 +64,20 @@ def own_event_deliveries(event_id: str) -> dict[str, Any]:
     found = log.of_partner(calling_partner(router).id, DeliveryQuery.model_validate({"eventId": event_id}))
     if not found["deliveries"]:
         raise NotFound(f"No deliveries of event {event_id!r} to you")
-    return {"eventId": event_id, "event": log.event(event_id), "deliveries": found["deliveries"]}
+    return answer(
+        EventDeliveries,
+        {"eventId": event_id, "event": log.event(event_id), "deliveries": found["deliveries"]},
+    )
 
 
-@partner("GET", "/deliveries/endpoint", 401, 503)
+@partner("GET", "/deliveries/endpoint", 401, 503, responses=ok(OwnEndpoint))
 def own_endpoint() -> dict[str, Any]:
     """The calling partner's endpoint health: failure streak, disabled or not, paused until"""
     me = calling_partner(router)
-    return {"partnerId": me.id, "name": me.name, "endpoint": me.public()["endpoint"]}
+    return answer(OwnEndpoint, {"partnerId": me.id, "name": me.name, "endpoint": me.public()["endpoint"]})
 
 
-@admin("GET", "/deliveries", 400)
+@admin("GET", "/deliveries", 400, responses=ok(DeliveryPage))
 def all_deliveries(
     status: Status = None,
     since: Moment = None,
@@ -86,7 +90,7 @@ def all_deliveries(
     return services(router).deliveries.of_partner(None, _query())
 
 
-@admin("GET", "/partners/<partner_id>/deliveries", 400)
+@admin("GET", "/partners/<partner_id>/deliveries", 400, responses=ok(DeliveryPage))
 def partner_deliveries(
     partner_id: str,
     status: Status = None,
@@ -100,7 +104,7 @@ def partner_deliveries(
     return services(router).deliveries.of_partner(partner_id, _query())
 
 
-@admin("GET", "/events/<event_id>/deliveries")
+@admin("GET", "/events/<event_id>/deliveries", responses=ok(EventDeliveries))
 def event_deliveries(event_id: str) -> dict[str, Any]:
     """The event (type, time, data; null once no longer stored) and every attempt of it, to
     every partner"""

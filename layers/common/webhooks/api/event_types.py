@@ -8,8 +8,9 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Path
 
 from ..models import EVENT_TYPE_PATTERN
+from ..services.answers import Deleted, EventTypeList, EventTypeView, answer
 from ..services.schemas import EventTypeRegistration
-from .context import admin_operation, services
+from .context import admin_operation, ok, services
 
 router = Router()  # under /api/v1/admin/event-types
 admin = admin_operation(router, "event types")
@@ -18,26 +19,26 @@ NewName = Annotated[
 ]
 
 
-@admin("GET", "")
+@admin("GET", "", responses=ok(EventTypeList))
 def list_event_types() -> dict[str, Any]:
     """List registered event types"""
-    return {"eventTypes": services(router).event_types.all()}
+    return answer(EventTypeList, {"eventTypes": services(router).event_types.all()})
 
 
-@admin("GET", "/<name>", 404)
+@admin("GET", "/<name>", 404, responses=ok(EventTypeView))
 def get_event_type(name: str) -> dict[str, Any]:
     """Get an event type and its schema"""
     return services(router).event_types.get(name)
 
 
-@admin("PUT", "/<name>", 400)
+@admin("PUT", "/<name>", 400, responses=ok(EventTypeView))
 def register_event_type(name: NewName, registration: EventTypeRegistration) -> dict[str, Any]:
     """Register an event type with a JSON Schema for its data (ingest validates against it)"""
     return services(router).event_types.register(name, registration)
 
 
-@admin("DELETE", "/<name>", 404)
+@admin("DELETE", "/<name>", 404, responses=ok(Deleted))
 def delete_event_type(name: str) -> dict[str, Any]:
     """Unregister an event type"""
     services(router).event_types.delete(name)
-    return {"deleted": name}
+    return answer(Deleted, {"deleted": name})

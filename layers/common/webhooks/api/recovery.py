@@ -8,14 +8,15 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 
+from ..services.answers import EndpointEnabled, Enqueued
 from ..services.recovery import Outcome
 from ..services.schemas import RecoverRequest, ReplayRequest
-from .context import OK, admin_operation, described, services
+from .context import admin_operation, described, services
 from .replies import json_response
 
 router = Router()  # under /api/v1/admin/partners
 admin = admin_operation(router, "recovery")
-ENQUEUED = {202: described("Enqueued for delivery"), 207: described("Partly enqueued")}
+ENQUEUED = {202: described("Enqueued for delivery", Enqueued), 207: described("Partly enqueued", Enqueued)}
 # all sent / some sent / the delivery queue refused everything (retry later)
 ENQUEUE_STATUS: dict[Outcome, int] = {"all": 202, "some": 207, "none": 503}
 ENABLE_STATUS: dict[Outcome, int] = {"all": 200, "some": 207, "none": 503}
@@ -44,7 +45,12 @@ def send_test(partner_id: str) -> Response[Any]:
     return json_response(ENQUEUE_STATUS[result.outcome], result.body())
 
 
-@admin("POST", "/<partner_id>/endpoint/enable", 404, responses={**OK, 207: described("Partly replayed")})
+@admin(
+    "POST",
+    "/<partner_id>/endpoint/enable",
+    404,
+    responses={200: described("OK", EndpointEnabled), 207: described("Partly replayed", EndpointEnabled)},
+)
 def enable_endpoint(partner_id: str) -> Response[Any]:
     """Enable an endpoint disabled for failing and send it the deliveries parked meanwhile
     (up to 5,000 per call; `remainingParked` says if more are left)"""

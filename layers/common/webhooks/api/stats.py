@@ -7,14 +7,15 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
+from ..services.answers import Stats
 from ..store.stats import Window
-from .context import admin_operation, services
+from .context import admin_operation, ok, services
 
 router = Router()  # under /api/v1/admin
 admin = admin_operation(router, "deliveries")
 
 
-@admin("GET", "/stats", 400)
+@admin("GET", "/stats", 400, responses=ok(Stats))
 def delivery_stats(
     window: Annotated[Window, Query(description="the last hour (per minute) or day (per hour)")] = "hour",
 ) -> dict[str, Any]:

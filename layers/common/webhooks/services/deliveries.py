@@ -7,6 +7,7 @@ from typing import Any
 from ..errors import InvalidInput
 from ..store.delivery_log import BadCursor, DeliveryLog
 from ..store.event_store import EventStore
+from .answers import DeliveryPage, EventDeliveries, answer
 from .schemas import DeliveryQuery
 
 
@@ -19,7 +20,9 @@ class DeliveryLogService:
         """A page of a partner's attempts (every partner's with None), newest first, and the
         cursor of the next page."""
         if query.eventId:
-            return {"deliveries": self.log.by_event(query.eventId, partner_id), "nextCursor": None}
+            return answer(
+                DeliveryPage, {"deliveries": self.log.by_event(query.eventId, partner_id), "nextCursor": None}
+            )
         try:
             page, cursor = self.log.by_partner(
                 partner_id,
@@ -31,10 +34,15 @@ class DeliveryLogService:
             )
         except BadCursor as exc:
             raise InvalidInput(str(exc), part="") from None
-        return {"deliveries": page, "nextCursor": cursor}
+        return answer(DeliveryPage, {"deliveries": page, "nextCursor": cursor})
 
     def of_event(self, event_id: str) -> dict[str, Any]:
-        return {"eventId": event_id, "event": self.event(event_id), "deliveries": self.log.by_event(event_id)}
+        found = {
+            "eventId": event_id,
+            "event": self.event(event_id),
+            "deliveries": self.log.by_event(event_id),
+        }
+        return answer(EventDeliveries, found)
 
     def event(self, event_id: str) -> dict[str, Any] | None:
         """The stored event (type, when accepted, data) or None: kept as long as the log."""

@@ -9,6 +9,7 @@ from pydantic import TypeAdapter, ValidationError
 from ..errors import InvalidInput, NotFound
 from ..ingest.catalog import EventTypeCatalog, InvalidSchema
 from ..models import EventType
+from .answers import EventTypeView, answer
 from .schemas import EventTypeRegistration
 
 _event_type: TypeAdapter[str] = TypeAdapter(EventType)
@@ -19,13 +20,13 @@ class EventTypeService:
         self.catalog = catalog
 
     def all(self) -> list[dict[str, Any]]:
-        return self.catalog.all()
+        return [answer(EventTypeView, found) for found in self.catalog.all()]
 
     def get(self, name: str) -> dict[str, Any]:
         found = self.catalog.get(name)
         if found is None:
             raise NotFound(f"Event type {name!r} is not registered")
-        return found
+        return answer(EventTypeView, found)
 
     def register(self, name: str, registration: EventTypeRegistration) -> dict[str, Any]:
         try:
@@ -35,9 +36,10 @@ class EventTypeService:
                 f"Invalid event type {name!r}: dot-separated lowercase segments, e.g. order.created", part=""
             ) from None
         try:
-            return self.catalog.register(name, registration.json_schema, registration.description)
+            registered = self.catalog.register(name, registration.json_schema, registration.description)
         except InvalidSchema as exc:
             raise InvalidInput(f"schema: {exc}") from None
+        return answer(EventTypeView, registered)
 
     def delete(self, name: str) -> None:
         if not self.catalog.delete(name):

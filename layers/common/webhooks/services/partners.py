@@ -15,6 +15,15 @@ from ..partners.model import NewPartner, Partner
 from ..partners.store import PartnerStore
 from ..partners.urls import url_problem
 from ..store.delivery_log import DeliveryLog
+from .answers import (
+    ApiKeyRotated,
+    CreatedPartner,
+    PartnerDetail,
+    PartnerList,
+    SecretRotated,
+    answer,
+)
+from .answers import PartnerView as PartnerAnswer
 from .schemas import EventPatterns, KeyRotation, PartnerCreate, PartnerUpdate, Rotation
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -61,14 +70,15 @@ class PartnerService:
                 raise
             created = NewPartner(partner, created.api_key, created.secret_key, created.events)
         logger.info("partner created", extra={"partner_id": created.partner.id})
-        return {**self.view(created.partner), "apiKey": created.api_key, "secretKey": created.secret_key}
+        view = {**self.view(created.partner), "apiKey": created.api_key, "secretKey": created.secret_key}
+        return answer(CreatedPartner, view)
 
     def all(self) -> dict[str, Any]:
         """``partners``: every readable partner; ``skipped``: the documents with fields of
         the wrong type (a legacy document), each with its problems, left out rather than
         failing the whole list (each stays readable, deactivatable and deletable by id)."""
         readable, skipped = readable_partners(self.store.all())
-        return {"partners": [self.view(p) for p in readable], "skipped": skipped}
+        return answer(PartnerList, {"partners": [self.view(p) for p in readable], "skipped": skipped})
 
     def get(self, partner_id: str) -> PartnerView:
         view = self.view(self.store.get(partner_id))
@@ -78,7 +88,7 @@ class PartnerService:
             # dead-lettered and not delivered since (what `recover` would resend), over the
             # log's retention: the console's count next to its Recover button
             view["deadLettered"] = len(self.log.failed_since(partner_id, EPOCH))
-        return view
+        return answer(PartnerDetail, view)
 
     def update(self, partner_id: str, change: PartnerUpdate) -> PartnerView:
         if change.webhookUrl:
@@ -96,7 +106,7 @@ class PartnerService:
             rate_limit=rate_limit,
             publish_scopes=scopes,
         )
-        return self.view(partner)
+        return answer(PartnerAnswer, self.view(partner))
 
     def delete(self, partner_id: str) -> None:
         self.store.delete(partner_id)
@@ -107,14 +117,18 @@ class PartnerService:
         if hours is None:
             hours = self.settings.secret_overlap_hours
         secret = self.store.rotate_secret(partner_id, timedelta(hours=hours))
-        return {"partnerId": partner_id, "secretKey": secret, "previousSecretValidHours": hours}
+        return answer(
+            SecretRotated, {"partnerId": partner_id, "secretKey": secret, "previousSecretValidHours": hours}
+        )
 
     def rotate_api_key(self, partner_id: str, rotation: KeyRotation) -> dict[str, Any]:
         """A new API key (shown once); the old one works for the overlap (default: none)."""
         hours = rotation.overlapHours
         api_key = self.store.rotate_api_key(partner_id, timedelta(hours=hours))
         logger.info("partner API key rotated", extra={"partner_id": partner_id, "overlap_hours": hours})
-        return {"partnerId": partner_id, "apiKey": api_key, "previousKeyValidHours": hours}
+        return answer(
+            ApiKeyRotated, {"partnerId": partner_id, "apiKey": api_key, "previousKeyValidHours": hours}
+        )
 
     def subscriptions(self, partner_id: str) -> list[str]:
         self.store.get(partner_id)  # NotFound for an unknown partner

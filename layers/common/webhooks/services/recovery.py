@@ -20,6 +20,8 @@ from ..partners.subscriptions import subscription_matches
 from ..queues import OutgoingMessage, Queue, send_all
 from ..store.delivery_log import DeliveryLog
 from ..store.event_store import EventStore
+from .answers import EndpointEnabled, answer
+from .answers import Enqueued as EnqueuedAnswer
 from .partners import PartnerService, PartnerView
 
 TEST_EVENT_TYPE = "webhook.test"
@@ -58,7 +60,7 @@ class Enqueued(Sent):
             body["missing"] = self.missing
         if self.remaining is not None:
             body["remaining"] = self.remaining
-        return body
+        return answer(EnqueuedAnswer, body)
 
 
 @dataclass
@@ -70,7 +72,7 @@ class Enabled(Sent):
         body = {**self.partner, "replayed": len(self.enqueued), "remainingParked": self.remaining_parked}
         if self.failed:
             body["error"] = "the delivery queue refused some parked deliveries"
-        return body
+        return answer(EndpointEnabled, body)
 
 
 class RecoveryService:

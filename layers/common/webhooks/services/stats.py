@@ -8,6 +8,7 @@ from typing import Any
 from ..delivery.parked import ParkedDeliveries
 from ..partners.store import PartnerStore
 from ..store.stats import DeliveryStats, Window
+from .answers import Stats, answer
 from .partners import readable_partners
 
 
@@ -38,4 +39,4 @@ class StatsService:
             }
             for partner in partners
         ]
-        return found
+        return answer(Stats, found)
