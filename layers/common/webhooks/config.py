@@ -15,12 +15,10 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from .errors import ConfigError as ConfigError  # defined in the tree, raised here
+
 SQS_MAX_VISIBILITY_SECONDS = 43_200
 SQS_MAX_MESSAGE_BYTES = 1_048_576
-
-
-class ConfigError(ValueError):
-    """A configuration variable is missing or invalid; the message names it."""
 
 
 _KEY_HASH = re.compile(r"[0-9a-f]{64}")

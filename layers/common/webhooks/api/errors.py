@@ -1,5 +1,8 @@
 """Errors to HTTP: every domain error, validation failure and outage answers JSON
-``{"error": ...}`` with the status the contract names; nothing leaks a trace or a secret."""
+``{"error": ...}`` with the status the contract names; nothing leaks a trace or a secret.
+
+``STATUS`` is the one place a kind of error (webhooks.errors) becomes a status code; the
+events route raises the same errors as the admin routes."""
 
 from __future__ import annotations
 
@@ -15,14 +18,17 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 from pymongo.errors import PyMongoError
 
 from ..errors import (
+    UNAVAILABLE,
     Conflict,
     Forbidden,
     InvalidInput,
     NotFound,
+    PayloadTooLarge,
     ServiceError,
     Throttled,
     Unauthenticated,
     Unavailable,
+    Unprocessable,
 )
 from ..ingest.json_input import BodyError, error_path, listed
 from ..observability import logger
@@ -35,10 +41,11 @@ STATUS: dict[type[ServiceError], int] = {
     Forbidden: 403,
     NotFound: 404,
     Conflict: 409,
+    PayloadTooLarge: 413,
+    Unprocessable: 422,
     Throttled: 429,
     Unavailable: 503,
 }
-UNAVAILABLE = "Service temporarily unavailable, please retry"
 
 
 def service_error(exc: ServiceError) -> Response[Any]:
@@ -62,7 +69,7 @@ def invalid_request(exc: RequestValidationError) -> InvalidInput:
 
 
 def _database_away(exc: PyMongoError) -> Response[Any]:
-    # as the events route answers: a dependency is away, retry later (not a bug: no 500)
+    # as the services answer it: a dependency is away, retry later (not a bug: no 500)
     logger.warning("database unavailable", extra={"error": type(exc).__name__})
     return error_response(503, UNAVAILABLE)
 
@@ -110,7 +117,8 @@ def register(app: APIGatewayRestResolver, allowed_methods: Callable[[str], froze
 
     @app.exception_handler(BodyError)
     def bad_json(exc: BodyError) -> Response[Any]:
-        return after_credentials(InvalidInput(f"{exc.where}: {exc}"))
+        # from Powertools' body parsing (json_body_deserializer), before the route's checks
+        return after_credentials(exc)
 
     @app.exception_handler(UnicodeDecodeError)
     def not_utf8(_: UnicodeDecodeError) -> Response[Any]:

@@ -1,7 +1,8 @@
 """The producers' route: a batch of events in, one envelope per request on the events queue.
 
 Its body stays raw: the size limit, the partner key and the idempotency fingerprint come
-before any parsing (413 before 401 before 400), and ingest parses I-JSON itself.
+before any parsing (413 before 401 before 400), and ingest parses I-JSON itself. A refusal
+is a typed error the API's handlers answer (webhooks.api.errors), as on every route.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from ..ingest.events_api import invalid_body
 from ..models import ErrorResponse, IngestResponse
 from .context import PARTNER_SECURITY, described, operation, services, source_ip
-from .replies import NotUtf8, from_reply, raw_body
+from .replies import NotUtf8, dumps, json_response, raw_body
 
 router = Router()
 
@@ -50,11 +51,13 @@ def post_events() -> Response[Any]:
     try:
         body = raw_body(router)
     except NotUtf8 as exc:
-        return from_reply(invalid_body(str(exc)))
-    reply = services(router).events.post_events(
+        raise invalid_body(exc.message) from None  # counted as a producer's invalid body
+    answer = services(router).events.post_events(
         body,
         headers.get("x-api-key"),
         headers.get("idempotency-key"),
         source_ip(router),
     )
-    return from_reply(reply)
+    # plain JSON values, written here: they skip the response validation's walk through
+    # every result (a str body passes through unchanged)
+    return json_response(answer.status_code, dumps(answer.body))

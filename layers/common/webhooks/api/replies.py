@@ -11,11 +11,11 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 from aws_lambda_powertools.shared.json_encoder import Encoder
 
-from ..ingest.events_api import Reply
+from ..errors import InvalidInput
 
 
-class NotUtf8(ValueError):
-    pass
+class NotUtf8(InvalidInput):
+    """A base64-encoded body that does not decode to UTF-8 text."""
 
 
 _encoder = Encoder()
@@ -40,12 +40,6 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
 
 def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> Response[Any]:
     return json_response(status, {"error": message}, headers)
-
-
-def from_reply(reply: Reply) -> Response[Any]:
-    # the events API's replies are plain JSON values: written here, they skip the response
-    # validation's walk through every result (a str body passes through unchanged)
-    return json_response(reply.status_code, dumps(reply.body), dict(reply.headers))
 
 
 def raw_body(router: BaseRouter) -> str | None:

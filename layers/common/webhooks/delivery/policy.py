@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ..config import Settings
+from ..errors import WebhooksError
 from ..partners.model import Partner
 from .backoff import parse_retry_after, retry_delay_seconds
 from .http import HttpResult
@@ -21,7 +22,7 @@ Outcome = Literal[
 RETRY_AFTER_STATUSES = (429, 503)
 
 
-class RetryLater(Exception):
+class RetryLater(WebhooksError):
     """Reported as a batch item failure: SQS redelivers the message after its new visibility."""
 
 

@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.util import connection as urllib3_connection
 
+from ..errors import WebhooksError
+
 # IPv6 prefixes that carry an IPv4 address in their last 32 bits: the well-known and the
 # local-use NAT64 prefixes (RFC 6052, 8215), IPv4-compatible (deprecated, ::a.b.c.d) and
 # IPv4-translated (SIIT, ::ffff:0:a.b.c.d) addresses
@@ -20,7 +22,7 @@ _EMBEDDING_V4 = tuple(
 )
 
 
-class DestinationRefused(Exception):
+class DestinationRefused(WebhooksError):
     """The webhook URL is not a public http(s) destination."""
 
 

@@ -28,6 +28,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
 from ..delivery.backoff import retry_delay_seconds
+from ..errors import WebhooksError
 from ..models import DeliveryMessage, Event, EventEnvelope, to_json
 from ..observability import MetricUnit, logger, metrics
 from ..partners.store import PartnerStore
@@ -40,11 +41,11 @@ STORE_RETRY_BASE_MS = 5000
 STORE_RETRY_MAX_SECONDS = 180
 
 
-class UnreadableEnvelope(ValueError):
+class UnreadableEnvelope(WebhooksError):
     """A record dispatch cannot understand: it goes to the events DLQ with this reason."""
 
 
-class FanOutIncomplete(RuntimeError):
+class FanOutIncomplete(WebhooksError):
     """Some deliveries could not be enqueued, nor re-enqueued: SQS retries the record."""
 
 

@@ -38,6 +38,7 @@ from urllib.parse import unquote
 from cachetools import TTLCache
 from pymongo.database import Database
 
+from ..errors import WebhooksError
 from ..models import to_json
 from .regex_safety import backtracking_problem
 
@@ -198,8 +199,8 @@ def _reference_loop(schema: dict[str, Any]) -> str | None:
     return None
 
 
-class InvalidSchema(ValueError):
-    pass
+class InvalidSchema(WebhooksError):
+    """A JSON Schema the catalog will not register; the message says why."""
 
 
 def _path(parts: Iterable[Any]) -> str:

@@ -14,6 +14,7 @@ from typing import Any, cast
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ..errors import PayloadTooLarge
 from ..models import AcceptedEvent, EventIn, new_event_ids, to_json, utc_timestamp, utf8_size
 from ..observability import logger
 from ..queues import OutgoingMessage, Queue, describe_error, send_all
@@ -22,7 +23,7 @@ from ..queues import OutgoingMessage, Queue, describe_error, send_all
 DELIVERY_OVERHEAD_BYTES = 512
 
 
-class EventTooLarge(ValueError):
+class EventTooLarge(PayloadTooLarge):
     def __init__(self, index: int, size: int, limit: int) -> None:
         super().__init__(
             f"Event [{index}] is {size} bytes once enqueued; "

@@ -1,20 +1,31 @@
 """The events API behind the ingest handler: size limit, auth, validation, idempotency, enqueue.
 
-Checks run in the order a caller should hear about them: body too large (413), no or bad
-API key (401), invalid body (400), idempotency conflict (409/422), then the enqueue
-(202/207/503). Nothing is enqueued unless every event is valid.
+Checks run in the order a caller should hear about them: body too large, no or bad API
+key, invalid body, idempotency conflict, then the enqueue. A refusal is raised as the
+layer's typed error (webhooks.errors; the API maps each to its status: 413, 401 or 429,
+400, 403, 409 or 422, 503), counted by reason first; the enqueue's outcome is the answer
+(all, some or none enqueued). Nothing is enqueued unless every event is valid.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 from pymongo.errors import PyMongoError
 
 from ..config import Settings
-from ..errors import Throttled, Unauthenticated
+from ..errors import (
+    UNAVAILABLE,
+    Forbidden,
+    InvalidInput,
+    PayloadTooLarge,
+    ServiceError,
+    Throttled,
+    Unauthenticated,
+    Unavailable,
+)
 from ..models import EventIn, events_in
 from ..observability import MetricUnit, logger, metrics
 from ..partners.credentials import PartnerCredential
@@ -31,24 +42,34 @@ from .json_input import (
     nested_too_deeply,
 )
 
+Refusal = TypeVar("Refusal", bound=ServiceError)
+
 
 @dataclass(frozen=True)
-class Reply:
+class Enqueued:
+    """The answer to a batch that passed every check: ``status_code`` 202 (all enqueued),
+    207 (some) or 503 (none; retry), and the body that lists each event's result."""
+
     status_code: int
     body: dict[str, Any]
-    headers: dict[str, str] = field(default_factory=dict)
 
 
-def _error(status: int, message: str, reason: str) -> Reply:
+def refused(error: Refusal, reason: str) -> Refusal:
+    """Count and log a producer's refused request by ``reason``; returns ``error`` to raise."""
     metrics.add_metric(name="EventsRejected", unit=MetricUnit.Count, value=1)
     # by reason as its own metric: a dimension would apply to every metric of the invocation
     metrics.add_metric(name=f"Rejected_{reason}", unit=MetricUnit.Count, value=1)
-    logger.info("request rejected", extra={"status": status, "reason": reason})
-    return Reply(status, {"error": message})
+    logger.info("request rejected", extra={"reason": reason, "error": type(error).__name__})
+    return error
 
 
-def invalid_body(detail: str) -> Reply:
-    return _error(400, f"Invalid request body. Errors: {detail}", "invalid_body")
+def invalid_body(detail: str) -> InvalidInput:
+    return refused(InvalidInput(detail), "invalid_body")
+
+
+def _unavailable(what: str, exc: PyMongoError) -> Unavailable:
+    logger.warning(f"{what} unavailable", extra={"error": type(exc).__name__})
+    return Unavailable(UNAVAILABLE)
 
 
 class EventsApi:
@@ -68,87 +89,91 @@ class EventsApi:
 
     def post_events(
         self, body: str | None, api_key: str | None, idempotency_key: str | None, source: str = "unknown"
-    ) -> Reply:
+    ) -> Enqueued:
+        """Enqueue a producer's batch; raises a :class:`ServiceError` for a refused request."""
         body = body or ""
         encoded = body.encode("utf-8", "surrogatepass")
         if len(encoded) > self.settings.max_body_bytes:
-            return _error(
-                413,
-                f"Request body too large: the limit is {self.settings.max_body_bytes} bytes",
-                "body_too_large",
+            limit = self.settings.max_body_bytes
+            raise refused(
+                PayloadTooLarge(f"Request body too large: the limit is {limit} bytes"), "body_too_large"
             )
         try:
             partner = self.credential.partner(api_key, source)
         except Throttled as exc:
-            reply = _error(429, exc.message, "api_key_throttled")
-            return Reply(reply.status_code, reply.body, {"Retry-After": str(exc.retry_after)})
+            raise refused(exc, "api_key_throttled") from None
         except Unauthenticated as exc:
-            return _error(401, exc.message, "invalid_api_key" if api_key else "missing_api_key")
+            raise refused(exc, "invalid_api_key" if api_key else "missing_api_key") from None
         except PyMongoError as exc:
-            logger.warning("partner store unavailable", extra={"error": type(exc).__name__})
-            return Reply(503, {"error": "Service temporarily unavailable, please retry"})
+            raise _unavailable("partner store", exc) from None
 
         try:
             raw, marked = load_json(body, encoded)
-        except BodyError as exc:
-            return invalid_body(f"{exc.where}: {exc}")
-        try:
             events = events_in.validate_python(raw)
-        except ValidationError as exc:
-            return invalid_body(format_errors(exc))
-        try:  # only the fields that are kept: unknown ones are dropped, numbers and all
+            # only the fields that are kept: unknown ones are dropped, numbers and all
             for index, event in enumerate(events if marked else ()):
                 check_numbers(event["data"], (index, "data"))
-        except BodyError as exc:
-            return invalid_body(f"{exc.where}: {exc}")
+        except BodyError as exc:  # as a plain InvalidInput: the caller is known already
+            raise invalid_body(exc.message) from None
+        except ValidationError as exc:
+            raise invalid_body(format_errors(exc)) from None
         too_deep = nested_too_deeply(body, events)
         if too_deep:
-            return invalid_body(listed(too_deep))
+            raise invalid_body(listed(too_deep))
         if not events:
-            return invalid_body("body: must contain at least 1 event")
+            raise invalid_body("body: must contain at least 1 event")
         if len(events) > self.settings.batch_size:
-            return invalid_body(
+            raise invalid_body(
                 f"body: must contain at most {self.settings.batch_size} events (got {len(events)})"
             )
         event_types = list(dict.fromkeys(e["eventType"] for e in events))
         refusals = [r for t in event_types if (r := partner.may_publish(t))]
         if refusals:
-            return _error(
-                403, f"Forbidden: {'; '.join(refusals[:MAX_LISTED_ERRORS])}", "event_type_forbidden"
-            )
+            message = f"Forbidden: {'; '.join(refusals[:MAX_LISTED_ERRORS])}"
+            raise refused(Forbidden(message), "event_type_forbidden")
         if self.catalog is not None:
             try:
                 problems = self._against_catalog(events, event_types, self.catalog)
             except PyMongoError as exc:
-                logger.warning("event type catalog unavailable", extra={"error": type(exc).__name__})
-                return Reply(503, {"error": "Service temporarily unavailable, please retry"})
+                raise _unavailable("event type catalog", exc) from None
             if problems:
-                return invalid_body(listed(problems))
+                raise invalid_body(listed(problems))
 
         if idempotency_key is None:
             return self._enqueue(events, partner.id)
         if not 1 <= len(idempotency_key) <= 255:
-            return _error(400, "Idempotency-Key must be 1 to 255 characters", "bad_idempotency_key")
+            message = "Idempotency-Key must be 1 to 255 characters"
+            raise refused(InvalidInput(message, part=""), "bad_idempotency_key")
         try:
             stored = self.idempotency.begin(partner.id, idempotency_key, request_fingerprint(body))
         except IdempotencyConflict as exc:
-            return _error(exc.status_code, exc.message, "idempotency_conflict")
+            raise refused(exc, "idempotency_conflict") from None
         except PyMongoError as exc:
-            logger.warning("idempotency store unavailable", extra={"error": type(exc).__name__})
-            return Reply(503, {"error": "Service temporarily unavailable, please retry"})
+            raise _unavailable("idempotency store", exc) from None
         if stored is not None:
             logger.info("idempotent replay", extra={"partner_id": partner.id})
-            return Reply(stored.status_code, stored.body)
-        reply = self._enqueue(events, partner.id)
+            return Enqueued(stored.status_code, stored.body)
         try:
-            if reply.status_code in (202, 207):
-                self.idempotency.complete(partner.id, idempotency_key, reply.status_code, reply.body)
+            answer = self._enqueue(events, partner.id)
+        except ServiceError:
+            self._forget(partner.id, idempotency_key)
+            raise
+        try:
+            if answer.status_code in (202, 207):
+                self.idempotency.complete(partner.id, idempotency_key, answer.status_code, answer.body)
             else:
                 self.idempotency.release(partner.id, idempotency_key)
         except PyMongoError as exc:
             # The events are enqueued; only the replay record is missing.
             logger.warning("idempotency record not saved", extra={"error": type(exc).__name__})
-        return reply
+        return answer
+
+    def _forget(self, partner_id: str, idempotency_key: str) -> None:
+        """Release the key of a request that enqueued nothing, so a retry can do the work."""
+        try:
+            self.idempotency.release(partner_id, idempotency_key)
+        except PyMongoError as exc:
+            logger.warning("idempotency record not saved", extra={"error": type(exc).__name__})
 
     def _against_catalog(
         self, events: list[EventIn], event_types: list[str], catalog: EventTypeCatalog
@@ -170,12 +195,12 @@ class EventsApi:
                     )
         return problems
 
-    def _enqueue(self, events: list[EventIn], partner_id: str) -> Reply:
+    def _enqueue(self, events: list[EventIn], partner_id: str) -> Enqueued:
         accepted = accept_events(events)
         try:
             outcome = self.ingestor.enqueue(accepted, partner_id)
         except EventTooLarge as exc:
-            return _error(413, str(exc), "event_too_large")
+            raise refused(exc, "event_too_large") from None
         failed = outcome.failed
         metrics.add_metric(name="EventsAccepted", unit=MetricUnit.Count, value=len(events) - failed)
         if failed:
@@ -189,4 +214,4 @@ class EventsApi:
                 "status": outcome.status_code,
             },
         )
-        return Reply(outcome.status_code, outcome.response)
+        return Enqueued(outcome.status_code, outcome.response)

@@ -1,8 +1,12 @@
 """Idempotency-Key support for the events API, stored in MongoDB with a TTL index.
 
-Powertools' idempotency utility persists only to DynamoDB or Redis, so this is the
-small MongoDB equivalent: the first request with a key records an in-progress marker,
-then its response; a retry with the same key (same caller) gets that response back.
+Powertools' idempotency utility ships persistence for DynamoDB and Redis/Valkey, none for
+MongoDB, and it keys a record on the handler's input; here the key is a request header,
+scoped to the partner, and only an enqueue's answer is kept (a refused request releases
+the key). So a small MongoDB equivalent: the first request with a key records an
+in-progress marker, then its answer; a retry with the same key (same caller) gets that
+answer back, while one still running or with another body is refused
+(:class:`IdempotencyKeyInUse`, :class:`IdempotencyKeyReused`).
 """
 
 from __future__ import annotations
@@ -16,16 +20,20 @@ from typing import Any
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
+from ..errors import Conflict, Unprocessable
+
 IN_PROGRESS_STALE_AFTER = timedelta(seconds=60)
 
 
-class IdempotencyConflict(Exception):
-    """The key is in use by a request still being processed, or by a different body."""
+class IdempotencyKeyInUse(Conflict):
+    """The key is held by a request still being processed: retry once it has finished."""
 
-    def __init__(self, status_code: int, message: str) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-        self.message = message
+
+class IdempotencyKeyReused(Unprocessable):
+    """The key was already used with a different body: a new request needs a new key."""
+
+
+IdempotencyConflict = (IdempotencyKeyInUse, IdempotencyKeyReused)
 
 
 @dataclass(frozen=True)
@@ -84,7 +92,7 @@ class IdempotencyStore:
             self.collection.delete_one({"_id": doc_id})
             return self.begin(partner_id, key, fingerprint)
         if doc["fingerprint"] != fingerprint:
-            raise IdempotencyConflict(422, "Idempotency-Key was already used with a different request body")
+            raise IdempotencyKeyReused("Idempotency-Key was already used with a different request body")
         if doc["status"] == "completed":
             return StoredResponse(doc["response"]["statusCode"], doc["response"]["body"])
         started = _aware(doc["createdAt"])
@@ -96,7 +104,7 @@ class IdempotencyStore:
             )
             if taken is not None:
                 return None
-        raise IdempotencyConflict(409, "A request with this Idempotency-Key is still in progress")
+        raise IdempotencyKeyInUse("A request with this Idempotency-Key is still in progress")
 
     def complete(self, partner_id: str, key: str, status_code: int, body: dict[str, Any]) -> None:
         self.collection.update_one(

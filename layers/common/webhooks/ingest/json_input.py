@@ -11,16 +11,18 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
+from ..errors import InvalidInput
 from ..models import EventIn
 
 MAX_LISTED_ERRORS = 20
 
 
-class BodyError(ValueError):
-    """The body is not acceptable JSON; ``where`` is the field path (``body`` for the whole)."""
+class BodyError(InvalidInput):
+    """The body is not acceptable JSON; ``where`` is the field path (``body`` for the whole),
+    and the message starts with it, as the API lists a field's error."""
 
     def __init__(self, message: str, where: str = "body") -> None:
-        super().__init__(message)
+        super().__init__(f"{where}: {message}")
         self.where = where
 
 

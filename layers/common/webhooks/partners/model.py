@@ -14,7 +14,7 @@ from .subscriptions import RESERVED_EVENT_PREFIXES, subscription_matches
 from .urls import masked_url
 
 
-class PartnerNotFound(NotFound, LookupError):
+class PartnerNotFound(NotFound):
     def __init__(self, partner_id: str = "") -> None:
         super().__init__("Partner not found")
         self.partner_id = partner_id

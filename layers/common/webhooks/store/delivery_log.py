@@ -18,6 +18,7 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
+from ..errors import WebhooksError
 from ..observability import logger
 from .stats import DeliveryStats
 
@@ -26,8 +27,8 @@ EXCERPT_BYTES = 1024
 StatusFilter = Literal["delivered", "failed"]
 
 
-class BadCursor(ValueError):
-    pass
+class BadCursor(WebhooksError):
+    """A page cursor this API did not hand out."""
 
 
 @dataclass(frozen=True)
