@@ -219,3 +219,19 @@ def test_deliveries_carry_the_envelopes_acceptance_time_and_hops(
         message = DeliveryMessage.model_validate_json(delivered["Body"])
         assert message.acceptedAt == int(messages[0]["Attributes"]["SentTimestamp"]) / 1000
         assert message.hops == 0
+
+
+def test_the_events_accepted_count_takes_each_envelope_once_on_its_first_receive(
+    stack: Stack, function: Any
+) -> None:
+    handler = function("dispatch")
+    send_envelope(stack, "order.created", "order.updated")
+    send_envelope(stack, "customer.created")
+    result, messages = dispatch_once(stack, handler, count=2)
+    assert result == {"batchItemFailures": []}
+    again = sqs_event(messages, stack.url("EVENTS_QUEUE_URL"))
+    for record in again["Records"]:  # SQS hands the same envelopes back (e.g. a timeout)
+        record["attributes"]["ApproximateReceiveCount"] = "2"
+    assert handler(again) == {"batchItemFailures": []}
+    counted = stack.db["deliveryStats"].find({"partnerId": "_events"})
+    assert sum(doc["accepted"] for doc in counted) == 3

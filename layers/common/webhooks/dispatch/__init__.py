@@ -1,4 +1,6 @@
 """The dispatch function's core.
 
 - ``fanout``: an envelope of events fanned out to one delivery message per (event, partner)
+- ``batch``: one invocation as a Powertools batch processor (envelopes read and subscribers
+  queried once per batch, each record fanned out; a store outage defers the batch)
 """
