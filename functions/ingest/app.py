@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from webhooks.api import app
@@ -22,7 +23,9 @@ settings.require("events_queue_url")
 services = build_services(settings, get_database(settings), sqs_client(settings))
 
 
-@logger.inject_lambda_context(clear_state=True)
+# every log line of a request carries API Gateway's request id as correlation_id: the id it
+# returns in the x-amzn-RequestId response header and logs as $context.requestId
+@logger.inject_lambda_context(clear_state=True, correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
