@@ -201,7 +201,8 @@ def _holds(node: Node, event: Any) -> bool:
 
 
 def matches(event_filter: EventFilter, event: Any) -> bool:
-    """Whether ``event`` (the event as the partner receives it, any JSON value) passes."""
+    """Whether ``event`` passes: the event as the partner receives it, as plain JSON values
+    (an ``AcceptedEvent`` dict, or ``Event.model_dump()``; a model object matches nothing)."""
     return _holds(event_filter.root, event)
 
 
