@@ -20,7 +20,7 @@ from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 CONTEXT_KEYS = {
     "level", "location", "message", "timestamp", "service", "cold_start", "function_name",
     "function_memory_size", "function_arn", "function_request_id", "xray_trace_id", "sampling_rate",
-    "exception", "exception_name", "exception_notes", "stack_trace", "name",
+    "exception", "exception_name", "exception_notes", "stack_trace", "name", "correlation_id",
 }  # fmt: skip
 
 
