@@ -74,7 +74,8 @@ class RuntimeProcess:
             stdin=subprocess.DEVNULL,
         )
         self._capture = capture
-        threading.Thread(target=self._read, daemon=True).start()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
         deadline = time.time() + 60
         while not any(line.startswith("API listening on") for line in self.lines):
             if self.process.poll() is not None or time.time() > deadline:
@@ -139,9 +140,13 @@ class RuntimeProcess:
         return json.loads(result.stdout) if "--json" in args or args[0] == "partners" else result.stdout
 
     def stop(self) -> int:
+        """SIGTERM and wait for the exit; ``lines`` then holds every line the runtime wrote
+        (its output read to the end, not only what the reader thread had reached)."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=60)
+        code = self.process.wait(timeout=60)
+        self._reader.join(timeout=10)
+        return code
 
     def kill(self) -> None:
         self.process.kill()

@@ -111,7 +111,8 @@ def test_a_failing_endpoint_is_disabled_announced_parked_and_replayed_on_enable(
         # the ops partner hears about it through the pipeline itself
         [announced] = wait_until(lambda: receivers["ops"].delivered(), timeout=30)
         assert announced
-        assert any("endpoint.disabled" in line and pid in line for line in runtime.lines)
+        # the announcement's delivery is no proof its log line was read yet: wait for the line
+        wait_until(lambda: any("endpoint.disabled" in line and pid in line for line in runtime.lines))
         attempts_when_disabled = len(receivers["failing"].arrivals)
         assert attempts_when_disabled >= 3
 

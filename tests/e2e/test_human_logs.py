@@ -70,11 +70,12 @@ def test_auto_is_human_in_a_terminal(tmp_path: Path) -> None:
             headers={"X-API-Key": key.group(1).decode()},
             timeout=10,
         )
-        while b" deliver " not in output:
+        # wait for both lines asserted below: the delivery's log line and the demo receiver's
+        # print of the body (two processes writing to the terminal, in either order)
+        while not re.search(rb" deliver [^\n]*delivered", output) or b'\n    {"eventId"' not in output:
             assert time.monotonic() < deadline, output[-2000:]
             if select.select([primary], [], [], 0.5)[0]:
                 output += os.read(primary, 65536)
-        time.sleep(0.5)
         while select.select([primary], [], [], 0.2)[0]:
             output += os.read(primary, 65536)
     finally:

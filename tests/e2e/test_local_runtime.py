@@ -251,7 +251,8 @@ def test_an_api_worker_that_dies_is_replaced(runtime: RuntimeProcess, partners: 
         return len(now) == 3 and before[0] not in now and all(runtime.port in listening_ports(p) for p in now)
 
     wait_until(replaced, timeout=30)
-    assert any("exited (code -9); starting another" in line for line in runtime.lines)
+    # the runtime's output is read by a thread of its own: wait for the line, not only the worker
+    wait_until(lambda: any("exited (code -9); starting another" in line for line in runtime.lines))
     for n in range(6):  # every connection lands on a live worker
         status, _ = runtime.post(
             [{"eventType": "order.created", "data": {"n": n}}], partners["orders"]["apiKey"]
@@ -312,7 +313,14 @@ def test_dead_letters_and_retries_waiting_survive_a_stop_and_start(tmp_path: Pat
         wait_until(lambda: [d["eventId"] for d in first.cli("dlq", "list", "--json")] == [dead], timeout=15)
         _, body = first.post([{"eventType": "keep.retry", "data": {}}], spec["apiKey"])
         waiting = body["results"][0]["eventId"]
-        receiver.wait_for(2)  # its first attempt failed: the next is 8 s away
+        partner_id = first.cli("dlq", "list", "--json")[0]["partnerId"]
+
+        def retry_waiting() -> bool:  # recorded after its copy went back to the queue, 8 s away
+            log = first.cli("deliveries", "list", "--partner", partner_id, "--event-id", waiting, "--json")
+            return any(d["outcome"] == "retry" for d in log["deliveries"])
+
+        receiver.wait_for(2)  # its first attempt failed...
+        wait_until(retry_waiting, timeout=15, interval=0.3)  # ...and its retry waits in the queue
     finally:
         assert first.stop() == 0
     restarted_at = time.time()
