@@ -234,7 +234,7 @@ def main() -> int:
     args = parser.parse_args()
     python = python312()
     prepare(python, args.sam_build)
-    as_built = "as built (sam build)" if args.sam_build else "as built (no .pyc)"
+    built_label = "as built (sam build)" if args.sam_build else "as built (no .pyc)"
     if args.importtime:
         importtime(python, args.importtime, args.tracing, args.top)
         return 0
@@ -253,7 +253,7 @@ def main() -> int:
             ("boto3.client('sqs')", None, False, False),
             *[(f, f, False, False) for f in FUNCTIONS],
             *[(f"{f}, tracing on", f, True, False) for f in FUNCTIONS],
-            *[(f"{f}, {as_built}", f, False, True) for f in FUNCTIONS],
+            *[(f"{f}, {built_label}", f, False, True) for f in FUNCTIONS],
             *[(f"{f}, as built, tracing on", f, True, True) for f in FUNCTIONS],
         ]
         best: dict[str, dict[str, float]] = {}
