@@ -92,6 +92,10 @@ SETTLE_SECONDS = 3.0
 # receives of one message copy that made no POST, beyond its deliberate waits, before it is
 # dead-lettered (below the delivery queue's redrive maxReceiveCount of 10)
 MAX_UNATTEMPTED_RECEIVES = 5
+UNSIGNABLE = (
+    "partner has no usable signing secret (secretKey missing or not a string): "
+    "rotate its secret or run webhooks migrate, then redrive"
+)
 
 
 @dataclass(frozen=True)
@@ -214,6 +218,11 @@ class Deliverer(FlowControl):
             reason = (
                 f"received {receipt.count} times without an attempt completing, over the bound of {allowed}"
             )
+        metrics.add_metric(name="DeliveriesOverBound", unit=MetricUnit.Count, value=1)
+        return self._dead_letter_unattempted(message, reason)
+
+    def _dead_letter_unattempted(self, message: DeliveryMessage, reason: str) -> Attempt:
+        """Dead-letter a delivery without a POST, with the attempts it had made so far."""
         event = message.event
         self._dead_letter(
             self._fresh(message),
@@ -231,7 +240,6 @@ class Deliverer(FlowControl):
             "attempt": message.priorAttempts,
         }
         logger.error("delivery dead-lettered", extra={**context, "reason": reason, "hops": message.hops})
-        metrics.add_metric(name="DeliveriesOverBound", unit=MetricUnit.Count, value=1)
         return Attempt("dead_lettered", message.priorAttempts, error=reason)
 
     def _admit(self, message: DeliveryMessage, deadline: float | None) -> Ready | Attempt:
@@ -254,6 +262,11 @@ class Deliverer(FlowControl):
             logger.warning("delivery dropped: partner missing, inactive or deleted", extra=context)
             metrics.add_metric(name="DeliveriesDropped", unit=MetricUnit.Count, value=1)
             return Attempt("dropped", number)
+        if not partner.secret_key:
+            # a legacy document whose secretKey is missing or not a string: signing with an
+            # empty key would hand anyone a valid signature, so nothing is sent until an
+            # operator gives the partner a secret (the dead letter can then be redriven)
+            return self._dead_letter_unattempted(message, UNSIGNABLE)
         wait, slot = self._hold(partner, message)
         if wait:
             return self._defer(message, attempts_before, wait, slot)
