@@ -1,4 +1,6 @@
-"""One module per command group; each adds its parser with ``register(subparsers)``.
+"""One module per command group; each adds its parser with ``register(subparsers)``:
+``partners``, ``event_types``, ``deliveries`` (with ``replay`` and ``test``), ``dead_letters``
+(``webhooks dlq``), ``migrate`` and ``local``.
 
 What they share: the settings (env first, then a running ``webhooks local``), the service
 layer the HTTP API uses (same validation, same errors), and how answers are printed.

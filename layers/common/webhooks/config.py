@@ -1,9 +1,18 @@
 """Configuration: every environment variable read once into a validated, typed object.
 
 Handlers call :func:`load_settings` at import time (a Lambda cold start) and pass the
-result down; nothing else reads ``os.environ``. A bad value raises :class:`ConfigError`
-whose message names the variable, so a misconfigured function fails at start with a
-sentence instead of a traceback in the middle of a request.
+result down. A bad value raises :class:`ConfigError` whose message names the variable, so a
+misconfigured function fails at start with a sentence instead of a traceback in the middle
+of a request.
+
+In the layer, only :mod:`webhooks.observability` reads ``os.environ`` besides this module,
+because it runs at import, before any settings exist: ``WEBHOOKS_STACK`` (the metric
+dimension, needed on the first metric flushed), ``WEBHOOKS_LOG_FORMAT`` (human lines for the
+local API workers) and Powertools' own variables (``POWERTOOLS_*``, ``LAMBDA_TASK_ROOT``,
+``AWS_SAM_LOCAL``), read by Powertools' rules. The CLI (``cli/webhooks_cli``) also reads and
+sets variables before it loads settings: it fills in the endpoints of the local runtime
+(``AWS_ENDPOINT_URL``, ``MONGO_URI``, the queue URLs, ``ADMIN_API_KEY``), which
+:func:`load_settings` then validates; ``WEBHOOKS_LOCAL_DIR`` and ``PORT`` are its own.
 """
 
 from __future__ import annotations

@@ -10,7 +10,9 @@
 - ``http``: the pooled, time-boxed client that POSTs (``WebhookClient``, ``post``)
 - ``ssrf``: public destinations only (``check_url``, ``is_public_address``, guarded connections)
 - ``signing``: the webhook signatures (and the API key and secret generators)
-- ``backoff``: the retry schedule and Retry-After
+- ``backoff``: exponential backoff in whole seconds, Retry-After, the visibility cap
+- ``schedule``: retry schedules an endpoint may set, and the service default (not wired in
+  yet: the endpoints issue, #33)
 - ``rate_limit``: per-partner rate limits shared through MongoDB
 - ``health``: endpoint health: failure streaks and automatic disabling
 - ``parked``: deliveries parked while their endpoint is disabled

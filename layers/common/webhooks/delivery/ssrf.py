@@ -1,6 +1,7 @@
-"""The SSRF guard: only public http(s) destinations. :func:`check_url` refuses what no webhook
-URL may be; :func:`is_public_address` and the guarded connections refuse a host that resolves
-to a non-public address, checked at connect time (no DNS rebinding between check and use)."""
+"""The SSRF guard: only public http(s) destinations. :func:`check_url` refuses a URL that is
+not http(s) or has no host, before any connection; :func:`is_public_address` and the guarded
+connections refuse a host that resolves to a non-public address, checked at connect time (no
+DNS rebinding between check and use)."""
 
 from __future__ import annotations
 
@@ -42,7 +43,12 @@ def is_public_address(address: str) -> bool:
 
 
 def check_url(url: str) -> None:
-    """Refuse what no webhook URL may be, whatever the guard: non-http(s), no host, credentials."""
+    """Refuse what no webhook URL may be, whatever the guard: a scheme other than http(s), no host.
+
+    Credentials (``user:password@``) are not checked here: the management API refuses them
+    when a URL is set (:func:`webhooks.partners.urls.url_problem`), and were one stored anyway,
+    urllib3 sends only the path and query, so the userinfo never leaves the process.
+    """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
         raise DestinationRefused(f"scheme {parts.scheme or '(none)'!r} is not http or https")

@@ -8,7 +8,7 @@ the document, so deciding costs no second round trip: more than ``limit`` failur
 ``window`` seconds and the caller is told how long to wait.
 
 Only failures are counted, and the caller decides what a throttled source may still do:
-the credentials in webhooks.credentials still accept the right key from a throttled
+the credentials in webhooks.partners.credentials still accept the right key from a throttled
 source, so nobody sharing an operator's or a producer's address can lock it out.
 """
 

@@ -1,5 +1,13 @@
 """The service layer: typed inputs (``schemas``), typed domain errors (``webhooks.errors``),
 one service per area. The HTTP API and the CLI both call these; neither holds logic of its own.
+
+- ``schemas``: request bodies and queries as pydantic models
+- ``answers``: the JSON answers as pydantic models (the OpenAPI schemas, checked before sending)
+- ``partners``: partners, their subscriptions and signing secrets
+- ``event_types``: the event type catalog
+- ``deliveries``: the delivery log, by partner (paged) or by event
+- ``recovery``: sending again (one event, failures since a time, a test event, parked deliveries)
+- ``stats``: the console's overview (delivery counts, latency, endpoint health)
 """
 
 from __future__ import annotations
