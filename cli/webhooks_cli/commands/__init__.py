@@ -8,6 +8,7 @@ layer the HTTP API uses (same validation, same errors), and how answers are prin
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
@@ -77,6 +78,12 @@ def parsed(model: Any, what: str, **fields: Any) -> Any:
 
 def comma_list(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def json_flag(parser: argparse.ArgumentParser) -> None:
+    """``--json`` on a command whose answer is JSON either way: every command but ``local`` takes
+    the flag, so a script can pass it to any of them without knowing which print a table."""
+    parser.add_argument("--json", action="store_true", help="(output is always JSON)")
 
 
 def show(value: Any, as_json: bool = True, text: str | None = None) -> int:

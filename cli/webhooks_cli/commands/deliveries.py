@@ -6,7 +6,7 @@ import argparse
 
 from webhooks.services.schemas import DeliveryQuery, RecoverRequest
 
-from . import parsed, services, show, show_sent
+from . import json_flag, parsed, services, show, show_sent
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     listing.add_argument("--json", action="store_true")
     event = actions.add_parser("event", help="every attempt of one event")
     event.add_argument("event_id")
-    event.add_argument("--json", action="store_true", help="(output is always JSON)")
+    json_flag(event)
     deliveries.set_defaults(func=run_deliveries)
 
     replay = sub.add_parser("replay", help="resend deliveries to a partner through the delivery queue")
@@ -36,12 +36,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="with --event-id: send even if the partner is not subscribed to its type",
     )
-    replay.add_argument("--json", action="store_true", help="(output is always JSON)")
+    json_flag(replay)
     replay.set_defaults(func=run_replay)
 
     test = sub.add_parser("test", help="send a webhook.test event to a partner now")
     test.add_argument("--partner", required=True)
-    test.add_argument("--json", action="store_true", help="(output is always JSON)")
+    json_flag(test)
     test.set_defaults(func=run_test)
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from webhooks.services.schemas import EventTypeRegistration
 
-from . import CliError, parsed, services, show
+from . import CliError, json_flag, parsed, services, show
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -18,12 +18,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     reg.add_argument("name")
     reg.add_argument("--schema", required=True, help="file with a JSON Schema for the events' data")
     reg.add_argument("--description", default="")
-    reg.add_argument("--json", action="store_true", help="(output is always JSON)")
+    json_flag(reg)
     for action in ("list", "show", "delete"):
         t = actions.add_parser(action)
         if action != "list":
             t.add_argument("name")
-        t.add_argument("--json", action="store_true", help="(output is always JSON)")
+        json_flag(t)
     types.set_defaults(func=run)
 
 

@@ -7,7 +7,7 @@ import sys
 
 from webhooks.services.schemas import EventPatterns, KeyRotation, PartnerCreate, PartnerUpdate, Rotation
 
-from . import comma_list, parsed, services, show
+from . import comma_list, json_flag, parsed, services, show
 
 HELP = {
     "rate-limit": "deliveries per second for this partner, across all deliverers",
@@ -31,14 +31,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     create.add_argument("--name", required=True)
     create.add_argument("--url", required=True, help="webhook URL")
     create.add_argument("--events", required=True, help="comma-separated: order.created,order.*,*")
-    create.add_argument("--json", action="store_true", help="(output is always JSON)")
+    json_flag(create)
     lst = actions.add_parser("list")
     lst.add_argument("--json", action="store_true")
     names = ("show", "deactivate", "activate", "delete", "rotate-secret", "subscribe", "unsubscribe", *HELP)
     for name in names:
         p = actions.add_parser(name, help=HELP.get(name))
         p.add_argument("partner_id")
-        p.add_argument("--json", action="store_true", help="(output is always JSON)")
+        json_flag(p)
         if name in ("subscribe", "unsubscribe"):
             p.add_argument("--events", required=True)
         if name == "rate-limit":
