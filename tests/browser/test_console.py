@@ -198,6 +198,9 @@ def test_the_sign_in_page_says_where_the_admin_key_is(stack: Stack, page: Any) -
 def test_operator_finds_the_failing_partner_reads_its_answer_and_replays(stack: Stack, page: Any) -> None:
     event_id = stack.post("order.created")
     assert wait_for(lambda: stack.flaky.requests and stack.good.requests)
+    # the overview's counts come from the stats deliver writes with its log, after the batch:
+    # wait for both attempts there, not only at the receivers
+    assert wait_for(lambda: len(stack.attempts(event_id)) >= 2)
     flaky_id = stack.partner_id(HOSTILE_NAME)
     assert wait_for(
         lambda: stack.admin("GET", f"/partners/{flaky_id}")["endpoint"]["consecutiveFailures"] > 0
@@ -379,6 +382,8 @@ def test_a_partner_sees_only_its_own_deliveries(stack: Stack, page: Any) -> None
     theirs = stack.post("invoice.created")  # only the other partner subscribes to invoices
     assert wait_for(lambda: any(r.headers.get("webhook-id") == theirs for r in stack.flaky.requests))
     assert wait_for(lambda: any(r.headers.get("webhook-id") == mine for r in stack.good.requests))
+    # the table is read from the log, which deliver writes after its batch
+    assert wait_for(lambda: stack.attempts(mine) and stack.attempts(theirs))
 
     sign_in(page, stack, "partner", stack.specs[0]["apiKey"])
     page.get_by_role("heading", name="Deliveries to Good Partner").wait_for()

@@ -35,7 +35,7 @@ from webhooks.partners.store import PartnerStore
 from webhooks_cli.topology import create_queues
 
 from deploy.samcli import Build, aws_client, deploy_env, lambda_runtime, run_sam
-from support import CfnLoader, Receiver, api_event, receive, sqs_event
+from support import CfnLoader, Receiver, api_event, receive, sqs_event, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 DRIVER = Path(__file__).with_name("lambda_driver.py")
@@ -317,7 +317,9 @@ def test_the_built_x86_64_artifacts_deliver_a_signed_webhook_under_python312(
         assert "X-Amzn-Trace-Id" not in got.headers  # the trace header never reaches a partner
 
         # the Tracer recorded the POST with the event id (from a worker thread), the SQS and
-        # SSM calls and the MongoDB commands, each under its function's handler
+        # SSM calls and the MongoDB commands, each under its function's handler; the daemon
+        # reads the datagrams on a thread of its own, so wait for the deliver step's POST there
+        wait_until(lambda: any(str(s.get("name")).endswith("Deliverer._post") for s in daemon.subsegments()))
         subsegments = daemon.subsegments()
         posts = [s for s in subsegments if str(s.get("name")).endswith("Deliverer._post")]
         assert [p.get("annotations", {}).get("event_id") for p in posts] == [event_id], subsegments
