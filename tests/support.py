@@ -230,6 +230,11 @@ class IngestApi:
         is_json = reply_headers.get("Content-Type", "").split(";")[0] == "application/json"
         return Answer(result["statusCode"], json.loads(reply) if is_json and reply else reply, reply_headers)
 
+    def publish(self, api_key: str, events: list[dict[str, Any]]) -> tuple[int, Any]:
+        """POST /api/v1/events as the producer with ``api_key``: (status, body)."""
+        status, body, _ = self("POST", "/api/v1/events", events, headers={"X-API-Key": api_key})
+        return status, body
+
 
 def drain(client: Any, queue_url: str, wait: int = 0, max_messages: int = 1000) -> list[dict[str, Any]]:
     """Receive (and delete) every visible message of a queue."""

@@ -9,11 +9,6 @@ from conftest import Stack
 from support import Receiver, Reply
 
 
-def produce(api: Any, key: str, events: list[dict[str, Any]]) -> tuple[int, dict[str, Any]]:
-    status, body, _ = api("POST", "/api/v1/events", events, headers={"X-API-Key": key})
-    return status, body
-
-
 def test_schema_refs_outside_the_schema_are_refused_and_never_fetched(stack: Stack, api: Any) -> None:
     target = Receiver([Reply(200, body=b'{"type": "string"}')])
     try:
@@ -33,14 +28,14 @@ def test_schema_refs_outside_the_schema_are_refused_and_never_fetched(stack: Sta
         }
         assert api("PUT", "/api/v1/admin/event-types/order.created", {"schema": local})[0] == 200
         key = stack.store().create("p", "https://p.example/h", []).api_key
-        status, body = produce(api, key, [{"eventType": "order.created", "data": {"x": 5}}])
+        status, body = api.publish(key, [{"eventType": "order.created", "data": {"x": 5}}])
         assert status == 400 and "[0].data.x: 5 is not of type 'string'" in body["error"]
         # a schema stored before these checks (written straight to the database) is not
         # fetched either: the event is refused with a 400, not a 500
         stack.db["eventTypes"].insert_one(
             {"_id": "order.paid", "schema": {"properties": {"x": {"$ref": target.url}}}}
         )
-        status, body = produce(api, key, [{"eventType": "order.paid", "data": {"x": 1}}])
+        status, body = api.publish(key, [{"eventType": "order.paid", "data": {"x": 1}}])
         assert status == 400 and "schema cannot be applied" in body["error"], body
         assert "root:" not in body["error"]
         assert target.requests == []
@@ -74,6 +69,6 @@ def test_a_backtracking_pattern_fails_one_event_instead_of_stalling_the_process(
     assert api("PUT", "/api/v1/admin/event-types/code.sent", {"schema": schema})[0] == 400
     stack.db["eventTypes"].insert_one({"_id": "code.sent", "schemaJson": json.dumps(schema)})
     key = stack.store().create("p", "https://p.example/h", []).api_key
-    status, body = produce(api, key, [{"eventType": "code.sent", "data": {"code": "a" * 40 + "!"}}])
+    status, body = api.publish(key, [{"eventType": "code.sent", "data": {"code": "a" * 40 + "!"}}])
     assert status == 400 and "took too long" in body["error"], body
-    assert produce(api, key, [{"eventType": "code.sent", "data": {"code": "aaaa"}}])[0] == 202
+    assert api.publish(key, [{"eventType": "code.sent", "data": {"code": "aaaa"}}])[0] == 202

@@ -15,11 +15,6 @@ from conftest import Stack
 from support import drain
 
 
-def produce(api: Any, key: str, events: list[dict[str, Any]]) -> tuple[int, dict[str, Any]]:
-    status, body, _ = api("POST", "/api/v1/events", events, headers={"X-API-Key": key})
-    return status, body
-
-
 def queued(stack: Stack, name: str = "EVENTS_QUEUE_URL") -> list[dict[str, Any]]:
     return drain(stack.sqs, stack.url(name))
 
@@ -27,7 +22,7 @@ def queued(stack: Stack, name: str = "EVENTS_QUEUE_URL") -> list[dict[str, Any]]
 def test_non_ascii_event_data_stays_utf8_on_the_queue(stack: Stack, api: Any) -> None:
     key = stack.store().create("p", "https://p.example/h", []).api_key
     text = "é" * 100_000  # 200 KB as UTF-8; 600 KB as \\u escapes, over the 256 KiB message limit
-    status, body = produce(api, key, [{"eventType": "order.created", "data": {"note": text, "zh": "秘密"}}])
+    status, body = api.publish(key, [{"eventType": "order.created", "data": {"note": text, "zh": "秘密"}}])
     assert status == 202, body
     [message] = queued(stack)
     assert "é" in message["Body"] and "秘密" in message["Body"] and "\\u00e9" not in message["Body"]

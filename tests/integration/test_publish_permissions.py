@@ -8,11 +8,6 @@ from conftest import Stack
 from support import drain
 
 
-def produce(api: Any, key: str, events: list[dict[str, Any]]) -> tuple[int, dict[str, Any]]:
-    status, body, _ = api("POST", "/api/v1/events", events, headers={"X-API-Key": key})
-    return status, body
-
-
 def queued(stack: Stack, name: str = "EVENTS_QUEUE_URL") -> list[dict[str, Any]]:
     return drain(stack.sqs, stack.url(name))
 
@@ -20,8 +15,8 @@ def queued(stack: Stack, name: str = "EVENTS_QUEUE_URL") -> list[dict[str, Any]]
 def test_no_producer_key_can_publish_the_platforms_own_event_types(stack: Stack, api: Any) -> None:
     key = stack.store().create("producer", "https://p.example/h", []).api_key
     for event_type in ("endpoint.disabled", "webhook.test", "endpoint.anything"):
-        status, body = produce(
-            api, key, [{"eventType": "order.created", "data": {}}, {"eventType": event_type, "data": {}}]
+        status, body = api.publish(
+            key, [{"eventType": "order.created", "data": {}}, {"eventType": event_type, "data": {}}]
         )
         assert status == 403, body
         assert body == {"error": f"Forbidden: event type {event_type!r} is reserved for the platform"}
@@ -33,14 +28,14 @@ def test_publish_scopes_limit_what_a_key_may_publish_and_null_removes_them(stack
     path = f"/api/v1/admin/partners/{created.partner.id}"
     status, view, _ = api("PATCH", path, {"publishScopes": ["order.*", "cart.updated"]})
     assert status == 200 and view["publishScopes"] == ["order.*", "cart.updated"]
-    assert produce(api, created.api_key, [{"eventType": "order.paid", "data": {}}])[0] == 202
-    assert produce(api, created.api_key, [{"eventType": "cart.updated", "data": {}}])[0] == 202
-    status, body = produce(api, created.api_key, [{"eventType": "cart.created", "data": {}}])
+    assert api.publish(created.api_key, [{"eventType": "order.paid", "data": {}}])[0] == 202
+    assert api.publish(created.api_key, [{"eventType": "cart.updated", "data": {}}])[0] == 202
+    status, body = api.publish(created.api_key, [{"eventType": "cart.created", "data": {}}])
     assert status == 403 and "may not publish event type 'cart.created'" in body["error"]
     assert api("PATCH", path, {"publishScopes": ["endpoint.*"]})[0] == 200
-    assert produce(api, created.api_key, [{"eventType": "endpoint.disabled", "data": {}}])[0] == 403
+    assert api.publish(created.api_key, [{"eventType": "endpoint.disabled", "data": {}}])[0] == 403
     status, view, _ = api("PATCH", path, {"publishScopes": None})
     assert status == 200 and view["publishScopes"] is None
-    assert produce(api, created.api_key, [{"eventType": "cart.created", "data": {}}])[0] == 202
+    assert api.publish(created.api_key, [{"eventType": "cart.created", "data": {}}])[0] == 202
     assert api("PATCH", path, {"publishScopes": []})[0] == 400  # an empty scope list is a mistake
     assert len(queued(stack)) == 3

@@ -17,22 +17,17 @@ from webhooks_cli.main import main
 from conftest import Delivery, Stack
 
 
-def produce(api: Any, key: str, events: list[dict[str, Any]]) -> tuple[int, dict[str, Any]]:
-    status, body, _ = api("POST", "/api/v1/events", events, headers={"X-API-Key": key})
-    return status, body
-
-
 def test_deactivation_stops_a_key_within_the_revision_bound_not_the_cache_ttl(
     stack: Stack, api: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CACHE_TTL_SECONDS", "30")
     created = stack.store().create("revoked", "https://p.example/h", [])
     event = [{"eventType": "order.created", "data": {}}]
-    assert produce(api, created.api_key, event)[0] == 202  # the key is now cached for 30 s
+    assert api.publish(created.api_key, event)[0] == 202  # the key is now cached for 30 s
     other_process = PartnerStore(stack.db, cache_ttl=30)
     other_process.set_active(created.partner.id, False)
     time.sleep(REVISION_CHECK_SECONDS + 0.1)
-    assert produce(api, created.api_key, event)[0] == 401
+    assert api.publish(created.api_key, event)[0] == 401
 
 
 def test_a_deleted_partner_receives_nothing_accepted_after_its_deletion(
