@@ -77,3 +77,40 @@ def test_a_stopping_local_api_answers_the_request_it_is_handling_and_refuses_new
     stopper.join(10)
     assert not stopper.is_alive()
     assert replies == [(202, b'{"ok": true}')]
+
+
+def test_the_local_api_server_refuses_a_transfer_encoding_with_411_before_any_route() -> None:
+    """Bodies are framed by Content-Length only (as the front door sees them on API Gateway):
+    any Transfer-Encoding, valid or not, is a 411 in the service's error shape, and the
+    handler (routes, auth) never sees the request."""
+    import http.client
+    import json
+
+    from webhooks_cli.apigw import ApiServer
+
+    calls: list[Any] = []
+
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        calls.append(event)
+        return {"statusCode": 202, "body": "{}"}
+
+    server = ApiServer(handler, 0)
+    server.start()
+    try:
+        for coding in ("chunked", "T H"):
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+            conn.putrequest("POST", "/api/v1/events")
+            conn.putheader("Transfer-Encoding", coding)
+            conn.putheader("Content-Type", "application/json")
+            conn.endheaders()
+            if coding == "chunked":
+                conn.send(b"2\r\n[]\r\n0\r\n\r\n")
+            reply = conn.getresponse()
+            assert reply.status == 411
+            assert json.loads(reply.read()) == {
+                "error": "Transfer-Encoding is not supported; send Content-Length"
+            }
+            conn.close()
+        assert calls == []
+    finally:
+        server.stop()
