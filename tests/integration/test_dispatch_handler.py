@@ -235,3 +235,25 @@ def test_the_events_accepted_count_takes_each_envelope_once_on_its_first_receive
     assert handler(again) == {"batchItemFailures": []}
     counted = stack.db["deliveryStats"].find({"partnerId": "_events"})
     assert sum(doc["accepted"] for doc in counted) == 3
+
+
+def test_remainders_and_the_platforms_own_envelopes_are_not_counted_as_accepted(
+    stack: Stack, function: Any, partners: dict[str, str]
+) -> None:
+    handler = function("dispatch")
+    event_ids = send_envelope(stack, "order.created", "order.updated")  # a producer's: counted
+    queue = stack.url("EVENTS_QUEUE_URL")
+    accepted = accept_events([EventIn(eventType="order.created", data={})])
+    remainder = EventEnvelope.model_validate(
+        {"source": "producer", "events": accepted, "partners": {accepted[0]["eventId"]: [partners["exact"]]}}
+    )
+    own = EventEnvelope.model_validate(
+        {"source": "webhooks", "events": accept_events([EventIn(eventType="endpoint.disabled", data={})])}
+    )
+    for envelope in (remainder, own):  # each received for the first time, too
+        stack.sqs.send_message(QueueUrl=queue, MessageBody=envelope.model_dump_json(exclude_none=True))
+    result, _ = dispatch_once(stack, handler, count=3)
+    assert result == {"batchItemFailures": []}
+    assert len(event_ids) == 2
+    counted = stack.db["deliveryStats"].find({"partnerId": "_events"})
+    assert sum(doc["accepted"] for doc in counted) == 2

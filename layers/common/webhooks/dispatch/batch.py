@@ -15,6 +15,10 @@ from ..errors import WebhooksError
 from ..models import EventEnvelope
 from .fanout import Dispatcher, UnreadableEnvelope, parse_envelope
 
+# the envelopes' source for the platform's own events (webhooks.delivery.operational_events);
+# a producer's envelopes carry its partner id
+PLATFORM_SOURCE = "webhooks"
+
 
 class BatchDeferred(WebhooksError):
     """The partner store was away for the batch's subscriber query: every record is handed
@@ -69,10 +73,15 @@ class DispatchBatchProcessor(BatchProcessor):
             self.dispatcher.fan_out(envelope, self.subscribers, accepted_at)
 
     def accepted_first_time(self) -> int:
-        """Events in the envelopes received for the first time (the console's "accepted")."""
+        """Events accepted from producers in this batch (the console's "accepted"): those of
+        envelopes received for the first time, less the remainders dispatch re-enqueued (their
+        events were counted in the original envelope; a remainder lists ``partners``) and the
+        platform's own ``endpoint.disabled`` envelopes (no producer sent them)."""
         return sum(
             len(envelope.events)
             for record in self.records
             if isinstance(envelope := self.envelopes.get(record["messageId"]), EventEnvelope)
             and record["attributes"].get("ApproximateReceiveCount", "1") == "1"
+            and envelope.partners is None
+            and envelope.source != PLATFORM_SOURCE
         )
