@@ -80,7 +80,7 @@ def run_load(
     def check() -> Report:
         dead = {
             (d["eventId"], names.get(d["partnerId"], "?"))
-            for d in dlq.list_dead_letters(sqs, env["DELIVERY_DLQ_URL"])
+            for d in dlq.list_dead_letters(sqs, env["DELIVERY_DLQ_URL"]).letters
         }
         return ledger.check({name: r.delivered() for name, r in receivers.items()}, dead)
 

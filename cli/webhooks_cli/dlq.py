@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from webhooks.config import Settings
-from webhooks.delivery.dead_letters import DeadLetters, Redriven
+from webhooks.delivery.dead_letters import DeadLetters, Outstanding, Redriven
 from webhooks.store.delivery_log import DeliveryLog
 from webhooks.store.mongo import get_database
 
@@ -19,7 +19,7 @@ def dead_letters(client: Any, dlq_url: str, settings: Settings | None = None) ->
     return DeadLetters(client, dlq_url, log)
 
 
-def list_dead_letters(client: Any, dlq_url: str, settings: Settings | None = None) -> list[dict[str, Any]]:
+def list_dead_letters(client: Any, dlq_url: str, settings: Settings | None = None) -> Outstanding:
     return dead_letters(client, dlq_url, settings).outstanding()
 
 

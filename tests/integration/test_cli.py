@@ -172,3 +172,54 @@ def test_dlq_list_and_redrive(stack: Stack, capsys: pytest.CaptureFixture[str]) 
     assert len(moved) == 11
     code, listed, _ = run(capsys, "dlq", "list", "--json")
     assert listed == []
+
+
+def dead_letter(
+    stack: Stack, message: DeliveryMessage | str, event_id: str = "", partner_id: str = "p1"
+) -> None:
+    """A letter in the delivery DLQ, with the attributes the queues keep."""
+    body = message if isinstance(message, str) else message.as_body()
+    attributes = (
+        message.attributes()
+        if isinstance(message, DeliveryMessage)
+        else {"partnerId": partner_id, "eventId": event_id}
+    )
+    stack.sqs.send_message(
+        QueueUrl=stack.url("DELIVERY_DLQ_URL"),
+        MessageBody=body,
+        MessageAttributes={k: {"DataType": "String", "StringValue": str(v)} for k, v in attributes.items()},
+    )
+
+
+def test_a_redriven_letter_is_a_fresh_delivery_and_an_unreadable_body_goes_back_as_it_is(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    event = Event(eventId=f"event_{7:024x}", eventType="a.b", timestamp="t", data={"n": 7})
+    # what the queue's redrive policy moves: a retry's message with its counts and times
+    spent = DeliveryMessage(
+        partnerId="p1", event=event, priorAttempts=5, hops=3, acceptedAt=1.0, rateSlot=2, notBefore=3.0
+    )
+    dead_letter(stack, spent)
+    dead_letter(stack, "not a delivery message", event_id=f"event_{8:024x}")
+    code, moved, _ = run(capsys, "dlq", "redrive", "--all", "--json")
+    assert code == 0 and len(moved) == 2
+    back = {m["Body"] for m in drain(stack.sqs, stack.url("DELIVERY_QUEUE_URL"))}
+    assert back == {DeliveryMessage(partnerId="p1", event=event).as_body(), "not a delivery message"}
+
+
+def test_dlq_list_and_redrive_work_without_mongodb_and_leave_nothing_hidden(
+    stack: Stack, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n in range(3):
+        event = Event(eventId=f"event_{n:024x}", eventType="a.b", timestamp="t", data={})
+        dead_letter(stack, DeliveryMessage(partnerId="p1", event=event))
+    monkeypatch.setenv("MONGO_URI", "mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=300")
+    code, listed, err = run(capsys, "dlq", "list", "--json")
+    assert code == 0 and len(listed) == 3
+    assert "no letter was checked for a delivery since" in err
+    # visible again at once: a second listing reads every letter (LIST_VISIBILITY_SECONDS is 30)
+    code, listed, _ = run(capsys, "dlq", "list", "--json")
+    assert len(listed) == 3
+    code, moved, err = run(capsys, "dlq", "redrive", "--all", "--json")
+    assert code == 0 and len(moved) == 3 and "all were sent" in err
+    assert len(drain(stack.sqs, stack.url("DELIVERY_QUEUE_URL"))) == 3

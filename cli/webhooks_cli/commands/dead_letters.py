@@ -6,11 +6,14 @@ DLQ, never listed nor redriven (webhooks.delivery.dead_letters)."""
 from __future__ import annotations
 
 import argparse
+import sys
 
 from webhooks.queues import sqs_client
 
 from .. import dlq
 from . import CliError, settings_for_cli, show
+
+UNCHECKED = "the delivery log (MongoDB) is unavailable: no letter was checked for a delivery since"
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -31,7 +34,10 @@ def run(args: argparse.Namespace) -> int:
     settings.require("delivery_dlq_url")
     client = sqs_client(settings)
     if args.action == "list":
-        letters = dlq.list_dead_letters(client, str(settings.delivery_dlq_url), settings)
+        outstanding = dlq.list_dead_letters(client, str(settings.delivery_dlq_url), settings)
+        if outstanding.unchecked:
+            print(f"note: {UNCHECKED}; letters delivered since may be listed", file=sys.stderr)
+        letters = outstanding.letters
         lines = "\n".join(
             f"{d['eventId']}  {d['eventType']}  partner={d['partnerId']}  attempts={d['attempts']}  "
             f"status={d['lastStatus']}  {d['lastError']}"
@@ -47,4 +53,6 @@ def run(args: argparse.Namespace) -> int:
     text = f"redrove {len(result.moved)} deliveries"
     if result.settled:
         text += f"; {len(result.settled)} delivered since they were dead-lettered, removed without sending"
+    if result.unchecked:
+        print(f"note: {UNCHECKED}; all were sent", file=sys.stderr)
     return show(result.moved, args.json, text)

@@ -18,6 +18,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import ValidationError
+from pymongo.errors import PyMongoError
+
+from ..models import DeliveryMessage
 from ..observability import logger
 from ..store.delivery_log import DeliveryLog
 
@@ -59,6 +63,14 @@ class DeadLetter:
 class Redriven:
     moved: list[dict[str, Any]] = field(default_factory=list)
     settled: list[dict[str, Any]] = field(default_factory=list)  # delivered since; removed, not sent
+    # the delivery log was away: no letter could be checked for a delivery since, all were sent
+    unchecked: bool = False
+
+
+@dataclass
+class Outstanding:
+    letters: list[dict[str, Any]]
+    unchecked: bool = False  # the delivery log was away: settled letters may be among them
 
 
 class DeadLetters:
@@ -67,48 +79,76 @@ class DeadLetters:
         self.dlq_url = dlq_url
         self.log = log
 
-    def outstanding(self) -> list[dict[str, Any]]:
+    def outstanding(self) -> Outstanding:
         """What is dead-lettered and still undelivered (settled letters are removed)."""
         letters = self._receive_all()
-        settled = self._settle(letters)
-        outstanding = [d for d in letters if d not in settled]
-        self._release(outstanding)
-        return [d.summary() for d in outstanding]
+        settled: list[DeadLetter] | None = None
+        try:
+            settled = self._settle(letters)
+        finally:  # what the listing read and left in the DLQ is visible again at once
+            self._release([d for d in letters if d not in (settled or [])])
+        return Outstanding(
+            [d.summary() for d in letters if d not in (settled or [])], unchecked=settled is None
+        )
 
     def redrive(self, queue_url: str, event_id: str | None = None) -> Redriven:
         """Move dead letters (all, or those of one event) back to the delivery queue.
 
-        The body is sent unchanged (same eventId), as a new message, so it gets a full set of
-        attempts. A message is deleted from the DLQ only after the send succeeded. Letters
-        already delivered since are removed instead of sent.
+        Each is sent as a fresh delivery (same partner and event; no prior attempts, hops,
+        acceptance time, rate slot or wait: a letter the queue's redrive policy moved still
+        carries them), as a new message, so it gets a full set of attempts and is not held
+        to the age bound of its first try. A body that is not a delivery message is sent
+        as it is (deliver dead-letters it again, with its reason). A message is deleted from
+        the DLQ only after the send succeeded. Letters delivered since are removed instead
+        of sent; when the delivery log is away, none can be checked and all are sent.
         """
         letters = self._receive_all()
         chosen = [d for d in letters if event_id is None or d.summary()["eventId"] == event_id]
-        self._release([d for d in letters if d not in chosen])
-        settled = self._settle(chosen)
-        result = Redriven(settled=[d.summary() for d in settled])
-        for letter in chosen:
-            if letter in settled:
-                continue
-            keep = {
-                k: letter.attributes[k]
-                for k in ("partnerId", "eventId", "eventType")
-                if letter.attributes.get(k)
-            }
-            self.client.send_message(
-                QueueUrl=queue_url,
-                MessageBody=letter.body,
-                MessageAttributes={k: {"DataType": "String", "StringValue": v} for k, v in keep.items()},
-            )
-            self.client.delete_message(QueueUrl=self.dlq_url, ReceiptHandle=letter.receipt_handle)
-            result.moved.append(letter.summary())
+        unsent = list(letters)
+        try:
+            self._release([d for d in letters if d not in chosen])
+            settled = self._settle(chosen)
+            result = Redriven(settled=[d.summary() for d in settled or []], unchecked=settled is None)
+            unsent = [d for d in chosen if d not in (settled or [])]
+            for letter in list(unsent):
+                self._send_fresh(queue_url, letter)
+                self.client.delete_message(QueueUrl=self.dlq_url, ReceiptHandle=letter.receipt_handle)
+                unsent.remove(letter)
+                result.moved.append(letter.summary())
+        finally:  # a failed send leaves the rest visible in the DLQ at once, not hidden
+            if unsent:
+                self._release(unsent)
         return result
 
-    def _settle(self, letters: list[DeadLetter]) -> list[DeadLetter]:
-        """The letters delivered since they were dead-lettered, deleted from the DLQ."""
+    def _send_fresh(self, queue_url: str, letter: DeadLetter) -> None:
+        try:
+            old = DeliveryMessage.model_validate_json(letter.body)
+        except ValidationError:
+            body = letter.body
+        else:
+            body = DeliveryMessage(partnerId=old.partnerId, event=old.event).as_body()
+        keep = {
+            k: letter.attributes[k] for k in ("partnerId", "eventId", "eventType") if letter.attributes.get(k)
+        }
+        self.client.send_message(
+            QueueUrl=queue_url,
+            MessageBody=body,
+            MessageAttributes={k: {"DataType": "String", "StringValue": v} for k, v in keep.items()},
+        )
+
+    def _settle(self, letters: list[DeadLetter]) -> list[DeadLetter] | None:
+        """The letters delivered since they were dead-lettered, deleted from the DLQ; None
+        when the delivery log could not be read (nothing is known to be settled)."""
         if self.log is None or not letters:
             return []
-        delivered = self.log.last_delivered({d.key for d in letters})
+        try:
+            delivered = self.log.last_delivered({d.key for d in letters})
+        except PyMongoError as exc:
+            logger.warning(
+                "dead letters: the delivery log is unavailable, none checked for a delivery since",
+                extra={"error": type(exc).__name__},
+            )
+            return None
         settled = [d for d in letters if d.key in delivered and delivered[d.key] > d.dead_lettered_at]
         self._delete(settled)
         for letter in settled:
@@ -147,9 +187,22 @@ class DeadLetters:
         self._batch(letters, "delete_message_batch", {})
 
     def _batch(self, letters: Iterable[DeadLetter], call: str, extra: dict[str, Any]) -> None:
-        handles = [d.receipt_handle for d in letters]
-        for start in range(0, len(handles), 10):
-            entries = [
-                {"Id": str(i), "ReceiptHandle": h, **extra} for i, h in enumerate(handles[start : start + 10])
-            ]
-            getattr(self.client, call)(QueueUrl=self.dlq_url, Entries=entries)
+        """Up to ten letters a call; the entries SQS reports failed are logged, each with its
+        letter's keys (a settled letter not deleted is found and settled again next time; one
+        not released shows again when its listing visibility ends)."""
+        chosen = list(letters)
+        for start in range(0, len(chosen), 10):
+            part = chosen[start : start + 10]
+            entries = [{"Id": str(i), "ReceiptHandle": d.receipt_handle, **extra} for i, d in enumerate(part)]
+            response = getattr(self.client, call)(QueueUrl=self.dlq_url, Entries=entries)
+            for failed in response.get("Failed", []):
+                event_id, partner_id = part[int(failed["Id"])].key
+                logger.warning(
+                    f"dead letters: {call} failed for a letter",
+                    extra={
+                        "event_id": event_id,
+                        "partner_id": partner_id,
+                        "code": failed.get("Code"),
+                        "reason": failed.get("Message"),
+                    },
+                )
