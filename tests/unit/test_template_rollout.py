@@ -293,13 +293,20 @@ def test_dead_letter_queues_take_dead_letters_from_their_own_source_only(templat
         assert arn == {"Fn::Sub": "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:" + name}
 
 
-def test_what_outlives_the_stack_is_retained(template: dict[str, Any]) -> None:
+def test_what_outlives_the_stack_is_retained_but_a_failed_create_cleans_up(template: dict[str, Any]) -> None:
+    """Retained resources survive a stack's deletion and replacement, but a rolled-back create
+    deletes them (RetainExceptOnCreate): a retained log group with its fixed name would make the
+    next `sam deploy` fail with "already exists" (issue 29)."""
     resources = template["Resources"]
-    kept = [k for k, v in resources.items() if v["Type"] == "AWS::Logs::LogGroup"]
-    kept += ["ApiGatewayAccount", "ApiGatewayCloudWatchRole"]  # an account-wide setting
-    assert len(kept) == 6
+    kept = {k for k, v in resources.items() if v["Type"] == "AWS::Logs::LogGroup"}
+    kept |= {"ApiGatewayAccount", "ApiGatewayCloudWatchRole"}  # an account-wide setting
+    kept |= {"EventsDLQ", "DeliveryDLQ"}  # dead letters outlive the stack
+    assert len(kept) == 8
+    with_a_policy = {k for k, v in resources.items() if "DeletionPolicy" in v or "UpdateReplacePolicy" in v}
+    assert with_a_policy == kept
     for logical_id in kept:
-        assert resources[logical_id]["DeletionPolicy"] == "Retain", logical_id
+        assert resources[logical_id]["DeletionPolicy"] == "RetainExceptOnCreate", logical_id
+        # UpdateReplacePolicy has no RetainExceptOnCreate: a replacement is never a rollback
         assert resources[logical_id]["UpdateReplacePolicy"] == "Retain", logical_id
 
 
@@ -307,13 +314,31 @@ def test_log_class_and_success_line_sampling_are_parameters(template: dict[str, 
     params = template["Parameters"]
     assert params["LogGroupClass"]["Default"] == "STANDARD"  # EMF metrics need it
     assert params["LogGroupClass"]["AllowedValues"] == ["STANDARD", "INFREQUENT_ACCESS"]
+    assert template["Conditions"]["InfrequentAccessLogs"] == {
+        "Fn::Equals": [{"Ref": "LogGroupClass"}, "INFREQUENT_ACCESS"]
+    }
     for resource in template["Resources"].values():
         if resource["Type"] == "AWS::Logs::LogGroup":
-            assert resource["Properties"]["LogGroupClass"] == {"Ref": "LogGroupClass"}
+            # STANDARD leaves the property out: CloudFormation cannot update a group's class, and
+            # groups of stacks deployed before the parameter existed have none
+            assert resource["Properties"]["LogGroupClass"] == {
+                "Fn::If": ["InfrequentAccessLogs", "INFREQUENT_ACCESS", {"Ref": "AWS::NoValue"}]
+            }
     rate = params["SuccessLogSampleRate"]
     assert (rate["Default"], rate["MinValue"], rate["MaxValue"]) == (1, 0, 1)
     deliver = template["Resources"]["DeliverFunction"]["Properties"]["Environment"]["Variables"]
     assert deliver["SUCCESS_LOG_SAMPLE_RATE"] == {"Ref": "SuccessLogSampleRate"}
+
+
+def test_ingest_provisioned_concurrency_fits_in_the_reserved_concurrency(template: dict[str, Any]) -> None:
+    """No Rule can compare two numbers, so both descriptions state the bound for the operator
+    (Lambda refuses provisioned above reserved concurrency half-way through the deploy)."""
+    params = template["Parameters"]
+    provisioned, reserved = params["IngestProvisionedConcurrency"], params["IngestReservedConcurrency"]
+    assert provisioned["Default"] <= reserved["Default"]
+    assert provisioned["MaxValue"] <= reserved["MaxValue"]
+    assert "At most IngestReservedConcurrency" in provisioned["Description"]
+    assert "At least IngestProvisionedConcurrency" in reserved["Description"]
 
 
 def test_parameter_descriptions_name_only_parameters_that_exist(template: dict[str, Any]) -> None:
