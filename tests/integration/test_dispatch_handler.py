@@ -6,14 +6,17 @@ import json
 import sys
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
+from webhooks.delivery.health import Disabled
+from webhooks.delivery.operational_events import announce
 from webhooks.ingest.enqueue import accept_events, pack_envelopes
 from webhooks.models import DeliveryMessage, EventEnvelope, EventIn
-from webhooks.queues import MAX_AGE_SECONDS, MAX_HOPS
+from webhooks.queues import MAX_AGE_SECONDS, MAX_HOPS, SqsQueue
 
 from conftest import Stack
 from support import drain, receive, sqs_event
@@ -257,3 +260,90 @@ def test_remainders_and_the_platforms_own_envelopes_are_not_counted_as_accepted(
     assert len(event_ids) == 2
     counted = stack.db["deliveryStats"].find({"partnerId": "_events"})
     assert sum(doc["accepted"] for doc in counted) == 2
+
+
+# --- the platform's own events: only for the partner they are about -----------------------
+
+
+@pytest.fixture
+def tenants(stack: Stack) -> dict[str, str]:
+    """Partners who could want an ``endpoint.disabled``: by name, by namespace, by ``*``."""
+    store = stack.store()
+    subscriptions = {
+        "named": ["order.created", "endpoint.disabled"],
+        "namespace": ["endpoint.*"],
+        "star": ["*"],
+        "orders": ["order.*"],
+    }
+    return {
+        name: store.create(name, f"https://{name}.example", events).partner.id
+        for name, events in subscriptions.items()
+    }
+
+
+def announce_disabled(stack: Stack, partner_id: str) -> None:
+    """Publish an ``endpoint.disabled`` for ``partner_id`` as the deliverer does."""
+    now = datetime.now(UTC)
+    reason = "3 consecutive failed attempts; last: internal-host:8443 refused"
+    announce(
+        Disabled(partner_id, f"name-{partner_id}", 3, now, now, reason),
+        SqsQueue(stack.sqs, stack.url("EVENTS_QUEUE_URL")),
+    )
+
+
+def announced(messages: list[dict[str, Any]]) -> dict[str, str]:
+    """The eventId of each dispatched ``endpoint.disabled``, by the partner it is about."""
+    events = [e for m in messages for e in json.loads(m["Body"])["events"]]
+    assert {e["eventType"] for e in events} == {"endpoint.disabled"}
+    return {e["data"]["partnerId"]: e["eventId"] for e in events}
+
+
+def test_endpoint_disabled_goes_only_to_the_partner_it_is_about(
+    stack: Stack, function: Any, tenants: dict[str, str]
+) -> None:
+    announce_disabled(stack, tenants["named"])
+    result, messages = dispatch_once(stack, function("dispatch"))
+    assert result == {"batchItemFailures": []}
+    # not the `*` partner, nor the one subscribed to the whole `endpoint.*` namespace
+    assert deliveries(stack) == [(announced(messages)[tenants["named"]], tenants["named"])]
+
+
+def test_a_partner_subscribed_to_everything_gets_no_endpoint_disabled_not_even_its_own(
+    stack: Stack, function: Any, tenants: dict[str, str]
+) -> None:
+    announce_disabled(stack, tenants["star"])
+    announce_disabled(stack, tenants["orders"])
+    result, _ = dispatch_once(stack, function("dispatch"), count=2)
+    assert result == {"batchItemFailures": []}
+    assert deliveries(stack) == []  # `*` and `order.*` never match a platform event
+
+
+def test_a_partner_subscribed_to_the_endpoint_namespace_gets_only_its_own(
+    stack: Stack, function: Any, tenants: dict[str, str]
+) -> None:
+    announce_disabled(stack, tenants["namespace"])
+    announce_disabled(stack, tenants["named"])
+    result, messages = dispatch_once(stack, function("dispatch"), count=2)
+    assert result == {"batchItemFailures": []}
+    about = announced(messages)
+    assert sorted(deliveries(stack)) == sorted(
+        [(about[tenants["namespace"]], tenants["namespace"]), (about[tenants["named"]], tenants["named"])]
+    )
+
+
+def test_a_remainder_cannot_carry_a_partners_endpoint_disabled_to_another(
+    stack: Stack, function: Any, tenants: dict[str, str]
+) -> None:
+    [event] = accept_events([EventIn(eventType="endpoint.disabled", data={"partnerId": tenants["named"]})])
+    remainder = EventEnvelope.model_validate(
+        {
+            "source": "webhooks",
+            "events": [event],
+            "partners": {event["eventId"]: [tenants["star"], tenants["named"]]},
+        }
+    )
+    queue = stack.url("EVENTS_QUEUE_URL")
+    stack.sqs.send_message(QueueUrl=queue, MessageBody=remainder.model_dump_json(exclude_none=True))
+    result, _ = dispatch_once(stack, function("dispatch"))
+    assert result == {"batchItemFailures": []}
+    assert deliveries(stack) == [(event["eventId"], tenants["named"])]

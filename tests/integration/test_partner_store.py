@@ -61,6 +61,19 @@ def test_subscribers_match_exact_prefix_and_star(stack: Stack) -> None:
     assert store.subscribers(["orders.created"])["orders.created"] == [star]  # no false prefix match
 
 
+def test_wildcards_never_match_the_platforms_own_event_types(stack: Stack) -> None:
+    store = stack.store()
+    store.create("star", "https://s.example", ["*"])
+    store.create("orders", "https://o.example", ["order.*"])
+    named = store.create("named", "https://n.example", ["endpoint.disabled"]).partner.id
+    namespace = store.create("namespace", "https://ns.example", ["endpoint.*"]).partner.id
+    tests = store.create("tests", "https://t.example", ["webhook.*"]).partner.id
+    found = store.subscribers(["endpoint.disabled", "endpoint.failing", "webhook.test"])
+    assert found["endpoint.disabled"] == sorted([named, namespace])  # `*` is not among them
+    assert found["endpoint.failing"] == [namespace]
+    assert found["webhook.test"] == [tests]
+
+
 def test_inactive_partners_and_inactive_subscriptions_are_excluded(stack: Stack) -> None:
     store = stack.store()
     active = store.create("active", "https://a.example", ["order.created"]).partner.id

@@ -1,5 +1,6 @@
 """The platform's own events: ``endpoint.disabled``, logged, counted, and published through
-the events queue to the partners subscribed to it."""
+the events queue to the partner it is about (``data.partnerId``), if that partner subscribes to
+it; dispatch never sends it to another partner (webhooks.partners.subscriptions.recipients)."""
 
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ ENDPOINT_DISABLED_EVENT = "endpoint.disabled"
 
 
 def announce(disabled: Disabled, events_queue: Queue | None) -> None:
-    """The ``endpoint.disabled`` log line, metric, and event (to partners subscribed to it)."""
+    """The ``endpoint.disabled`` log line, metric, and event (to that partner, if subscribed)."""
     data = {
-        "partnerId": disabled.partner_id,
+        "partnerId": disabled.partner_id,  # who the event is about: its only possible recipient
         "name": disabled.name,
         "consecutiveFailures": disabled.consecutive_failures,
         "failingSince": utc_timestamp(disabled.failing_since),

@@ -32,6 +32,7 @@ from ..errors import WebhooksError
 from ..models import DeliveryMessage, Event, EventEnvelope, to_json
 from ..observability import MetricUnit, logger, metrics
 from ..partners.store import PartnerStore
+from ..partners.subscriptions import recipients
 from ..queues import OutgoingMessage, Queue, loop_bound, send_all
 from ..store.event_store import EventStore
 
@@ -127,6 +128,8 @@ class Dispatcher:
                 targets = envelope.partners.get(event.eventId, [])
             else:
                 targets = subscribers.get(event.eventType, [])
+            # a platform event (endpoint.disabled) goes only to the partner it is about
+            targets = recipients(event.eventType, event.data, targets)
             if not targets:
                 result.without_subscribers.append(event.eventId)
             pairs.extend((event, partner_id) for partner_id in targets)
