@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
+from webhooks.delivery import flow_control
 from webhooks.delivery.health import DisablePolicy
 from webhooks.delivery.rate_limit import RateLimiter
 from webhooks.models import DeliveryMessage, Event, new_event_id, to_json, utc_timestamp
@@ -385,7 +386,7 @@ def test_enabling_while_the_queue_is_away_keeps_every_parked_delivery(stack: Sta
     assert parked.count(partner_id) == 3  # nothing lost: call again once the queue is back
 
 
-def test_a_delivery_that_cannot_be_parked_stays_on_the_queue(
+def test_a_delivery_that_cannot_be_parked_is_deferred_unattempted_as_a_fresh_copy(
     stack: Stack, delivery: Delivery, receiver_factory: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from pymongo.errors import AutoReconnect
@@ -401,6 +402,16 @@ def test_a_delivery_that_cannot_be_parked_stays_on_the_queue(
         raise AutoReconnect("database away")
 
     monkeypatch.setattr(ParkedDeliveries, "park", away)
+    monkeypatch.setattr(flow_control, "STORE_UNAVAILABLE_DEFER_SECONDS", 0)  # due at once: no wait here
     result, messages = delivery.run()
-    assert [f["itemIdentifier"] for f in result["batchItemFailures"]] == [messages[0]["MessageId"]]
+    # the store away is a deliberate short wait (a copy, its receive count at 1), not a failed record
+    assert result == {"batchItemFailures": []}
+    delivery.delete(result, messages)
     assert receiver.requests == []
+    [copy] = drain(stack.sqs, delivery.queue, wait=2)
+    assert DeliveryMessage.model_validate_json(copy["Body"]).model_dump(
+        include={"priorAttempts", "hops"}
+    ) == {
+        "priorAttempts": 0,
+        "hops": 1,
+    }

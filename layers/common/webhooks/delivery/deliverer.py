@@ -1,6 +1,6 @@
 """The core of the deliver function: sign, POST, and decide what happens next.
 
-(Over 400 lines for this docstring, the delivery's whole story: the code is under 370.)
+(A long docstring: the delivery's whole story in one place.)
 
 Outcomes of one attempt:
 - 2xx: delivered; the message is deleted.
@@ -13,7 +13,10 @@ Outcomes of one attempt:
 
 Attempts are counted in the message, never from SQS's receive count: an attempt is spent
 only when a POST was made. A receive that POSTs nothing (a throttled invocation, an init
-failure, a timeout before the POST) costs the delivery no attempt. Every message this
+failure, a timeout before the POST) costs the delivery no attempt. The one exception to
+"exactly WEBHOOK_MAX_ATTEMPTS POSTs": a failed POST whose retry copy the delivery queue
+refuses is not counted (the original comes back with the same ``priorAttempts`` and that
+attempt is made again), so an SQS send outage right after failed POSTs can add POSTs. Every message this
 function sends back to its own queue (retries, deferrals, rate-limit slots, put-backs)
 is the same re-send (:meth:`Deliverer._put_back`): a copy with ``priorAttempts``, a
 ``notBefore`` when it must wait, one more hop, and the acceptance time carried along.
@@ -31,6 +34,12 @@ Safety bounds, each a dead letter with the reason in ``lastError``, a log line a
 - over webhooks.queues.MAX_HOPS re-sends or MAX_AGE_SECONDS since it was accepted: a
   loop of ours (Lambda's recursive-loop detection is off for this function).
 
+The partner store away (MongoDB not answering while the delivery is admitted or parked) is
+a deliberate wait, not a failure: the delivery is deferred 10-15 s as a fresh copy
+(:meth:`FlowControl._store_away`), whose receive count starts again at 1, so no outage
+counts towards the unattempted-receives bound or the queue's redrive; only MAX_HOPS
+(over a day of such deferrals) bounds it.
+
 Flow control comes before the POST and never costs an attempt:
 - the partner's endpoint is disabled (endpoint health): the delivery is parked, to be
   sent when the endpoint is enabled again;
@@ -45,8 +54,13 @@ plain backoff decides instead (:func:`fallback_decision`).
 Time: a POST is only started when it can finish, with its settling, before the
 invocation's deadline (partner timeouts go up to 30 s, and a batch of 10 at a concurrency
 of 5 runs in two rounds). A delivery that cannot start in time is put back unattempted
-and acknowledged. Only when a re-send fails is the record reported failed (SQS brings the
-original back, after the backoff where the visibility could be set).
+and acknowledged.
+
+A record is reported failed (SQS brings the original back) only when: the delivery queue
+refuses a re-send (after a failed POST, the visibility is first set to the backoff where it
+can be); the DLQ refuses a dead letter; a copy back before its ``notBefore`` waits on (its
+visibility extended); an endpoint is disabled in a deployment without parked-delivery
+storage; or something unforeseen raises.
 
 Logs: a failed attempt gets the full line (every key Powertools adds: the function, its
 request id, the trace); a delivered one a short line with the keys an operator queries
@@ -65,6 +79,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
+from pymongo.errors import PyMongoError
 
 from ..config import Settings
 from ..models import DeliveryMessage, webhook_body
@@ -247,17 +262,20 @@ class Deliverer(FlowControl):
         attempts_before = message.priorAttempts
         number = attempts_before + 1
         context = {"event_id": message.event.eventId, "partner_id": message.partnerId, "attempt": number}
-        partner = self.store.get_cached(message.partnerId)
-        gate = admission(partner)
-        if gate == "park":
-            assert partner is not None
-            try:
-                partner = self._park(message, partner)
-            except PartnerNotFound:
-                gate = "drop"  # deleted while parking
-            else:
-                if partner is None:
-                    return Attempt("parked", attempts_before)
+        try:
+            partner = self.store.get_cached(message.partnerId)
+            gate = admission(partner)
+            if gate == "park":
+                assert partner is not None
+                try:
+                    partner = self._park(message, partner)
+                except PartnerNotFound:
+                    gate = "drop"  # deleted while parking
+                else:
+                    if partner is None:
+                        return Attempt("parked", attempts_before)
+        except PyMongoError as exc:  # MongoDB away: a deliberate short wait, never a dead letter
+            return self._store_away(message, attempts_before, exc)
         if gate == "drop" or partner is None:
             logger.warning("delivery dropped: partner missing, inactive or deleted", extra=context)
             metrics.add_metric(name="DeliveriesDropped", unit=MetricUnit.Count, value=1)

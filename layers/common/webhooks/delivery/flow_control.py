@@ -29,6 +29,9 @@ from .receipt import Receipt
 
 # the rate limit's counters are in MongoDB: while it is away, limited deliveries wait
 LIMITER_UNAVAILABLE_DEFER_SECONDS = 5
+# the partner store is away (MongoDB down): the delivery is deferred this long, plus up to
+# half again of jitter so a backlog does not come back all at once (see _store_away)
+STORE_UNAVAILABLE_DEFER_SECONDS = 10
 MAX_DEFER_SECONDS = 900  # SQS's DelaySeconds limit; a later slot is waited for in steps
 SLOT_LEAD_SECONDS = 0.5  # a rate-limit slot starting sooner than this is waited for in-process
 # a copy back this close to its notBefore goes now: DelaySeconds are whole seconds, and the
@@ -92,24 +95,22 @@ class FlowControl:
         turned out to be enabled again (the delivery then goes ahead), None when parked."""
         if self.parked is None:  # a deployment without parking keeps the delivery queued
             raise RetryLater("endpoint disabled and no store for parked deliveries")
+        # a PyMongoError (the store away) goes up to the caller, which defers the delivery
+        key = self.parked.park(message)
+        # Read past the cache: an operator may have just enabled the endpoint and
+        # replayed what was parked, in which case this delivery must not stay behind.
         try:
-            key = self.parked.park(message)
-            # Read past the cache: an operator may have just enabled the endpoint and
-            # replayed what was parked, in which case this delivery must not stay behind.
-            try:
-                fresh = self.store.get(partner.id)
-            except PartnerNotFound:  # deleted meanwhile: nothing to park for
-                self.parked.unpark(key)
-                raise
-            if fresh.endpoint_disabled or not self.parked.unpark(key):
-                metrics.add_metric(name="DeliveriesParked", unit=MetricUnit.Count, value=1)
-                logger.info(
-                    "delivery parked: endpoint disabled",
-                    extra={"event_id": message.event.eventId, "partner_id": partner.id},
-                )
-                return None
-        except PyMongoError as exc:
-            raise RetryLater(f"delivery not parked: {type(exc).__name__}") from exc
+            fresh = self.store.get(partner.id)
+        except PartnerNotFound:  # deleted meanwhile: nothing to park for
+            self.parked.unpark(key)
+            raise
+        if fresh.endpoint_disabled or not self.parked.unpark(key):
+            metrics.add_metric(name="DeliveriesParked", unit=MetricUnit.Count, value=1)
+            logger.info(
+                "delivery parked: endpoint disabled",
+                extra={"event_id": message.event.eventId, "partner_id": partner.id},
+            )
+            return None
         self.store.forget(partner.id)
         return fresh
 
@@ -141,6 +142,27 @@ class FlowControl:
         # than late, as a delivery back after its second must claim a new slot
         return min(MAX_DEFER_SECONDS, math.ceil(ahead - SLOT_LEAD_SECONDS)), slot
 
+    def _store_away(self, message: DeliveryMessage, attempts_before: int, exc: PyMongoError) -> Attempt:
+        """The partner store (MongoDB) did not answer while admitting the delivery: defer it
+        a short while, like a rate limit that cannot be read. The copy is a new message, so
+        its receive count starts again at 1: an outage of any length (up to the MAX_HOPS
+        re-sends, over a day at this pace) never reaches the unattempted-receives bound or
+        the queue's redrive. Raises :class:`RetryLater` if the queue does not take the copy
+        (the original then comes back after the queue's visibility timeout, a counted
+        receive: SQS and MongoDB away together)."""
+        seconds = math.ceil(STORE_UNAVAILABLE_DEFER_SECONDS * (1 + 0.5 * self.rng.random()))
+        logger.warning(
+            "delivery deferred: partner store unavailable",
+            extra={
+                "event_id": message.event.eventId,
+                "partner_id": message.partnerId,
+                "error": type(exc).__name__,
+                "seconds": seconds,
+            },
+        )
+        metrics.add_metric(name="DeliveriesStoreUnavailable", unit=MetricUnit.Count, value=1)
+        return self._defer(message, attempts_before, seconds, message.rateSlot)
+
     def _defer(
         self, message: DeliveryMessage, attempts_before: int, seconds: int, slot: int | None
     ) -> Attempt:
@@ -171,14 +193,16 @@ class FlowControl:
             raise RetryLater(f"delivery not {what}: {type(exc).__name__}") from exc
 
     def _pause(self, partner: Partner, result: HttpResult, attempt: Attempt) -> None:
-        """The partner asked us to slow down: hold all its deliveries for a while."""
-        seconds: float | None = attempt.delay_seconds  # the backoff, lengthened by Retry-After
-        if seconds is None:  # the last attempt: nothing to retry, but the other deliveries wait
-            retry_after = parse_retry_after(result.retry_after)
-            cap = self.settings.retry_after_max_seconds
-            seconds = (
-                min(retry_after, cap) if retry_after is not None else self.settings.webhook_retry_delay / 1000
-            )
+        """The partner asked us to slow down: hold all its deliveries for a while. For as long
+        as it asked (Retry-After, up to RETRY_AFTER_MAX_SECONDS), else a short fixed pause (the
+        base retry delay, at least 1 s): never this one delivery's backoff, which at a high
+        attempt number would hold the whole partner for hours. The delivery itself still
+        waits its own backoff (``attempt``)."""
+        retry_after = parse_retry_after(result.retry_after)
+        if retry_after is not None:
+            seconds = min(retry_after, self.settings.retry_after_max_seconds)
+        else:
+            seconds = max(1.0, self.settings.webhook_retry_delay / 1000)
         if seconds <= 0:
             return
         try:
