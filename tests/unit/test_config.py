@@ -80,3 +80,25 @@ def test_a_function_fails_at_start_with_a_sentence(monkeypatch: pytest.MonkeyPat
     )
     assert result.returncode != 0
     assert "ConfigError: Invalid configuration: WEBHOOK_TIMEOUT" in result.stderr
+
+
+def test_a_retry_schedule_longer_than_the_age_bound_is_refused_at_start_naming_both_variables(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 2.5 s doubling reaches the 12 h cap by attempt 16: 40 attempts wait about 15 days
+    monkeypatch.setenv("WEBHOOK_MAX_ATTEMPTS", "40")
+    monkeypatch.setenv("WEBHOOK_RETRY_DELAY", "2500")
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert "WEBHOOK_MAX_ATTEMPTS=40" in str(caught.value) and "WEBHOOK_RETRY_DELAY=2500" in str(caught.value)
+    monkeypatch.setenv("WEBHOOK_MAX_ATTEMPTS", "30")  # about 9.5 days: fits
+    assert load_settings().webhook_max_attempts == 30
+
+
+def test_the_schedule_bound_leaves_a_margin_under_the_age_bound() -> None:
+    from webhooks.config import SCHEDULE_BOUND_SECONDS, longest_retry_schedule
+    from webhooks.queues import MAX_AGE_SECONDS
+
+    assert SCHEDULE_BOUND_SECONDS <= MAX_AGE_SECONDS - 86_400
+    # the defaults: 2-3 s, then 4-5 s
+    assert longest_retry_schedule(3, 2500) == pytest.approx(1.2 * (2.5 + 5))

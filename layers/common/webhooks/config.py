@@ -21,13 +21,29 @@ import hashlib
 import re
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .errors import ConfigError as ConfigError  # defined in the tree, raised here
 
 SQS_MAX_VISIBILITY_SECONDS = 43_200
 SQS_MAX_MESSAGE_BYTES = 1_048_576
+
+
+# Every delivery must be able to make all its attempts before webhooks.queues.MAX_AGE_SECONDS
+# (14 days, SQS's longest retention) dead-letters it: the retry schedule must fit in 13 days,
+# a day left for pauses, rate-limit deferrals, store outages and the POSTs themselves.
+SCHEDULE_BOUND_SECONDS = 13 * 86_400
+
+
+def longest_retry_schedule(max_attempts: int, base_delay_ms: int) -> float:
+    """Seconds of waiting between the first attempt and the last at most: each wait
+    ``base * 2^(n-1)``, at least 1 s, capped at SQS's 43,200 s, and 20% more (the jitter,
+    counted as added to be on the safe side)."""
+    return sum(
+        1.2 * min(max(base_delay_ms * 2.0 ** min(n - 1, 32) / 1000, 1.0), SQS_MAX_VISIBILITY_SECONDS)
+        for n in range(1, max_attempts)
+    )
 
 
 _KEY_HASH = re.compile(r"[0-9a-f]{64}")
@@ -131,6 +147,18 @@ class Settings(BaseSettings):
         if value is not None:
             parse_key_hashes(value)  # its ValueError names the problem, not the value
         return value
+
+    @model_validator(mode="after")
+    def _schedule_fits_the_age_bound(self) -> Settings:
+        schedule = longest_retry_schedule(self.webhook_max_attempts, self.webhook_retry_delay)
+        if schedule > SCHEDULE_BOUND_SECONDS:
+            raise ValueError(
+                f"WEBHOOK_MAX_ATTEMPTS={self.webhook_max_attempts} with WEBHOOK_RETRY_DELAY="
+                f"{self.webhook_retry_delay} ms waits up to {schedule / 86_400:.1f} days between "
+                f"attempts, over the {SCHEDULE_BOUND_SECONDS // 86_400}-day bound (a delivery is "
+                "dead-lettered 14 days after it was accepted): lower either"
+            )
+        return self
 
     def require(self, *names: str) -> None:
         """Fail fast when a function starts without a variable it needs."""

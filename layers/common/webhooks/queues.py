@@ -28,7 +28,8 @@ ATTRIBUTES_ALLOWANCE = 200  # bytes counted per entry for its message attributes
 # (Lambda's recursive-loop detection is off for both: it would drop a long backoff or a
 # partner's long pause after about 16 hops, with no log line of ours). Far beyond any
 # legitimate chain: a delivery hops once per retry, deferral or put-back, and a wait of
-# 12 h in 900 s steps is 48 hops; 14 days is SQS's longest retention.
+# 12 h in 900 s steps is 48 hops; 14 days is SQS's longest retention. A retry schedule
+# that would not fit in it is refused at start (config.SCHEDULE_BOUND_SECONDS).
 MAX_HOPS = 10_000
 MAX_AGE_SECONDS = 14 * 86_400
 
