@@ -104,6 +104,21 @@ class FlowControl:
         except PartnerNotFound:  # deleted meanwhile: nothing to park for
             self.parked.unpark(key)
             raise
+        except PyMongoError:
+            # parked, but whether the endpoint is enabled cannot be read: take it back and let
+            # the caller defer it; if it cannot be taken back it stays parked (or a replay took
+            # it), never parked and deferred both, which would deliver it twice
+            try:
+                taken = self.parked.unpark(key)
+            except PyMongoError:
+                taken = False
+            if taken:
+                raise
+            logger.warning(
+                "delivery parked: partner not re-read",
+                extra={"event_id": message.event.eventId, "partner_id": partner.id},
+            )
+            return None
         if fresh.endpoint_disabled or not self.parked.unpark(key):
             metrics.add_metric(name="DeliveriesParked", unit=MetricUnit.Count, value=1)
             logger.info(
