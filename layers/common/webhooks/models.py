@@ -97,10 +97,13 @@ class EventEnvelope(BaseModel):
 
 
 class DeliveryMessage(BaseModel):
-    """Delivery queue message: one event for one partner. Never carries the secret."""
+    """Delivery queue message: one event for one endpoint of a partner. Never carries the secret."""
 
     version: Literal[1] = 1
     partnerId: str
+    # which of the partner's endpoints; None: its first (the partner document's own URL), as
+    # every message written before endpoints existed means
+    endpointId: str | None = None
     event: Event
     # POSTs made before this message was sent: a retry, or a delivery deferred by flow
     # control, is re-sent as a new message carrying its count (SQS's receive count is not one)
@@ -117,11 +120,17 @@ class DeliveryMessage(BaseModel):
     acceptedAt: float | None = None
 
     def as_body(self) -> str:
-        return to_json(self.model_dump())
+        # a first endpoint's message is byte for byte what it was before endpoints existed
+        return to_json(self.model_dump(exclude={"endpointId"} if self.endpointId is None else None))
 
     def attributes(self) -> dict[str, object]:
         """What the queues show of a delivery without reading its body (and the DLQ keeps)."""
-        return {"partnerId": self.partnerId, "eventId": self.event.eventId, "eventType": self.event.eventType}
+        return {
+            "partnerId": self.partnerId,
+            "endpointId": self.endpointId,
+            "eventId": self.event.eventId,
+            "eventType": self.event.eventType,
+        }
 
 
 class IngestResult(BaseModel):

@@ -9,13 +9,16 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cachetools import TTLCache
 from pymongo.collection import Collection
 from pymongo.errors import PyMongoError
 
 from .model import Partner
+
+if TYPE_CHECKING:
+    from ..endpoints.model import Endpoint
 
 REVISION_CHECK_SECONDS = 1.0
 
@@ -33,18 +36,23 @@ class PartnerCache:
         self._by_key: TTLCache[str, Partner | None] = TTLCache(size, ttl)
         self._by_id: TTLCache[str, Partner | None] = TTLCache(size, ttl)
         self._subscribers: TTLCache[str, list[str]] = TTLCache(size, ttl)
+        # endpoints as deliveries read them, by (partner id, endpoint id)
+        self._endpoints: TTLCache[tuple[str, str], Endpoint | None] = TTLCache(size, ttl)
         self._cache_enabled = cache_ttl > 0
 
     def forget(self, partner_id: str) -> None:
         """Drop one partner from the by-id cache, so its next lookup reads the database."""
         with self._lock:
             self._by_id.pop(partner_id, None)
+            for key in [k for k in self._endpoints if k[0] == partner_id]:
+                self._endpoints.pop(key, None)
 
     def clear_cache(self) -> None:
         with self._lock:
             self._by_key.clear()
             self._by_id.clear()
             self._subscribers.clear()
+            self._endpoints.clear()
 
     def changed(self) -> None:
         """Tell every process's cache (through :meth:`sync`) that partners changed, and this one's."""
@@ -68,6 +76,21 @@ class PartnerCache:
             if self._revision is not None:
                 self.clear_cache()
             self._revision = revision
+
+    def cached_endpoint(
+        self, partner_id: str, endpoint_id: str, load: Callable[[], Endpoint | None]
+    ) -> Endpoint | None:
+        """One endpoint through the cache (``load`` reads it when it is not there)."""
+        key = (partner_id, endpoint_id)
+        if self._cache_enabled:
+            with self._lock:
+                if key in self._endpoints:
+                    return self._endpoints[key]
+        value = load()
+        if self._cache_enabled:
+            with self._lock:
+                self._endpoints[key] = value
+        return value
 
     def _cached(
         self,

@@ -54,6 +54,7 @@ class PartnerStore(PartnerCache):
     ) -> None:
         self.partners = db["partners"]
         self.subscriptions = db["subscriptions"]
+        self.endpoints = db["endpoints"]  # a partner's other endpoints (webhooks.endpoints)
         self._clock = clock
         super().__init__(db["revisions"], cache_ttl)
 
@@ -237,6 +238,7 @@ class PartnerStore(PartnerCache):
         if self.partners.delete_one({"_id": match}).deleted_count == 0:
             raise PartnerNotFound(partner_id)
         self.subscriptions.delete_many({"partnerId": match})
+        self.endpoints.delete_many({"partnerId": match})
         self.changed()
 
     def rotate_secret(self, partner_id: str, overlap: timedelta) -> str:
@@ -282,7 +284,7 @@ class PartnerStore(PartnerCache):
         match, oid = _id_match(partner_id), _one_id(partner_id)
         for event_type in events:
             self.subscriptions.update_one(
-                {"partnerId": match, "eventType": event_type},
+                {"partnerId": match, "endpointId": None, "eventType": event_type},
                 {"$set": {"isActive": True}, "$setOnInsert": {"partnerId": oid}},
                 upsert=True,
             )
@@ -292,7 +294,9 @@ class PartnerStore(PartnerCache):
         match = _id_match(partner_id)
         events = list(events)
         if events:
-            self.subscriptions.delete_many({"partnerId": match, "eventType": {"$in": events}})
+            self.subscriptions.delete_many(
+                {"partnerId": match, "endpointId": None, "eventType": {"$in": events}}
+            )
         self.changed()
 
     def _update(self, partner_id: str, update: dict[str, Any]) -> Partner:
@@ -329,7 +333,7 @@ class PartnerStore(PartnerCache):
 
     def subscriptions_of(self, partner_id: str) -> list[str]:
         cursor = self.subscriptions.find(
-            {"partnerId": _id_match(partner_id), "isActive": True}, {"eventType": 1}
+            {"partnerId": _id_match(partner_id), "endpointId": None, "isActive": True}, {"eventType": 1}
         )
         return sorted(d["eventType"] for d in cursor)
 
