@@ -224,3 +224,51 @@ class EventTypeView(Answer):
 
 class EventTypeList(Answer):
     eventTypes: list[EventTypeView]
+
+
+# portal tokens
+
+
+class PortalToken(Answer):
+    token: str = Field(description="shown once; send as `Authorization: Bearer <token>`")
+    expiresAt: str
+    url: str = Field(description="opens the console signed in as the partner (the token in the fragment)")
+
+
+class PortalTokensRevoked(Answer):
+    revoked: int = Field(description="how many of the partner's tokens were revoked")
+
+
+# endpoints
+
+
+class EndpointView(Answer):
+    endpointId: str
+    partnerId: str
+    url: str = Field(description="credentials in the URL masked")
+    description: str | None
+    events: list[str]
+    filter: dict[str, Any] | None
+    headers: dict[str, str] = Field(description="names only: values are often credentials")
+    retrySchedule: list[int] | None = Field(description="null: the service's default schedule")
+    rateLimitPerSecond: int | None
+    timeoutMs: int | None
+    first: bool = Field(description="the partner's own webhookUrl (cannot be deleted)")
+    health: EndpointHealth
+    createdAt: str | None
+    updatedAt: str | None
+    problems: list[str] | None = None
+
+
+class CreatedEndpoint(EndpointView):
+    secretKey: str = Field(description="shown only in this answer")
+
+
+class EndpointList(Answer):
+    endpoints: list[EndpointView]
+
+
+class EndpointSecretRotated(Answer):
+    endpointId: str
+    secretKey: str = Field(description="shown once")
+    previousSecretValidHours: Number

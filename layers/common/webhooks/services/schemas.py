@@ -18,8 +18,11 @@ from pydantic import (
     StrictBool,
     StringConstraints,
     field_validator,
+    model_validator,
 )
 
+from ..delivery.schedule import RetrySchedule
+from ..dispatch.filters import parse_filter
 from ..models import SubscriptionPattern
 from ..store.delivery_log import StatusFilter
 
@@ -227,3 +230,96 @@ class DeliveryQuery(BaseModel):
 
     _dates = field_validator("since", "until", mode="before")(_iso_datetime)
     _in_utc = field_validator("since", "until")(_utc)
+
+
+# portal tokens: short-lived, so a link that leaks (a chat, a ticket) stops working soon
+PORTAL_TOKEN_DEFAULT_SECONDS = 3600
+PORTAL_TOKEN_MIN_SECONDS = 60
+PORTAL_TOKEN_MAX_SECONDS = 86_400
+
+
+class PortalTokenRequest(_Body):
+    ttlSeconds: int = Field(
+        PORTAL_TOKEN_DEFAULT_SECONDS,
+        ge=PORTAL_TOKEN_MIN_SECONDS,
+        le=PORTAL_TOKEN_MAX_SECONDS,
+        description="how long the token signs the partner in (default 1 h, at most 24 h)",
+    )
+
+
+# endpoints (webhooks.endpoints): one set of bounds for creating and updating one
+
+Description = Annotated[str, StringConstraints(max_length=500)]
+EndpointEvents = Annotated[list[SubscriptionPattern], Field(min_length=1, max_length=100)]
+
+
+def _checked_filter(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A filter is validated (and its size and depth bounded) when it is set, not when an
+    event meets it: the FilterError names the path of the first problem."""
+    if value is not None:
+        parse_filter(value)
+    return value
+
+
+def _checked_schedule(value: list[int] | None) -> list[int] | None:
+    if value is not None:
+        RetrySchedule.model_validate(value)
+    return value
+
+
+EndpointFilter = Annotated[
+    dict[str, Any],
+    Field(
+        description="matched against the event ({eventId, eventType, timestamp, data}); operators "
+        "$eq $neq $in $nin $gt $gte $lt $lte $exists $or $and",
+        examples=[{"data": {"value": {"$gte": 100}}}],
+    ),
+]
+Schedule = Annotated[
+    list[int],
+    Field(
+        description="seconds between attempts (attempts: its length + 1); at most 30 waits, "
+        "each at most 7 days",
+        examples=[[5, 300, 1800, 7200, 18000, 36000, 36000]],
+    ),
+]
+
+
+class EndpointCreate(_Body):
+    url: Url
+    events: EndpointEvents
+    filter: EndpointFilter | None = None
+    headers: CustomHeaders | None = None
+    retrySchedule: Schedule | None = None
+    rateLimitPerSecond: RateLimit | None = Field(None, description="deliveries per second; null: unlimited")
+    timeoutMs: TimeoutMs | None = None
+    description: Description | None = None
+
+    _headers = field_validator("headers")(_custom_headers)
+    _filter = field_validator("filter")(_checked_filter)
+    _schedule = field_validator("retrySchedule")(_checked_schedule)
+
+
+class EndpointUpdate(_Body):
+    """Absent: unchanged. null: removed (filter, headers, retrySchedule, rateLimitPerSecond,
+    timeoutMs, description); url and events cannot be null."""
+
+    url: Url | None = None
+    events: EndpointEvents | None = None
+    filter: EndpointFilter | None = None
+    headers: CustomHeaders | None = None
+    retrySchedule: Schedule | None = None
+    rateLimitPerSecond: RateLimit | None = None
+    timeoutMs: TimeoutMs | None = None
+    description: Description | None = None
+
+    _headers = field_validator("headers")(_custom_headers)
+    _filter = field_validator("filter")(_checked_filter)
+    _schedule = field_validator("retrySchedule")(_checked_schedule)
+
+    @model_validator(mode="after")
+    def _required_stay(self) -> EndpointUpdate:
+        for name in ("url", "events"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        return self

@@ -1,0 +1,78 @@
+"""Endpoints: a partner's destinations, managed by the operator (admin key) or the partner
+itself (its API key or a portal token). Every method is scoped to one partner: another
+partner's endpoint is not found."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from ..config import Settings
+from ..delivery.parked import ParkedDeliveries
+from ..endpoints.model import Endpoint
+from ..endpoints.store import EndpointStore
+from ..errors import InvalidInput
+from ..observability import logger
+from ..partners.urls import url_problem
+from .answers import CreatedEndpoint, Deleted, EndpointList, EndpointSecretRotated, EndpointView, answer
+from .schemas import EndpointCreate, EndpointUpdate, Rotation
+
+SETTINGS = ("url", "filter", "headers", "retrySchedule", "rateLimitPerSecond", "timeoutMs", "description")
+
+
+class EndpointService:
+    def __init__(self, settings: Settings, store: EndpointStore, parked: ParkedDeliveries | None) -> None:
+        self.settings = settings
+        self.store = store
+        self.parked = parked
+
+    def view(self, endpoint: Endpoint) -> dict[str, Any]:
+        value = endpoint.public()
+        if endpoint.problems:
+            value["problems"] = list(endpoint.problems)
+        return value
+
+    def list(self, partner_id: str) -> dict[str, Any]:
+        return answer(EndpointList, {"endpoints": [self.view(e) for e in self.store.of_partner(partner_id)]})
+
+    def get(self, partner_id: str, endpoint_id: str) -> dict[str, Any]:
+        return answer(EndpointView, self.view(self.store.get(partner_id, endpoint_id)))
+
+    def create(self, partner_id: str, new: EndpointCreate) -> dict[str, Any]:
+        """The new endpoint with its signing secret: the only time it is shown."""
+        self._check_url(new.url)
+        settings = {name: getattr(new, name) for name in SETTINGS}
+        endpoint, secret = self.store.create(partner_id, settings, new.events)
+        logger.info("endpoint created", extra={"partner_id": partner_id, "endpoint_id": endpoint.id})
+        return answer(CreatedEndpoint, {**self.view(endpoint), "secretKey": secret})
+
+    def update(self, partner_id: str, endpoint_id: str, change: EndpointUpdate) -> dict[str, Any]:
+        """Set what the body names; a null removes a setting (the default applies again)."""
+        if change.url is not None:
+            self._check_url(change.url)
+        changes = {name: getattr(change, name) for name in SETTINGS if name in change.model_fields_set}
+        endpoint = self.store.update(partner_id, endpoint_id, changes, change.events)
+        logger.info("endpoint updated", extra={"partner_id": partner_id, "endpoint_id": endpoint_id})
+        return answer(EndpointView, self.view(endpoint))
+
+    def delete(self, partner_id: str, endpoint_id: str) -> dict[str, Any]:
+        self.store.delete(partner_id, endpoint_id)
+        logger.info("endpoint deleted", extra={"partner_id": partner_id, "endpoint_id": endpoint_id})
+        return answer(Deleted, {"deleted": endpoint_id})
+
+    def rotate_secret(self, partner_id: str, endpoint_id: str, rotation: Rotation) -> dict[str, Any]:
+        """A new secret (shown once); the old one keeps signing for the overlap."""
+        hours = rotation.overlapHours
+        if hours is None:
+            hours = self.settings.secret_overlap_hours
+        secret = self.store.rotate_secret(partner_id, endpoint_id, timedelta(hours=hours))
+        logger.info("endpoint secret rotated", extra={"partner_id": partner_id, "endpoint_id": endpoint_id})
+        return answer(
+            EndpointSecretRotated,
+            {"endpointId": endpoint_id, "secretKey": secret, "previousSecretValidHours": hours},
+        )
+
+    def _check_url(self, url: str) -> None:
+        problem = url_problem(url, self.settings.allow_private_destinations)
+        if problem:
+            raise InvalidInput(f"url: {problem}")
