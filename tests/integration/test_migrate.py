@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 from standardwebhooks.webhooks import Webhook
 
+from webhooks.endpoints.store import EndpointStore
+from webhooks.partners.store import PartnerStore
 from webhooks_cli.main import main
 
 from conftest import Stack
@@ -241,3 +243,46 @@ def test_migrate_checks_the_type_of_every_partner_field_it_reads_and_the_cli_sti
         assert json.loads(capsys.readouterr().out) == {"deleted": partner_id}
     assert stack.db["partners"].count_documents({"name": {"$in": ["Dated", "Stringly"]}}) == 0
     assert stack.db["subscriptions"].count_documents({"partnerId": "legacy-7"}) == 0
+
+
+def test_migrate_gives_each_node_partner_its_first_endpoint_without_changing_a_document(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids = seed_node_database(stack)
+    report = run_migrate(capsys)
+    assert sorted(report["firstEndpoints"]) == sorted(f"ep_{i}" for i in ids.values())
+    assert report["endpoints"] == 0 and report["problems"] == []
+    before = {d["_id"]: d for d in stack.db["partners"].find()}
+    subscriptions_before = sorted(map(repr, stack.db["subscriptions"].find()))
+
+    again = run_migrate(capsys)  # idempotent: the same first endpoints, nothing written
+    assert again["firstEndpoints"] == report["firstEndpoints"] and again["problems"] == []
+    assert {d["_id"]: d for d in stack.db["partners"].find()} == before
+    assert sorted(map(repr, stack.db["subscriptions"].find())) == subscriptions_before
+
+    endpoints = EndpointStore(stack.db, PartnerStore(stack.db, cache_ttl=0))
+    for seeded in NODE_PARTNERS:
+        partner_id = str(ids[seeded["name"]])
+        (first,) = endpoints.of_partner(partner_id)
+        assert first.id == f"ep_{partner_id}" and first.first
+        assert first.webhook_url == seeded["webhookUrl"]
+        assert first.signing_secrets() == [seeded["secretKey"]]  # the same signatures
+        assert first.headers == ()
+        expected = sorted(e for n, e, active in NODE_SUBSCRIPTIONS if n == seeded["name"] and active)
+        assert list(first.events) == expected
+
+
+def test_migrate_lists_endpoints_and_subscriptions_whose_owner_is_gone(
+    stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed_node_database(stack)
+    stack.db["endpoints"].insert_one({"_id": "ep_orphan", "partnerId": "gone", "url": 7})
+    stack.db["subscriptions"].insert_one(
+        {"partnerId": stack.db["partners"].find_one()["_id"], "endpointId": "ep_nowhere", "eventType": "a.b"}
+    )
+    report = run_migrate(capsys)
+    assert report["endpoints"] == 1
+    problems = {(p.get("endpointId") or p.get("subscriptionId"), p["problem"]) for p in report["problems"]}
+    assert ("ep_orphan", "partnerId names no partner") in problems
+    assert any(key == "ep_orphan" and problem.startswith("url is int") for key, problem in problems)
+    assert any(problem == "endpointId names no endpoint" for _, problem in problems)

@@ -138,7 +138,8 @@ ENDPOINT_FIELDS = {
 }
 
 
-def _problems(doc: dict[str, Any]) -> dict[str, str]:
+def endpoint_problems(doc: dict[str, Any]) -> dict[str, str]:
+    """The fields of a stored endpoint that have the wrong type, each with what it should be."""
     found: dict[str, str] = {}
     for name, (expected, check) in ENDPOINT_FIELDS.items():
         value = doc.get(name)
@@ -168,7 +169,7 @@ def _health(doc: dict[str, Any]) -> dict[str, Any]:
 
 def first_endpoint(partner_doc: dict[str, Any], partner: Partner, events: tuple[str, ...] = ()) -> Endpoint:
     """The endpoint a partner document describes (its fields of the wrong type read as absent)."""
-    bad = {**document_problems(partner_doc), **_problems(partner_doc)}
+    bad = {**document_problems(partner_doc), **endpoint_problems(partner_doc)}
     doc = {k: v for k, v in partner_doc.items() if k not in bad}
     schedule = doc.get("retrySchedule")
     return Endpoint(
@@ -189,7 +190,7 @@ def first_endpoint(partner_doc: dict[str, Any], partner: Partner, events: tuple[
 
 def other_endpoint(doc: dict[str, Any], partner: Partner, events: tuple[str, ...] = ()) -> Endpoint:
     """An endpoint from its own document in ``endpoints``."""
-    bad = _problems(doc)
+    bad = endpoint_problems(doc)
     doc = {k: v for k, v in doc.items() if k not in bad}
     schedule = doc.get("retrySchedule")
     return Endpoint(

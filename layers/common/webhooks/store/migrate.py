@@ -12,6 +12,10 @@ that stops half-way is finished by the next):
   must have its type (a string ``createdAt``, ``previousSecrets: "x"`` or a list of
   ``headers`` is read as absent, and the partner is left out of the admin list), and lists
   what it cannot take under ``problems`` (nothing is deleted: an operator decides);
+- gives every partner its first endpoint without writing anything: the partner document is
+  that endpoint (same URL, secret, headers, subscriptions, so the same signatures), listed
+  under ``firstEndpoints``; other endpoints (``endpoints``) and their subscriptions are
+  checked like partners, an endpoint or subscription whose owner is gone listed as a problem;
 - reports the partners whose producers may authenticate with the signing secret: the Node
   code looked partners up by ``secretKey == X-API-Key`` (its bcrypt check of ``apiKey``
   was never awaited, so it passed), so its producers sent the secret. Here a secret is
@@ -35,6 +39,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
 from ..delivery.signing import SECRET_PREFIX, hash_api_key
+from ..endpoints.model import endpoint_problems, first_endpoint_id
 from ..models import SubscriptionPattern
 from ..partners.model import document_problems
 from .indexes import ensure_indexes
@@ -54,6 +59,8 @@ class MigrationReport:
     secret_may_be_used_as_api_key: list[str] = field(default_factory=list)
     bcrypt_looking_keys: list[str] = field(default_factory=list)
     legacy_api_keys: list[str] = field(default_factory=list)  # apiKeyLegacy: rotate these keys
+    first_endpoints: list[str] = field(default_factory=list)  # the partner documents' own, by id
+    endpoints: int = 0  # documents in `endpoints` (a partner's further endpoints)
     problems: list[dict[str, str]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
@@ -69,6 +76,8 @@ class MigrationReport:
             "secretMayBeUsedAsApiKey": body.pop("secret_may_be_used_as_api_key"),
             "bcryptLookingKeys": body.pop("bcrypt_looking_keys"),
             "legacyApiKeys": body.pop("legacy_api_keys"),
+            "firstEndpoints": body.pop("first_endpoints"),
+            "endpoints": body.pop("endpoints"),
             "problems": body.pop("problems"),
         }
 
@@ -80,7 +89,8 @@ def migrate(
     if not dry_run:
         report.indexes += ensure_indexes(db, delivery_log_ttl_days)
     partner_ids = _partners(db, report)
-    _subscriptions(db, report, partner_ids)
+    endpoint_ids = _endpoints(db, report, partner_ids)
+    _subscriptions(db, report, partner_ids, endpoint_ids)
     return report
 
 
@@ -93,6 +103,7 @@ def _partners(db: Database[Any], report: MigrationReport) -> set[Any]:
         report.partners += 1
         partner_id = str(doc["_id"])
         ids.add(doc["_id"])
+        report.first_endpoints.append(first_endpoint_id(partner_id))
         if not isinstance(doc["_id"], ObjectId):
             report.problems.append({"partnerId": partner_id, "problem": _id_problem(doc["_id"])})
         for name in REQUIRED:
@@ -159,13 +170,34 @@ def _hash_key(db: Database[Any], doc: dict[str, Any], plain: str, report: Migrat
     return result.modified_count == 1
 
 
-def _subscriptions(db: Database[Any], report: MigrationReport, partner_ids: set[Any]) -> None:
+def _endpoints(db: Database[Any], report: MigrationReport, partner_ids: set[Any]) -> set[str]:
+    """The ids of the further endpoints, each checked for its owner and its fields' types."""
+    ids: set[str] = set()
+    for doc in db["endpoints"].find({}):
+        report.endpoints += 1
+        endpoint_id = str(doc["_id"])
+        ids.add(endpoint_id)
+        if doc.get("partnerId") not in partner_ids:
+            report.problems.append({"endpointId": endpoint_id, "problem": "partnerId names no partner"})
+        for problem in endpoint_problems(doc).values():
+            report.problems.append(
+                {"endpointId": endpoint_id, "problem": f"{problem} (read as absent until fixed)"}
+            )
+    return ids
+
+
+def _subscriptions(
+    db: Database[Any], report: MigrationReport, partner_ids: set[Any], endpoint_ids: set[str]
+) -> None:
     for doc in db["subscriptions"].find({}):
         report.subscriptions += 1
         sub_id = str(doc["_id"])
         partner = doc.get("partnerId")
         if not isinstance(partner, ObjectId | str) or partner not in partner_ids:
             report.problems.append({"subscriptionId": sub_id, "problem": "partnerId names no partner"})
+        endpoint = doc.get("endpointId")
+        if endpoint is not None and endpoint not in endpoint_ids:
+            report.problems.append({"subscriptionId": sub_id, "problem": "endpointId names no endpoint"})
         try:
             _pattern.validate_python(doc.get("eventType"))
         except ValidationError:
