@@ -3,18 +3,49 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
-from webhooks.services.schemas import EventPatterns, KeyRotation, PartnerCreate, PartnerUpdate, Rotation
+from webhooks.services.schemas import (
+    EventPatterns,
+    KeyRotation,
+    PartnerCreate,
+    PartnerUpdate,
+    PortalTokenRequest,
+    Rotation,
+)
 
-from . import comma_list, json_flag, parsed, services, show
+from ..state import read_state
+from . import CliError, comma_list, json_flag, parsed, services, show
 
 HELP = {
     "rate-limit": "deliveries per second for this partner, across all deliverers",
     "enable-endpoint": "enable an endpoint disabled for failing and send what was parked",
     "publish-scopes": "the event types this partner's API key may publish",
     "rotate-api-key": "a new API key, printed once; the old one refused at once or after --overlap-hours",
+    "portal-link": "a console link signed in as the partner, for --ttl (its token printed once)",
+    "portal-revoke": "revoke every portal link of the partner at once",
 }
+TTL_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600}
+
+
+def ttl_seconds(value: str) -> int:
+    """``90s``, ``30m``, ``1h``, ``24h`` or plain seconds, as seconds (bounds: the API's)."""
+    found = re.fullmatch(r"\s*([0-9]{1,9})\s*([smh]?)\s*", value.lower())
+    if not found:
+        raise CliError(f"invalid --ttl {value!r}: use seconds or 90s, 30m, 1h, 24h")
+    return int(found[1]) * TTL_UNITS[found[2]]
+
+
+def api_url(given: str | None) -> str:
+    """The API the link opens the console of: --api-url, else the running ``webhooks local``."""
+    url = given or (read_state() or {}).get("apiUrl")
+    if not url:
+        raise CliError(
+            "no API URL for the link: pass --api-url (e.g. https://abc.execute-api.<region>.amazonaws.com/Prod)"
+            " or start `webhooks local` first"
+        )
+    return str(url)
 
 
 def printable(text: str) -> str:
@@ -58,6 +89,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             p.add_argument(
                 "--overlap-hours", type=float, default=0, help="how long the old key still works (default 0)"
             )
+        if name == "portal-link":
+            p.add_argument("--ttl", default="1h", help="how long the link works: 90s, 30m, 1h (default), 24h")
+            p.add_argument("--api-url", help="the API's URL (default: the running `webhooks local`)")
     partners.set_defaults(func=run)
 
 
@@ -105,6 +139,18 @@ def run(args: argparse.Namespace) -> int:
         show(partners.rotate_api_key(partner_id, rotation))
         print("The API key is shown once: store it now.", file=sys.stderr)
         return 0
+    if action == "portal-link":
+        request = parsed(PortalTokenRequest, "--ttl", ttlSeconds=ttl_seconds(args.ttl))
+        issued = built.portal.issue(partner_id, request, api_url(args.api_url))
+        show(issued)
+        print(
+            f"Anyone with this link is signed in as the partner until {issued['expiresAt']}; "
+            f"`webhooks partners portal-revoke {partner_id}` revokes it.",
+            file=sys.stderr,
+        )
+        return 0
+    if action == "portal-revoke":
+        return show(built.portal.revoke(partner_id))
     if action in ("subscribe", "unsubscribe"):
         patterns = parsed(EventPatterns, "event types", events=comma_list(args.events))
         change = partners.subscribe if action == "subscribe" else partners.unsubscribe

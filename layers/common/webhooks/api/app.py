@@ -15,9 +15,9 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from .. import __version__
 from ..ingest.json_input import parse_json
 from ..services.answers import Health
-from . import console, deliveries, errors, event_types, events, partners, recovery, stats
+from . import console, deliveries, errors, event_types, events, partners, portal, recovery, stats
 from .auth import authenticate
-from .context import ADMIN, API, ok, operation
+from .context import ADMIN, API, ok, operation, stage_prefix
 from .parameters import reject_unknown_query
 from .replies import NoStoreResolver, dumps
 
@@ -61,8 +61,7 @@ def served_document(requested_path: str, route_path: str) -> dict[str, Any]:
     """The document with ``servers`` where it was asked for: a request's path (API Gateway's
     ``requestContext.path``) is the route's behind a stage (``/Prod``) or a custom domain's
     base path, so Swagger UI's "Try it out" reaches this API wherever it is served."""
-    prefix = requested_path[: -len(route_path)] if requested_path.endswith(route_path) else ""
-    return {**openapi_document(), "servers": [{"url": prefix or "/"}]}
+    return {**openapi_document(), "servers": [{"url": stage_prefix(requested_path, route_path) or "/"}]}
 
 
 def build_app() -> APIGatewayRestResolver:
@@ -76,6 +75,7 @@ def build_app() -> APIGatewayRestResolver:
     app.include_router(console.router)
     app.include_router(partners.router, prefix=f"{ADMIN}/partners")
     app.include_router(recovery.router, prefix=f"{ADMIN}/partners")
+    app.include_router(portal.router, prefix=f"{ADMIN}/partners")
     app.include_router(event_types.router, prefix=f"{ADMIN}/event-types")
     errors.register(app, allowed_methods)
     return app  # Swagger UI: console.swagger_page (this API's document, under the console's CSP)
@@ -87,12 +87,15 @@ def openapi_document() -> dict[str, Any]:
     body itself (size, key and fingerprint first), so its request body and header are added."""
     import json
 
-    from aws_lambda_powertools.event_handler.openapi.models import APIKey, SecurityScheme
+    from aws_lambda_powertools.event_handler.openapi.models import APIKey, HTTPBearer, SecurityScheme
 
     schemes: dict[str, SecurityScheme] = {
         scheme: APIKey.model_validate({"name": header, "in": "header"})
         for scheme, header in SECURITY_HEADERS.items()
     }
+    schemes["PortalToken"] = HTTPBearer.model_validate(
+        {"bearerFormat": "wpt_...", "description": "a partner's portal token (POST .../portal-tokens)"}
+    )
 
     doc: dict[str, Any] = json.loads(
         app.get_openapi_json_schema(

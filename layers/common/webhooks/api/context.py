@@ -19,6 +19,8 @@ API = "/api/v1"
 ADMIN = f"{API}/admin"
 ADMIN_SECURITY: list[dict[str, list[str]]] = [{"AdminKey": []}]
 PARTNER_SECURITY: list[dict[str, list[str]]] = [{"ApiKey": []}]
+# the partner's own routes (auth.PARTNER_PREFIXES): its API key or a portal token, either one
+SELF_SERVICE_SECURITY: list[dict[str, list[str]]] = [{"ApiKey": []}, {"PortalToken": []}]
 
 ERROR_TEXT = {
     400: "Invalid request",
@@ -42,6 +44,12 @@ def source_ip(router: BaseRouter) -> str:
     """The caller's address as API Gateway saw it (the local runtime sets it too)."""
     event = cast(APIGatewayProxyEvent, router.current_event)
     return event.request_context.identity.source_ip or "unknown"
+
+
+def stage_prefix(requested_path: str, route_path: str) -> str:
+    """What is before the route's path in the requested one: API Gateway's ``requestContext.path``
+    is the route's behind a stage (``/Prod``) or a custom domain's base path; "" locally."""
+    return requested_path[: -len(route_path)] if requested_path.endswith(route_path) else ""
 
 
 def calling_partner(router: BaseRouter) -> Partner:

@@ -14,11 +14,11 @@ from ..ingest.json_input import format_errors
 from ..services.answers import DeliveryPage, EventDeliveries, OwnEndpoint, answer
 from ..services.schemas import DeliveryQuery
 from ..store.delivery_log import StatusFilter
-from .context import PARTNER_SECURITY, admin_operation, calling_partner, ok, operation, services
+from .context import SELF_SERVICE_SECURITY, admin_operation, calling_partner, ok, operation, services
 
 router = Router()  # under /api/v1
 admin_router = Router()  # under /api/v1/admin
-partner = partial(operation, router, security=PARTNER_SECURITY, tags=["deliveries"])
+partner = partial(operation, router, security=SELF_SERVICE_SECURITY, tags=["deliveries"])
 admin = admin_operation(admin_router, "deliveries")
 
 # Each filter documented with its constraints (Powertools flattens a query model to bare

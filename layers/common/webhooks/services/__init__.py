@@ -4,10 +4,12 @@ one service per area. The HTTP API and the CLI both call these; neither holds lo
 - ``schemas``: request bodies and queries as pydantic models
 - ``answers``: the JSON answers as pydantic models (the OpenAPI schemas, checked before sending)
 - ``partners``: partners, their subscriptions and signing secrets
+- ``endpoints``: a partner's endpoints (URL, events, filter, secret, schedule, health)
 - ``event_types``: the event type catalog
 - ``deliveries``: the delivery log, by partner (paged) or by event
 - ``recovery``: sending again (one event, failures since a time, a test event, parked deliveries)
 - ``stats``: the console's overview (delivery counts, latency, endpoint health)
+- ``portal``: portal tokens (a partner's short-lived console link) and checking them
 """
 
 from __future__ import annotations
@@ -20,20 +22,24 @@ from pymongo.database import Database
 
 from ..config import Settings
 from ..delivery.parked import ParkedDeliveries
+from ..endpoints.store import EndpointStore
 from ..errors import Unavailable
 from ..ingest.catalog import EventTypeCatalog
 from ..ingest.enqueue import Ingestor
 from ..ingest.events_api import EventsApi
 from ..ingest.idempotency import IdempotencyStore
 from ..partners.credentials import AdminCredential, PartnerCredential
+from ..partners.portal_tokens import PortalTokens
 from ..partners.store import PartnerStore
 from ..partners.throttle import FailureThrottle
 from ..queues import SqsQueue
 from ..store.delivery_log import DeliveryLog
 from ..store.event_store import EventStore
 from .deliveries import DeliveryLogService
+from .endpoints import EndpointService
 from .event_types import EventTypeService
 from .partners import PartnerService
+from .portal import PortalService
 from .recovery import RecoveryService
 from .stats import StatsService
 
@@ -45,10 +51,12 @@ class Services:
     admin: AdminCredential
     partner_keys: PartnerCredential
     partners: PartnerService
+    endpoints: EndpointService
     event_types: EventTypeService
     deliveries: DeliveryLogService
     recovery: RecoveryService
     stats: StatsService
+    portal: PortalService
     ingest: EventsApi | None  # None where no events queue is configured (the CLI)
 
     @property
@@ -87,6 +95,7 @@ def build_services(
         admin=AdminCredential(settings, db),
         partner_keys=partner_keys,
         partners=partners,
+        endpoints=EndpointService(settings, EndpointStore(db, store), parked),
         event_types=EventTypeService(catalog),
         deliveries=DeliveryLogService(log, events),
         recovery=RecoveryService(
@@ -99,5 +108,6 @@ def build_services(
             parked,
         ),
         stats=StatsService(log.stats, store, parked),
+        portal=PortalService(store, PortalTokens(db), partner_keys.failures),
         ingest=ingest,
     )

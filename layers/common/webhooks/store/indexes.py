@@ -18,8 +18,10 @@ from pymongo.database import Database
 
 from ..delivery.parked import ParkedDeliveries
 from ..delivery.rate_limit import RateLimiter
+from ..endpoints.store import EndpointStore
 from ..ingest.catalog import EventTypeCatalog
 from ..ingest.idempotency import IdempotencyStore
+from ..partners.portal_tokens import PortalTokens
 from ..partners.store import PartnerStore
 from ..partners.throttle import FailureThrottle
 from .delivery_log import DeliveryLog
@@ -31,13 +33,16 @@ PLAIN_COLLECTIONS = ("revisions",)
 
 def ensure_indexes(db: Database[Any], delivery_log_ttl_days: float = 30) -> list[str]:
     """Make them (a no-op for what exists); returns what was ensured, for reports."""
-    PartnerStore(db).ensure_indexes()
+    partners = PartnerStore(db)
+    partners.ensure_indexes()
     IdempotencyStore(db).ensure_indexes()
     DeliveryLog(db, delivery_log_ttl_days).ensure_indexes()
     EventStore(db, delivery_log_ttl_days).ensure_indexes()
     ParkedDeliveries(db, delivery_log_ttl_days).ensure_indexes()
+    EndpointStore(db, partners).ensure_indexes()
     RateLimiter(db).ensure_indexes()
     FailureThrottle(db, "any").ensure_indexes()
+    PortalTokens(db).ensure_indexes()
     existing = set(db.list_collection_names())
     for name in (*PLAIN_COLLECTIONS, EventTypeCatalog.COLLECTION):
         if name not in existing:
@@ -51,7 +56,9 @@ def ensure_indexes(db: Database[Any], delivery_log_ttl_days: float = 30) -> list
         "deliveryStats (TTL, by start)",
         "events (TTL)",
         "parkedDeliveries (TTL, by partner)",
+        "endpoints (by partner), subscriptions.endpointId",
         "rateLimits (TTL)",
         "authFailures (TTL)",
+        "portalTokens.tokenHash (unique), expiresAt (TTL), partnerId",
         f"collections {', '.join((*PLAIN_COLLECTIONS, EventTypeCatalog.COLLECTION))}",
     ]
