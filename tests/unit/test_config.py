@@ -102,3 +102,99 @@ def test_the_schedule_bound_leaves_a_margin_under_the_age_bound() -> None:
     assert SCHEDULE_BOUND_SECONDS <= MAX_AGE_SECONDS - 86_400
     # the defaults: 2-3 s, then 4-5 s
     assert longest_retry_schedule(3, 2500) == pytest.approx(1.2 * (2.5 + 5))
+
+
+# -- the retry schedule settings (delivery/schedule.py: service_default) ----------------------
+
+RETRY_VARIABLES = ("WEBHOOK_MAX_ATTEMPTS", "WEBHOOK_RETRY_DELAY", "WEBHOOK_RETRY_SCHEDULE")
+
+
+@pytest.fixture
+def no_retry_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in RETRY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.mark.usefixtures("no_retry_variables")
+def test_the_default_retry_schedule_is_read_as_comma_separated_seconds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert load_settings().webhook_retry_schedule is None
+    monkeypatch.setenv("WEBHOOK_RETRY_SCHEDULE", " 5, 300,1800 ")
+    assert load_settings().webhook_retry_schedule == (5, 300, 1800)
+
+
+@pytest.mark.usefixtures("no_retry_variables")
+@pytest.mark.parametrize("value", ["5,abc", "5,1.5", "5,-1", "5,٣"])
+def test_a_retry_schedule_that_is_not_whole_seconds_is_refused_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("WEBHOOK_RETRY_SCHEDULE", value)
+    with pytest.raises(ConfigError, match="WEBHOOK_RETRY_SCHEDULE: Value error, must be whole seconds"):
+        load_settings()
+
+
+@pytest.mark.usefixtures("no_retry_variables")
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("5,0", "wait 2: must be between 1 and 604800 seconds (7 days)"),
+        (",".join(["1"] * 31), "must list 1 to 30 waits (the attempts are one more), not 31"),
+        # 14 days of waits: over the age bound (F2), as an endpoint's schedule would be
+        ("604800,604800", "the waits add up to 1209600 seconds, more than 13 days (1123200)"),
+    ],
+)
+def test_a_retry_schedule_out_of_bounds_is_refused_at_start_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, value: str, message: str
+) -> None:
+    monkeypatch.setenv("WEBHOOK_RETRY_SCHEDULE", value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert str(caught.value).startswith(
+        "Invalid configuration: WEBHOOK_RETRY_SCHEDULE: Value error, " + message
+    )
+
+
+@pytest.mark.usefixtures("no_retry_variables")
+@pytest.mark.parametrize(
+    "node",
+    [
+        {"WEBHOOK_MAX_ATTEMPTS": "3"},
+        {"WEBHOOK_RETRY_DELAY": "1000"},
+        {"WEBHOOK_MAX_ATTEMPTS": "2", "WEBHOOK_RETRY_DELAY": "1"},
+    ],
+)
+def test_a_retry_schedule_with_the_node_variables_is_refused_naming_both(
+    monkeypatch: pytest.MonkeyPatch, node: dict[str, str]
+) -> None:
+    monkeypatch.setenv("WEBHOOK_RETRY_SCHEDULE", "5,300")
+    for name, value in node.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    assert f"WEBHOOK_RETRY_SCHEDULE and {' and '.join(node)} are both set" in str(caught.value)
+    for name in node:
+        monkeypatch.setenv(name, "")  # blank is unset: the schedule alone is accepted
+    assert load_settings().webhook_retry_schedule == (5, 300)
+
+
+@pytest.mark.usefixtures("no_retry_variables")
+def test_blank_retry_variables_are_unset_not_bad_numbers(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the template passes all three, blank by default
+    for name in RETRY_VARIABLES:
+        monkeypatch.setenv(name, " ")
+    settings = load_settings()
+    assert (settings.webhook_max_attempts, settings.webhook_retry_delay) == (3, 2500)
+    assert settings.webhook_retry_schedule is None
+    assert not settings.model_fields_set & {
+        "webhook_max_attempts",
+        "webhook_retry_delay",
+        "webhook_retry_schedule",
+    }
+
+
+@pytest.mark.usefixtures("no_retry_variables")
+def test_the_age_bound_still_applies_to_the_node_variables_when_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WEBHOOK_MAX_ATTEMPTS", "40")
+    with pytest.raises(ConfigError, match="WEBHOOK_MAX_ATTEMPTS=40 with WEBHOOK_RETRY_DELAY=2500"):
+        load_settings()

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-from webhooks.config import SQS_MAX_VISIBILITY_SECONDS, load_settings
+from webhooks.config import SCHEDULE_BOUND_SECONDS, SQS_MAX_VISIBILITY_SECONDS, load_settings
 from webhooks.delivery.backoff import retry_delay_seconds
 from webhooks.delivery.schedule import (
     MAX_TOTAL_SECONDS,
@@ -25,12 +25,14 @@ from webhooks.delivery.schedule import (
     wait_before,
 )
 from webhooks.ingest.json_input import format_errors
+from webhooks.queues import MAX_AGE_SECONDS
 
 
 @pytest.fixture
 def no_webhook_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("WEBHOOK_MAX_ATTEMPTS", raising=False)
     monkeypatch.delenv("WEBHOOK_RETRY_DELAY", raising=False)
+    monkeypatch.delenv("WEBHOOK_RETRY_SCHEDULE", raising=False)
 
 
 # -- the schedule and its bounds ------------------------------------------------------------
@@ -44,8 +46,17 @@ def test_attempts_are_one_more_than_the_waits() -> None:
 
 def test_the_bounds_themselves_are_accepted() -> None:
     assert RetrySchedule.model_validate([1]).attempts == 2
-    assert RetrySchedule.model_validate([86_400] * MAX_WAITS).attempts == 31  # exactly 30 days
-    assert RetrySchedule.model_validate([MAX_WAIT_SECONDS] * 4 + [172_800]).waits[-1] == 172_800
+    assert RetrySchedule.model_validate([1] * MAX_WAITS).attempts == 31
+    assert RetrySchedule.model_validate([MAX_WAIT_SECONDS, 518_400]).waits[-1] == 518_400  # 13 days
+
+
+def test_the_total_is_bounded_under_the_age_bound_that_would_cut_the_last_attempts_off() -> None:
+    # 13 days of waits, never the 30: a delivery is dead-lettered 14 days after
+    # acceptance (queues.MAX_AGE_SECONDS), a day left for pauses and deferrals
+    assert MAX_TOTAL_SECONDS == SCHEDULE_BOUND_SECONDS == 13 * 86_400
+    assert MAX_TOTAL_SECONDS + 86_400 == MAX_AGE_SECONDS
+    with pytest.raises(ValidationError, match="more than 13 days"):
+        RetrySchedule.model_validate([86_400] * 14)
 
 
 @pytest.mark.parametrize(
@@ -62,9 +73,10 @@ def test_the_bounds_themselves_are_accepted() -> None:
         ([5, "300"], (1,), "Input should be a valid integer"),
         ([5, 2.5], (1,), "Input should be a valid integer"),
         (
-            [MAX_WAIT_SECONDS] * 4 + [172_801],
+            [MAX_WAIT_SECONDS, 518_401],
             (),
-            "the waits add up to 2592001 seconds, more than 30 days (2592000)",
+            "the waits add up to 1123201 seconds, more than 13 days (1123200): a delivery is "
+            "dead-lettered 14 days after it was accepted",
         ),
     ],
 )
@@ -85,7 +97,7 @@ def test_in_a_request_body_the_error_reads_with_the_field_and_index() -> None:
     total = MAX_TOTAL_SECONDS // MAX_WAIT_SECONDS + 1
     with pytest.raises(ValidationError) as caught:
         EndpointIn.model_validate({"retrySchedule": [MAX_WAIT_SECONDS] * total})
-    assert format_errors(caught.value).startswith("retrySchedule: the waits add up to 3024000 seconds")
+    assert format_errors(caught.value).startswith("retrySchedule: the waits add up to 1209600 seconds")
 
 
 def test_a_schedule_is_immutable() -> None:
@@ -156,8 +168,8 @@ class _Draw(random.Random):
 
 @pytest.mark.parametrize("delay_ms", [0, 1, 10, 500, 999, 1000, 1001, 2500, 3000, 60_000, 43_200_000])
 def test_node_backoff_waits_what_todays_backoff_waits(delay_ms: int) -> None:
-    # wired in, decide() passes jitter = -0.2 * rng.random() (today's: taken off only) and caps
-    # at SQS's limit as today; the waits are then today's, second for second
+    # decide() passes jitter = -0.2 * rng.random() (taken off only, as the Node backoff) and a
+    # Node wait is capped at SQS's limit after it: the Node backoff's waits, second for second
     draws = random.Random(delay_ms)
     schedule = NodeBackoff(12, delay_ms)
     for failed in range(1, schedule.attempts):
@@ -165,7 +177,7 @@ def test_node_backoff_waits_what_todays_backoff_waits(delay_ms: int) -> None:
             draw = draws.random()
             today = retry_delay_seconds(failed, delay_ms, rng=_Draw(draw))
             ours = wait_before(schedule, failed + 1, -0.2 * draw)
-            assert min(ours, SQS_MAX_VISIBILITY_SECONDS) == today
+            assert ours == today
 
 
 # -- wait_before ------------------------------------------------------------------------------
@@ -205,7 +217,7 @@ def test_only_the_retries_of_a_schedule_have_a_wait(attempt: int) -> None:
         wait_before(RetrySchedule.model_validate([5, 60]), attempt, 0)
 
 
-WAITS = st.lists(st.integers(1, MAX_WAIT_SECONDS), min_size=1, max_size=4)
+WAITS = st.lists(st.integers(1, MAX_TOTAL_SECONDS // 4), min_size=1, max_size=4)
 
 
 @given(WAITS, st.data(), st.floats(-0.2, 0.2))

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from .errors import ConfigError as ConfigError  # defined in the tree, raised here
 
@@ -32,8 +32,13 @@ SQS_MAX_MESSAGE_BYTES = 1_048_576
 
 # Every delivery must be able to make all its attempts before webhooks.queues.MAX_AGE_SECONDS
 # (14 days, SQS's longest retention) dead-letters it: the retry schedule must fit in 13 days,
-# a day left for pauses, rate-limit deferrals, store outages and the POSTs themselves.
+# a day left for pauses, rate-limit deferrals, store outages and the POSTs themselves. Every
+# schedule is held to it: the Node settings' (below), WEBHOOK_RETRY_SCHEDULE's and each
+# endpoint's own (delivery/schedule.py: RetrySchedule's total).
 SCHEDULE_BOUND_SECONDS = 13 * 86_400
+# the settings that keep the Node service's meaning when set (delivery/schedule.py)
+NODE_RETRY_SETTINGS = ("webhook_max_attempts", "webhook_retry_delay")
+_WHOLE_SECONDS = re.compile(r"[0-9]+")
 
 
 def longest_retry_schedule(max_attempts: int, base_delay_ms: int) -> float:
@@ -75,8 +80,14 @@ class Settings(BaseSettings):
     # Connections per process at most. On Lambda every instance holds its own pool: the
     # connection budget is the sum over the functions of (maximum concurrency x this).
     mongo_max_pool_size: int | None = Field(None, ge=1, le=500)
+    # The retry schedule. Unset (or blank), the service's default is WEBHOOK_RETRY_SCHEDULE,
+    # else Standard Webhooks' day-long one; either of these two set keeps the Node service's
+    # meaning instead: this many attempts, the 2nd after this many ms, doubling
+    # (delivery/schedule.py: service_default). Not both kinds at once.
     webhook_max_attempts: int = Field(3, ge=1, le=100)
     webhook_retry_delay: int = Field(2500, ge=0, le=SQS_MAX_VISIBILITY_SECONDS * 1000)
+    # seconds between attempts, comma-separated ("5,300,1800"): RetrySchedule's bounds
+    webhook_retry_schedule: Annotated[tuple[int, ...] | None, NoDecode] = None
     webhook_timeout: int = Field(5000, ge=1, le=900_000)
     worker_concurrency: int = Field(5, ge=1, le=100)
     batch_size: int = Field(100, ge=1, le=10_000)
@@ -141,6 +152,44 @@ class Settings(BaseSettings):
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_retry_settings_are_unset(cls, values: Any) -> Any:
+        # The template passes these to every function, blank by default: a blank one must be
+        # unset (its default, and not counted as set by service_default), not a bad number.
+        if isinstance(values, dict):
+            names = (*NODE_RETRY_SETTINGS, "webhook_retry_schedule")
+            values = {
+                k: v for k, v in values.items() if not (k in names and isinstance(v, str) and not v.strip())
+            }
+        return values
+
+    @field_validator("webhook_retry_schedule", mode="before")
+    @classmethod
+    def _waits_from_text(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        parts = [part for part in re.split(r"[\s,]+", value) if part]
+        if not all(_WHOLE_SECONDS.fullmatch(part) for part in parts):
+            raise ValueError("must be whole seconds separated by commas, e.g. 5,300,1800")
+        return tuple(int(part) for part in parts)
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _schedule_within_bounds(cls, value: tuple[int, ...] | None) -> tuple[int, ...] | None:
+        if value is None:
+            return None
+        # imported here: delivery.schedule imports this module (Settings, the bound)
+        from .delivery.schedule import RetrySchedule
+
+        try:
+            RetrySchedule.model_validate(value)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            where = f"wait {int(error['loc'][0]) + 1}: " if error["loc"] else ""
+            raise ValueError(where + error["msg"]) from None
+        return value
+
     @field_validator("admin_api_key_hash")
     @classmethod
     def _key_hashes(cls, value: str | None) -> str | None:
@@ -149,7 +198,18 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _one_kind_of_schedule(self) -> Settings:
+        node = [name.upper() for name in NODE_RETRY_SETTINGS if name in self.model_fields_set]
+        if self.webhook_retry_schedule is not None and node:
+            raise ValueError(
+                f"WEBHOOK_RETRY_SCHEDULE and {' and '.join(node)} are both set: the schedule, or "
+                "the Node service's attempts and doubling delay, not both; unset one"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _schedule_fits_the_age_bound(self) -> Settings:
+        # WEBHOOK_RETRY_SCHEDULE is held to the same bound by RetrySchedule's total (above)
         schedule = longest_retry_schedule(self.webhook_max_attempts, self.webhook_retry_delay)
         if schedule > SCHEDULE_BOUND_SECONDS:
             raise ValueError(

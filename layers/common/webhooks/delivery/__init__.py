@@ -11,8 +11,7 @@
 - ``ssrf``: public destinations only (``check_url``, ``is_public_address``, guarded connections)
 - ``signing``: the webhook signatures (and the API key and secret generators)
 - ``backoff``: exponential backoff in whole seconds, Retry-After, the visibility cap
-- ``schedule``: retry schedules an endpoint may set, and the service default (not wired in
-  yet: the endpoints issue, #33)
+- ``schedule``: retry schedules: an endpoint's own, bounded, and the service default
 - ``rate_limit``: per-partner rate limits shared through MongoDB
 - ``health``: endpoint health: failure streaks and automatic disabling
 - ``parked``: deliveries parked while their endpoint is disabled

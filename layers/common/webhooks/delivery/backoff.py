@@ -1,4 +1,6 @@
-"""The retry schedule: exponential backoff in whole seconds, as SQS visibility timeouts are."""
+"""Exponential backoff in whole seconds, as SQS visibility timeouts are (dispatch's store
+retries; a delivery's retries follow its schedule: delivery/schedule.py), a receiver's
+Retry-After, and the visibility cap."""
 
 from __future__ import annotations
 
@@ -35,9 +37,16 @@ def retry_delay_seconds(
     factor = 1 - JITTER * (rng or random).random()
     delay_ms = base_delay_ms * (2 ** min(attempt - 1, 32)) * factor
     seconds = max(1, math.ceil(delay_ms / 1000 - 1e-9))
-    if retry_after is not None and retry_after > 0:
-        seconds = max(seconds, math.ceil(min(retry_after, retry_after_max)))
+    seconds = lengthened_by_retry_after(seconds, retry_after, retry_after_max)
     return int(min(seconds, SQS_MAX_VISIBILITY_SECONDS))
+
+
+def lengthened_by_retry_after(seconds: int, retry_after: float | None, retry_after_max: int) -> int:
+    """``seconds``, or a receiver's ``Retry-After`` (capped at ``retry_after_max``) if longer:
+    it lengthens a wait, never shortens it."""
+    if retry_after is not None and retry_after > 0:
+        return max(seconds, math.ceil(min(retry_after, retry_after_max)))
+    return seconds
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:

@@ -7,14 +7,16 @@ deciding raised); whether the receiver asked every delivery to slow down."""
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from ..config import Settings
 from ..errors import WebhooksError
 from ..partners.model import Partner
-from .backoff import parse_retry_after, retry_delay_seconds
+from .backoff import lengthened_by_retry_after, parse_retry_after
 from .http import HttpResult
+from .schedule import JITTER, schedule_for, wait_before
 
 Outcome = Literal[
     "delivered", "retry", "dead_lettered", "dropped", "deferred", "parked", "not_started", "waiting"
@@ -42,39 +44,42 @@ def admission(partner: Partner | None) -> Literal["drop", "park", "go"]:
     return "park" if partner.endpoint_disabled else "go"
 
 
-def decide(result: HttpResult, number: int, settings: Settings, rng: random.Random) -> Attempt:
-    """Delivered (2xx); dead letter (410, or the last attempt); else retry after a backoff
-    (exponential with jitter, lengthened by a 429/503's Retry-After up to its cap)."""
+def decide(
+    result: HttpResult,
+    number: int,
+    settings: Settings,
+    rng: random.Random,
+    schedule: Sequence[int] | None = None,
+) -> Attempt:
+    """Delivered (2xx); dead letter (410, or the schedule's last attempt); else retry after
+    the schedule's wait, less up to 20% jitter, lengthened by a 429/503's Retry-After up to
+    its cap. ``schedule``: the endpoint's own waits in seconds (validated), or None for the
+    service default (delivery/schedule.py)."""
     if result.ok:
         return Attempt("delivered", number, result.status)
-    if result.status == 410 or number >= settings.webhook_max_attempts:
+    waits = schedule_for(settings, schedule)
+    if result.status == 410 or number >= waits.attempts:
         return Attempt("dead_lettered", number, result.status, result.error)
-    retry_after = parse_retry_after(result.retry_after) if result.status in RETRY_AFTER_STATUSES else None
-    delay = retry_delay_seconds(
-        number,
-        settings.webhook_retry_delay,
-        retry_after=retry_after,
-        retry_after_max=settings.retry_after_max_seconds,
-        rng=rng,
-    )
+    # jitter taken off only, as the Node service's backoff: never longer than the wait set
+    delay = wait_before(waits, number + 1, -JITTER * rng.random())
+    if result.status in RETRY_AFTER_STATUSES:
+        retry_after = parse_retry_after(result.retry_after)
+        delay = lengthened_by_retry_after(delay, retry_after, settings.retry_after_max_seconds)
     return Attempt("retry", number, result.status, result.error, delay)
 
 
-def fallback_decision(result: HttpResult, number: int, settings: Settings) -> Attempt:
+def fallback_decision(
+    result: HttpResult, number: int, settings: Settings, schedule: Sequence[int] | None = None
+) -> Attempt:
     """What :func:`decide` would say without reading the receiver's answer beyond its status
-    (no Retry-After): used when deciding raised, so the attempt still ends
+    (no Retry-After, no jitter): used when deciding raised, so the attempt still ends
     delivered, retried or dead-lettered."""
     if result.ok:
         return Attempt("delivered", number, result.status)
-    if result.status == 410 or number >= settings.webhook_max_attempts:
+    waits = schedule_for(settings, schedule)
+    if result.status == 410 or number >= waits.attempts:
         return Attempt("dead_lettered", number, result.status, result.error)
-    return Attempt(
-        "retry",
-        number,
-        result.status,
-        result.error,
-        retry_delay_seconds(number, settings.webhook_retry_delay),
-    )
+    return Attempt("retry", number, result.status, result.error, wait_before(waits, number + 1, 0.0))
 
 
 def asks_to_slow_down(result: HttpResult) -> bool:
