@@ -748,3 +748,36 @@ def test_readme_screenshots_show_demo_partners_a_failing_endpoint_and_a_replay(b
         runtime.stop()
         for receiver in (acme, globex, initech):
             receiver.close()
+
+
+def test_a_portal_link_signs_in_as_its_partner_without_its_key_and_ends_when_revoked(
+    stack: Stack, page: Any
+) -> None:
+    partner_id = stack.partner_id("Good Partner")
+    issued = stack.admin("POST", f"/partners/{partner_id}/portal-tokens", json={"ttlSeconds": 600})
+    token = issued["token"]
+    assert issued["url"] == f"{stack.url}#portal={token}"
+    sent: list[dict[str, str]] = []
+    page.on("request", lambda r: sent.append(r.headers) if "/api/v1/" in r.url else None)
+
+    page.goto(issued["url"])
+    page.get_by_role("heading", name="Deliveries to Good Partner").wait_for()
+    assert page.locator("#who").inner_text() == "Signed in as Good Partner (partner)"
+    assert token not in page.url and page.url.endswith("#/")  # out of the address bar at once
+    assert token in page.evaluate("sessionStorage.getItem('webhooks-console')")
+    assert sent and all(h.get("authorization") == f"Bearer {token}" and "x-api-key" not in h for h in sent)
+    page.reload()  # the tab stays signed in
+    page.get_by_role("heading", name="Deliveries to Good Partner").wait_for()
+
+    stack.admin("DELETE", f"/partners/{partner_id}/portal-tokens")
+    page.goto(f"{stack.url}#/?status=failed")
+    alert = page.get_by_role("alert")
+    alert.wait_for()
+    assert "expired or was revoked" in alert.inner_text()
+    assert page.evaluate("sessionStorage.getItem('webhooks-console')") is None
+    assert page.get_by_label("Key").is_visible()
+
+    page.goto(f"{stack.url}#portal=wpt_made-up")  # a made-up link: the same words, no session
+    page.get_by_role("alert").wait_for()
+    assert "expired or was revoked" in page.get_by_role("alert").inner_text()
+    assert "wpt_made-up" not in page.url

@@ -1,9 +1,11 @@
 // The console's shell: sign-in, navigation by the URL's hash, one view at a time.
 
-import { ApiError, api, forget, remember, session } from "./api.js";
+import { ApiError, api, forget, remember, rememberPortal, session, takePortalToken } from "./api.js";
 import { el, notice, show } from "./dom.js";
 import * as operator from "./operator.js";
 import * as partner from "./partner.js";
+
+const PORTAL_ENDED = "This portal link has expired or was revoked; ask the operator for a new one.";
 
 function signIn(message) {
   const role = el(
@@ -71,7 +73,9 @@ function signIn(message) {
         el("code", {}, "webhooks partners create"),
         " (or by ",
         el("code", {}, "webhooks partners rotate-api-key"),
-        " and the console's Rotate API key).",
+        " and the console's Rotate API key). Or open the portal link the operator sends you (",
+        el("code", {}, "webhooks partners portal-link"),
+        "): it signs you in for a while without a key.",
       ),
     ),
   );
@@ -112,7 +116,7 @@ async function route() {
     } catch (error) {
       if (error instanceof ApiError && error.status === 401) {
         forget();
-        return signIn("Your key is no longer accepted; sign in again.");
+        return signIn(current.token ? PORTAL_ENDED : "Your key is no longer accepted; sign in again.");
       }
       show(el("h1", {}, "Something went wrong"), notice(error.message));
     }
@@ -126,5 +130,21 @@ document.getElementById("signout").addEventListener("click", () => {
   location.hash = "#/";
   signIn();
 });
-window.addEventListener("hashchange", route);
-route();
+
+// a portal link (on load, or pasted into a signed-in tab): sign in with its token, asking who
+// it is for the header, then show the partner's view
+async function start() {
+  const token = takePortalToken();
+  if (token) {
+    try {
+      rememberPortal(token, (await api("/deliveries/endpoint")).name);
+    } catch (error) {
+      forget();
+      return signIn(error instanceof ApiError && error.status === 401 ? PORTAL_ENDED : `Could not sign in: ${error.message}`);
+    }
+  }
+  return route();
+}
+
+window.addEventListener("hashchange", start);
+start();
