@@ -1,4 +1,4 @@
-"""Dispatch Lambda: events queue -> one delivery message per (event, subscribed partner)."""
+"""Dispatch Lambda: events queue -> one delivery message per (event, subscribed endpoint)."""
 
 from __future__ import annotations
 

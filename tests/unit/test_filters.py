@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from webhooks.dispatch.filters import (
     MAX_IN_VALUES,
     EventFilter,
     FilterError,
+    compile_stored,
     matches,
     parse_filter,
 )
@@ -443,3 +445,24 @@ def test_lt_and_gte_split_values_of_the_same_kind_and_refuse_any_other(value: An
         assert below is (value < bound)
     else:
         assert not below and not at_or_above
+
+
+def test_a_stored_filter_is_compiled_once_per_distinct_text() -> None:
+    stored = {"data": {"value": {"$gte": 100}}}
+    compiled = compile_stored(stored)
+    assert isinstance(compiled, EventFilter) and matches(compiled, EVENT)
+    assert compile_stored({"data": {"value": {"$gte": 100}}}) is compiled  # another endpoint's copy
+    assert compile_stored({"data": {"value": {"$gte": 200}}}) is not compiled
+
+
+@pytest.mark.parametrize(
+    ("stored", "problem"),
+    [
+        ({"data": {"$regex": "x"}}, "filter.data.$regex: unknown operator"),
+        ("data.value > 100", "filter: must be a JSON object"),
+        ({"timestamp": {"$gt": datetime(2026, 12, 5, tzinfo=UTC)}}, "filter: holds a value that is not JSON"),
+    ],
+)
+def test_a_stored_filter_that_no_longer_parses_comes_back_as_its_error(stored: Any, problem: str) -> None:
+    compiled = compile_stored(stored)
+    assert isinstance(compiled, FilterError) and str(compiled).startswith(problem)

@@ -81,19 +81,31 @@ def utc_timestamp(moment: datetime | None = None) -> str:
 class EventEnvelope(BaseModel):
     """Events queue message: one API request's events, enqueued together.
 
-    ``partners`` restricts fan-out of an event to the listed partner ids; dispatch sets it
-    when it re-enqueues the part of an envelope it could not finish, so partners that
-    already have their delivery message do not get a second one.
+    ``endpoints`` restricts fan-out of an event to the listed ``[partnerId, endpointId]``
+    pairs (endpointId null: the partner's first endpoint); dispatch sets it when it
+    re-enqueues the part of an envelope it could not finish, so endpoints that already have
+    their delivery message do not get a second one. ``partners`` is the same for a remainder
+    written before endpoints existed: its partner ids mean their first endpoints.
     """
 
     version: Literal[1] = 1
     source: str | None = None
     events: list[Event] = Field(min_length=1)
     partners: dict[str, list[str]] | None = None
+    endpoints: dict[str, list[tuple[str, str | None]]] | None = None
     # set on a re-enqueued remainder: its re-enqueues so far and when the first envelope was
     # accepted (epoch seconds), for dispatch's bounds on loops (webhooks.queues.loop_bound)
     hops: int | None = Field(default=None, ge=0)
     acceptedAt: float | None = None
+
+    def owed(self) -> dict[str, list[tuple[str, str | None]]] | None:
+        """A remainder's (partner id, endpoint id) pairs still owed, per event id; None for an
+        envelope dispatch has not worked on (every subscribed endpoint is owed)."""
+        if self.endpoints is not None:
+            return self.endpoints
+        if self.partners is not None:
+            return {event_id: [(p, None) for p in ids] for event_id, ids in self.partners.items()}
+        return None
 
 
 class DeliveryMessage(BaseModel):

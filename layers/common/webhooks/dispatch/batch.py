@@ -1,5 +1,5 @@
 """One dispatch invocation as a Powertools batch processor: before its records, read every
-envelope and query the subscribers of all their event types at once (the processor's
+envelope and query the subscribing endpoints of all their event types at once (the processor's
 prepare hook); then fan each record out. A record that fails (store away, fan-out neither
 sent nor re-enqueued) is reported in ``batchItemFailures`` and comes back from SQS."""
 
@@ -13,6 +13,7 @@ from pymongo.errors import PyMongoError
 
 from ..errors import WebhooksError
 from ..models import EventEnvelope
+from ..partners.store import Target
 from .fanout import Dispatcher, UnreadableEnvelope, parse_envelope
 
 # the envelopes' source for the platform's own events (webhooks.delivery.operational_events);
@@ -33,7 +34,7 @@ class DispatchBatchProcessor(BatchProcessor):
         super().__init__(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
         self.dispatcher = dispatcher
         self.envelopes: dict[str, EventEnvelope | UnreadableEnvelope] = {}
-        self.subscribers: dict[str, list[str]] = {}
+        self.subscribers: dict[str, list[Target]] = {}
         self.deferred: BatchDeferred | None = None
 
     def _prepare(self) -> None:
@@ -75,13 +76,13 @@ class DispatchBatchProcessor(BatchProcessor):
     def accepted_first_time(self) -> int:
         """Events accepted from producers in this batch (the console's "accepted"): those of
         envelopes received for the first time, less the remainders dispatch re-enqueued (their
-        events were counted in the original envelope; a remainder lists ``partners``) and the
+        events were counted in the original envelope; a remainder lists what it owes) and the
         platform's own ``endpoint.disabled`` envelopes (no producer sent them)."""
         return sum(
             len(envelope.events)
             for record in self.records
             if isinstance(envelope := self.envelopes.get(record["messageId"]), EventEnvelope)
             and record["attributes"].get("ApproximateReceiveCount", "1") == "1"
-            and envelope.partners is None
+            and envelope.owed() is None
             and envelope.source != PLATFORM_SOURCE
         )

@@ -1,9 +1,25 @@
 """The core of the dispatch function: fan an envelope of events out to delivery messages.
 
-One delivery message per (event, partner), so a partner's failures never touch another
-partner's deliveries. If fan-out fails part-way, only the (event, partner) pairs not yet
-sent go back on the events queue as a new envelope and the original is acknowledged, so
-no partner gets a second delivery message for the same event from a retry.
+One delivery message per (event, endpoint): every endpoint of an active partner with an
+active subscription matching the event type (exact, ``prefix.*``, ``*``) and, when it has a
+filter, whose filter matches the event (:func:`webhooks.dispatch.filters.matches` on the
+event as the partner receives it, no I/O). A partner's first endpoint is the partner
+document's own URL (its message has no ``endpointId``). An event of the platform's reserved
+types goes only to the partner it is about (:func:`recipients`, applied per partner), then
+to each of that partner's subscribing endpoints. So one endpoint's failures never touch
+another's deliveries, not even another endpoint of the same partner.
+
+A stored filter that no longer parses (validated on write, so only one written around the
+API or by a version with other limits) is logged as an error and its endpoint gets every
+event it subscribes to: a filter narrows what an endpoint receives, and a receiver can drop
+an event it did not want, but nobody can recover events dispatch silently dropped.
+
+If fan-out fails part-way, only the (event, endpoint) pairs not yet sent go back on the
+events queue as a new envelope (``EventEnvelope.endpoints``) and the original is
+acknowledged, so no endpoint gets a second delivery message for the same event from a
+retry. A remainder is not matched again: what it names was owed when the envelope was
+first fanned out. A remainder written before endpoints existed (``partners``) is owed to
+those partners' first endpoints.
 
 Each re-enqueued remainder carries a hop count and the time the first envelope was accepted;
 past webhooks.queues.MAX_HOPS or MAX_AGE_SECONDS the envelope is dead-lettered instead
@@ -14,6 +30,9 @@ What remains at-least-once (a partner dedupes on ``webhook-id``): a SendMessageB
 whose response is lost after SQS stored the messages; a dispatch that crashes (or times
 out) between sending and the deletion of its record; and a record whose re-enqueue also
 fails, which is retried whole.
+
+Metrics: ``DeliveriesEnqueued``, ``EventsWithoutSubscribers`` (no endpoint subscribes),
+``EventsFiltered`` ((event, endpoint) pairs a filter excluded), ``DeliveriesRequeued``.
 """
 
 from __future__ import annotations
@@ -31,10 +50,14 @@ from ..delivery.backoff import retry_delay_seconds
 from ..errors import WebhooksError
 from ..models import DeliveryMessage, Event, EventEnvelope, to_json
 from ..observability import MetricUnit, logger, metrics
-from ..partners.store import PartnerStore
+from ..partners.store import PartnerStore, Target
 from ..partners.subscriptions import recipients
 from ..queues import OutgoingMessage, Queue, loop_bound, send_all
 from ..store.event_store import EventStore
+from .filters import matches
+
+# (partner id, endpoint id): endpoint id None is the partner's first endpoint
+Pair = tuple[str, str | None]
 
 # When the partner store is away, a batch comes back after 5 s, 10 s, 20 s ... (at most the
 # queue's 180 s visibility) instead of the full visibility timeout every time.
@@ -65,6 +88,7 @@ def parse_envelope(body: str) -> EventEnvelope:
 class FanOutResult:
     sent: int = 0
     without_subscribers: list[str] = field(default_factory=list)
+    filtered: int = 0  # (event, endpoint) pairs a filter excluded
     requeued: int = 0
 
 
@@ -85,10 +109,10 @@ class Dispatcher:
         self.executor = executor
         self.event_store = event_store
 
-    def subscribers(self, envelopes: Iterable[EventEnvelope]) -> dict[str, list[str]]:
-        """Subscribers of every event type in the batch: one store query for all of them."""
+    def subscribers(self, envelopes: Iterable[EventEnvelope]) -> dict[str, list[Target]]:
+        """The endpoints of every event type in the batch: one store query for all of them."""
         self.store.sync()  # a partner removed or unsubscribed elsewhere gets nothing from now on
-        return self.store.subscribers({e.eventType for env in envelopes for e in env.events})
+        return self.store.targets({e.eventType for env in envelopes for e in env.events})
 
     def defer(self, receipts: list[tuple[str, int]], reason: str) -> None:
         """Hand a whole batch back to SQS with a short backoff: (receipt handle, receive count)."""
@@ -115,43 +139,51 @@ class Dispatcher:
         return True
 
     def fan_out(
-        self, envelope: EventEnvelope, subscribers: dict[str, list[str]], accepted_at: float | None = None
+        self, envelope: EventEnvelope, subscribers: dict[str, list[Target]], accepted_at: float | None = None
     ) -> FanOutResult:
-        """One delivery message per (event, partner). ``accepted_at``: when the first envelope
-        was accepted (epoch seconds; its SentTimestamp), carried by what this sends."""
+        """One delivery message per (event, endpoint). ``subscribers``: the endpoints per event
+        type (:meth:`subscribers`). ``accepted_at``: when the first envelope was accepted (epoch
+        seconds; its SentTimestamp), carried by what this sends."""
         result = FanOutResult()
         accepted_at = envelope.acceptedAt or accepted_at or time.time()
         hops = envelope.hops or 0
-        pairs: list[tuple[Event, str]] = []
+        owed = envelope.owed()
+        pairs: list[tuple[Event, Pair]] = []
         for event in envelope.events:
-            if envelope.partners is not None:  # a re-enqueued remainder: only those still owed
-                targets = envelope.partners.get(event.eventId, [])
+            filtered = 0
+            if owed is not None:  # a re-enqueued remainder: only those still owed
+                targets = owed.get(event.eventId, [])
             else:
-                targets = subscribers.get(event.eventType, [])
+                targets, filtered = self._matching(event, subscribers.get(event.eventType, []))
+                result.filtered += filtered
             # a platform event (endpoint.disabled) goes only to the partner it is about
-            targets = recipients(event.eventType, event.data, targets)
-            if not targets:
+            allowed = set(recipients(event.eventType, event.data, dict.fromkeys(p for p, _ in targets)))
+            targets = [t for t in targets if t[0] in allowed]
+            if not targets and not filtered:
                 result.without_subscribers.append(event.eventId)
-            pairs.extend((event, partner_id) for partner_id in targets)
+            pairs.extend((event, target) for target in targets)
         if result.without_subscribers:
             metrics.add_metric(
                 name="EventsWithoutSubscribers", unit=MetricUnit.Count, value=len(result.without_subscribers)
             )
             logger.info("events without subscribers", extra={"event_ids": result.without_subscribers})
+        if result.filtered:
+            metrics.add_metric(name="EventsFiltered", unit=MetricUnit.Count, value=result.filtered)
 
         deliveries = [
-            DeliveryMessage(partnerId=p, event=e, hops=hops, acceptedAt=accepted_at) for e, p in pairs
+            DeliveryMessage(partnerId=p, endpointId=ep, event=e, hops=hops, acceptedAt=accepted_at)
+            for e, (p, ep) in pairs
         ]
         messages = [
             OutgoingMessage(id=str(n), body=d.as_body(), attributes=d.attributes())
             for n, d in enumerate(deliveries)
         ]
         unsent = self._send_all(messages)
-        if self.event_store is not None and envelope.partners is None:
+        if self.event_store is not None and owed is None:
             # kept for replay: after the sends (off the delivery path), and only events
             # someone was owed; best effort
-            owed = {e.eventId: e for e, _ in pairs}
-            self.event_store.save(owed.values())
+            kept = {e.eventId: e for e, _ in pairs}
+            self.event_store.save(kept.values())
         result.sent = len(messages) - len(unsent)
         metrics.add_metric(name="DeliveriesEnqueued", unit=MetricUnit.Count, value=result.sent)
         if unsent:
@@ -159,20 +191,36 @@ class Dispatcher:
             result.requeued = len(unsent)
         return result
 
+    @staticmethod
+    def _matching(event: Event, targets: list[Target]) -> tuple[list[Pair], int]:
+        """The (partner, endpoint) pairs of ``targets`` whose filter lets ``event`` through,
+        and how many a filter kept out."""
+        if all(t.filter is None for t in targets):  # the common case: no dump of the event
+            return [(t.partner_id, t.endpoint_id) for t in targets], 0
+        as_received = event.model_dump()
+        passed = [
+            (t.partner_id, t.endpoint_id)
+            for t in targets
+            if t.filter is None or matches(t.filter, as_received)
+        ]
+        return passed, len(targets) - len(passed)
+
     def _send_all(self, messages: list[OutgoingMessage]) -> set[str]:
         """Send in concurrent SendMessageBatch calls; return the ids still unsent after retries."""
         return send_all(self.delivery_queue, messages, self.executor.map).unsent
 
-    def _requeue(self, envelope: EventEnvelope, pending: list[tuple[Event, str]], accepted_at: float) -> None:
-        partners: dict[str, list[str]] = {}
+    def _requeue(
+        self, envelope: EventEnvelope, pending: list[tuple[Event, Pair]], accepted_at: float
+    ) -> None:
+        endpoints: dict[str, list[Pair]] = {}
         events: dict[str, Event] = {}
-        for event, partner_id in pending:
-            partners.setdefault(event.eventId, []).append(partner_id)
+        for event, target in pending:
+            endpoints.setdefault(event.eventId, []).append(target)
             events[event.eventId] = event
         rest = EventEnvelope(
             source=envelope.source,
             events=list(events.values()),
-            partners=partners,
+            endpoints=endpoints,
             hops=(envelope.hops or 0) + 1,
             acceptedAt=accepted_at,
         )

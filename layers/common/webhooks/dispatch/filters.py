@@ -1,9 +1,9 @@
 """Endpoint event filters: a JSON object matched against the event as the partner receives it
 (``{"eventId", "eventType", "timestamp", "data"}``), e.g. ``{"data": {"value": {"$gte": 100}}}``.
 
-Not wired in yet: this is a pure, self-contained piece of the endpoints issue (#33). The
-endpoint routes will call :func:`parse_filter` when a filter is set (its :class:`FilterError`
-becomes the 400, path and all) and store ``EventFilter.document``; dispatch will call
+The endpoint routes call :func:`parse_filter` when a filter is set (its :class:`FilterError`
+becomes the 400, path and all) and store ``EventFilter.document``; the partner store compiles
+what is stored with :func:`compile_stored` (once per distinct filter) and dispatch calls
 :func:`matches` per (event, endpoint) after the event-type subscription matched. Nothing
 here does I/O.
 
@@ -41,6 +41,7 @@ MAX_FILTER_BYTES serialized, MAX_CONDITIONS comparisons, MAX_DEPTH levels of nes
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import operator
@@ -339,3 +340,23 @@ def parse_filter(obj: Any) -> EventFilter:
     compiler = _Compiler()
     root = AllOf(tuple(compiler.fields(obj, (), ("filter",))))
     return EventFilter(root, document, compiler.conditions)
+
+
+def compile_stored(stored: Any) -> EventFilter | FilterError:
+    """A filter as MongoDB holds it, compiled: once per distinct JSON text (the compiled
+    filters are immutable, so every endpoint with the same filter shares one). A filter that no
+    longer parses (written around the API, or by a version with other limits) comes back as
+    its :class:`FilterError`, for the caller to decide: dispatch delivers unfiltered."""
+    try:
+        text = json.dumps(stored, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError):  # a BSON value JSON has no form for (a date, an ObjectId)
+        return FilterError(("filter",), "holds a value that is not JSON")
+    return _compile_text(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _compile_text(text: str) -> EventFilter | FilterError:
+    try:
+        return parse_filter(json.loads(text))
+    except FilterError as exc:
+        return exc

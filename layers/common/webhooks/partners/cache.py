@@ -19,6 +19,7 @@ from .model import Partner
 
 if TYPE_CHECKING:
     from ..endpoints.model import Endpoint
+    from .store import Target
 
 REVISION_CHECK_SECONDS = 1.0
 
@@ -35,7 +36,8 @@ class PartnerCache:
         ttl = max(cache_ttl, 1e-9)
         self._by_key: TTLCache[str, Partner | None] = TTLCache(size, ttl)
         self._by_id: TTLCache[str, Partner | None] = TTLCache(size, ttl)
-        self._subscribers: TTLCache[str, list[str]] = TTLCache(size, ttl)
+        # the endpoints each event type goes to (PartnerStore.targets)
+        self._subscribers: TTLCache[str, list[Target]] = TTLCache(size, ttl)
         # endpoints as deliveries read them, by (partner id, endpoint id)
         self._endpoints: TTLCache[tuple[str, str], Endpoint | None] = TTLCache(size, ttl)
         self._cache_enabled = cache_ttl > 0

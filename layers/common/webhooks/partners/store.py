@@ -15,6 +15,7 @@ caches when it moved. A change takes effect everywhere within that bound.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,6 +25,8 @@ from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
 from ..delivery.signing import generate_api_key, generate_secret, hash_api_key
+from ..dispatch.filters import EventFilter, compile_stored
+from ..observability import logger
 from .cache import PartnerCache
 from .model import NewPartner, Partner, PartnerNotFound, _aware, _to_partner
 from .subscriptions import _candidates
@@ -43,6 +46,45 @@ def _id_match(partner_id: str) -> Any:
 def _one_id(partner_id: str) -> Any:
     """The id to write into a new subscription: an ObjectId unless the partner's is a string."""
     return ObjectId(partner_id) if ObjectId.is_valid(partner_id) else partner_id
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One endpoint an event type goes to: its partner, its id (None: the partner's first
+    endpoint, the partner document's own URL) and its compiled filter (None: every event)."""
+
+    partner_id: str
+    endpoint_id: str | None
+    filter: EventFilter | None
+
+
+def _target(row: dict[str, Any]) -> Target | None:
+    """The endpoint a subscription row (joined as in :meth:`PartnerStore._load_subscribers`)
+    names, or None when it is gone: a deleted endpoint's leftover row, or an endpoint id that
+    is not this partner's."""
+    partner_id = str(row["partnerId"])
+    endpoint_id = row.get("endpointId")
+    if endpoint_id is None:
+        return Target(partner_id, None, _filter(row["partner"].get("endpointFilter"), partner_id, None))
+    own = [e for e in row.get("endpoint") or [] if str(e.get("partnerId")) == partner_id]
+    if not own:
+        return None
+    return Target(partner_id, str(endpoint_id), _filter(own[0].get("filter"), partner_id, str(endpoint_id)))
+
+
+def _filter(stored: Any, partner_id: str, endpoint_id: str | None) -> EventFilter | None:
+    """A stored filter compiled; None for none, ``{}``, or one that no longer parses: that
+    endpoint then gets every event it subscribes to (see webhooks.dispatch.fanout)."""
+    if stored is None:
+        return None
+    compiled = compile_stored(stored)
+    if isinstance(compiled, EventFilter):
+        return compiled if compiled.conditions else None
+    logger.error(
+        "stored endpoint filter unreadable: delivering its events unfiltered",
+        extra={"partner_id": partner_id, "endpoint_id": endpoint_id, "reason": str(compiled)},
+    )
+    return None
 
 
 class PartnerStore(PartnerCache):
@@ -338,13 +380,21 @@ class PartnerStore(PartnerCache):
         return sorted(d["eventType"] for d in cursor)
 
     def subscribers(self, event_types: Iterable[str]) -> dict[str, list[str]]:
-        """Active partner ids with an active matching subscription, per event type.
+        """Active partner ids with an active matching subscription (of any of their endpoints),
+        per event type: who :meth:`targets` would deliver to, by partner."""
+        return {t: sorted({x.partner_id for x in found}) for t, found in self.targets(event_types).items()}
 
-        Event types not in the cache are resolved together in one aggregation, so a batch
-        costs at most one query however many types it has.
+    def targets(self, event_types: Iterable[str]) -> dict[str, list[Target]]:
+        """Per event type, every endpoint with an active matching subscription of an active
+        partner, with its compiled filter (one :class:`Target` per endpoint, however many of
+        its patterns match).
+
+        Event types not in the cache are resolved together in one aggregation (the partners
+        and the non-first endpoints joined in it), so a batch costs at most one query however
+        many types and endpoints it has.
         """
         wanted = set(event_types)
-        result: dict[str, list[str]] = {}
+        result: dict[str, list[Target]] = {}
         with self._lock:
             for event_type in wanted:
                 hit = self._subscribers.get(event_type) if self._cache_enabled else None
@@ -358,7 +408,7 @@ class PartnerStore(PartnerCache):
             result.update(fresh)
         return result
 
-    def _load_subscribers(self, event_types: set[str]) -> dict[str, list[str]]:
+    def _load_subscribers(self, event_types: set[str]) -> dict[str, list[Target]]:
         candidates = {t: _candidates(t) for t in event_types}
         patterns = sorted({p for c in candidates.values() for p in c})
         rows = self.subscriptions.aggregate(
@@ -374,16 +424,41 @@ class PartnerStore(PartnerCache):
                 },
                 {"$unwind": "$partner"},
                 {"$match": {"partner.isActive": True}},
-                {"$project": {"_id": 0, "eventType": 1, "partnerId": 1}},
+                # a non-first endpoint's own document, for its filter (and to drop the rows a
+                # deleted endpoint left behind); a first endpoint's row finds nothing here
+                {
+                    "$lookup": {
+                        "from": "endpoints",
+                        "localField": "endpointId",
+                        "foreignField": "_id",
+                        "as": "endpoint",
+                    }
+                },
+                {
+                    "$project": {
+                        "_id": 0,
+                        "eventType": 1,
+                        "partnerId": 1,
+                        "endpointId": 1,
+                        "partner.endpointFilter": 1,
+                        "endpoint.partnerId": 1,
+                        "endpoint.filter": 1,
+                    }
+                },
             ]
         )
-        by_pattern: dict[str, set[str]] = {}
+        by_pattern: dict[str, dict[tuple[str, str | None], Target]] = {}
         for row in rows:
-            by_pattern.setdefault(row["eventType"], set()).add(str(row["partnerId"]))
-        return {
-            t: sorted(set().union(*(by_pattern.get(p, set()) for p in pats)))
-            for t, pats in candidates.items()
-        }
+            target = _target(row)
+            if target is not None:
+                by_pattern.setdefault(row["eventType"], {})[(target.partner_id, target.endpoint_id)] = target
+        found: dict[str, list[Target]] = {}
+        for event_type, pats in candidates.items():
+            merged: dict[tuple[str, str | None], Target] = {}
+            for pattern in pats:
+                merged.update(by_pattern.get(pattern, {}))
+            found[event_type] = [merged[k] for k in sorted(merged, key=lambda k: (k[0], k[1] or ""))]
+        return found
 
     def _load_by_id(self, partner_id: str) -> Partner | None:
         try:
