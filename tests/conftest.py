@@ -155,6 +155,9 @@ def stack(
         "MONGO_DB_NAME": db_name,
         "ALLOW_PRIVATE_DESTINATIONS": "true",
         "CACHE_TTL_SECONDS": "0",
+        # the Node service's meaning, set on purpose: 3 quick attempts (1 s, 2 s), not the
+        # standard schedule's day (delivery/schedule.py: service_default)
+        "WEBHOOK_MAX_ATTEMPTS": "3",
         "WEBHOOK_RETRY_DELAY": "1000",
         "WEBHOOK_TIMEOUT": "2000",
         "POWERTOOLS_METRICS_DISABLED": "true",

@@ -92,7 +92,13 @@ def partners(receivers: dict[str, Receiver]) -> dict[str, dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory: pytest.TempPathFactory, partners: dict[str, Any]) -> Iterator[RuntimeProcess]:
-    env = {"WEBHOOK_RETRY_DELAY": "1000", "CACHE_TTL_SECONDS": "0", "POWERTOOLS_LOG_LEVEL": "WARNING"}
+    # 3 quick attempts (the Node meaning), not the standard schedule's day
+    env = {
+        "WEBHOOK_MAX_ATTEMPTS": "3",
+        "WEBHOOK_RETRY_DELAY": "1000",
+        "CACHE_TTL_SECONDS": "0",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+    }
     rt = RuntimeProcess(list(partners.values()), env, tmp_path_factory.mktemp("local"))
     yield rt
     rt.stop()

@@ -52,6 +52,7 @@ def partners(receivers: dict[str, Receiver]) -> dict[str, dict[str, Any]]:
 @pytest.fixture(scope="module")
 def runtime(partners: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[RuntimeProcess]:
     env = {
+        "WEBHOOK_MAX_ATTEMPTS": "3",  # 3 quick attempts (the Node meaning), not a day's
         "WEBHOOK_RETRY_DELAY": "1000",
         "CACHE_TTL_SECONDS": "0",
         "ADMIN_API_KEY": ADMIN_KEY,

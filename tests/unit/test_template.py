@@ -15,7 +15,8 @@ from typing import Any, get_args
 import pytest
 import yaml
 
-from webhooks.config import Settings
+from webhooks.config import Settings, load_settings
+from webhooks.delivery.schedule import STANDARD_SCHEDULE, service_default
 from webhooks_cli.topology import FUNCTION_TIMEOUTS, QUEUES
 
 from support import CfnLoader
@@ -125,12 +126,15 @@ def test_max_attempts_spans_the_settings_range_apart_from_the_receive_count(
 ) -> None:
     from webhooks.delivery.deliverer import MAX_UNATTEMPTED_RECEIVES
 
-    # the attempts made travel in the message: the parameter allows what the setting allows
+    # the attempts made travel in the message: the parameter allows what the setting allows,
+    # or blank (unset: the retry schedule decides)
     [bounds] = [f.metadata for n, f in Settings.model_fields.items() if n == "webhook_max_attempts"]
     low = next(c.ge for c in bounds if hasattr(c, "ge"))
     high = next(c.le for c in bounds if hasattr(c, "le"))
-    parameter = template["Parameters"]["WebhookMaxAttempts"]
-    assert (parameter["MinValue"], parameter["MaxValue"]) == (low, high) == (1, 100)
+    pattern = template["Parameters"]["WebhookMaxAttempts"]["AllowedPattern"]
+    allowed = [n for n in range(-1, 1000) if re.fullmatch(pattern, str(n))]
+    assert (min(allowed), max(allowed), len(allowed)) == (low, high, high - low + 1) == (1, 100, 100)
+    assert re.fullmatch(pattern, "") and not re.fullmatch(pattern, "01")
     # the receive count is a crash net: deliver dead-letters a copy itself after
     # MAX_UNATTEMPTED_RECEIVES receives without a POST (beyond its deliberate waits), so SQS's
     # redrive must leave room for that bound and a couple of deliberate waits
@@ -167,19 +171,52 @@ def test_parameters_cover_every_webhook_setting_with_the_seed_defaults(template:
     assert {
         k: params[k]["Default"]
         for k in (
-            "WebhookMaxAttempts",
-            "WebhookRetryDelay",
             "WebhookTimeout",
             "WorkerConcurrency",
             "BatchSize",
         )
     } == {
-        "WebhookMaxAttempts": 3,
-        "WebhookRetryDelay": 2500,
         "WebhookTimeout": 5000,
         "WorkerConcurrency": 5,
         "BatchSize": 100,
     }
+
+
+def test_by_default_the_retry_variables_are_blank_so_the_standard_schedule_applies(
+    template: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    params = template["Parameters"]
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    retry = {
+        "WEBHOOK_MAX_ATTEMPTS": "WebhookMaxAttempts",
+        "WEBHOOK_RETRY_DELAY": "WebhookRetryDelay",
+        "WEBHOOK_RETRY_SCHEDULE": "RetrySchedule",
+    }
+    for name, parameter in retry.items():
+        assert variables[name] == {"Ref": parameter} and params[parameter]["Default"] == ""
+        monkeypatch.setenv(name, params[parameter]["Default"])  # as Lambda would set it
+    settings = load_settings()
+    assert not settings.model_fields_set & {
+        "webhook_max_attempts",
+        "webhook_retry_delay",
+        "webhook_retry_schedule",
+    }
+    assert service_default(settings) is STANDARD_SCHEDULE
+    # a schedule in the parameter reaches the functions' settings as the service default
+    monkeypatch.setenv("WEBHOOK_RETRY_SCHEDULE", "5, 300,1800")
+    assert re.fullmatch(params["RetrySchedule"]["AllowedPattern"], "5, 300,1800")
+    assert service_default(load_settings()).attempts == 4
+
+
+def test_a_retry_schedule_with_the_node_parameters_is_refused_before_deploying(
+    template: dict[str, Any],
+) -> None:
+    assert refused(template, RetrySchedule="5,300") == []
+    assert refused(template, RetrySchedule="5,300", WebhookMaxAttempts="3", WebhookRetryDelay="1000") == [
+        "RetrySchedule replaces WebhookMaxAttempts; leave WebhookMaxAttempts blank",
+        "RetrySchedule replaces WebhookRetryDelay; leave WebhookRetryDelay blank",
+    ]
+    assert refused(template, WebhookMaxAttempts="3", WebhookRetryDelay="1000") == []
 
 
 def test_cloudwatch_inspection_is_there(template: dict[str, Any]) -> None:
