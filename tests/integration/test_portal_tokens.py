@@ -330,3 +330,14 @@ def test_the_api_document_declares_the_bearer_scheme_on_the_partners_own_routes(
     assert issued["security"] == [{"AdminKey": []}]
     schema = issued["responses"]["201"]["content"]["application/json"]["schema"]
     assert schema == {"$ref": "#/components/schemas/PortalToken"}
+
+
+def test_only_a_bearer_authorization_is_read_as_a_token() -> None:
+    from webhooks.api.auth import bearer_token, partner_route
+
+    assert bearer_token({"authorization": "Bearer wpt_abc"}) == "wpt_abc"
+    assert bearer_token({"authorization": "bearer  wpt_abc "}) == "wpt_abc"
+    assert bearer_token({"authorization": "Basic dXNlcjpwYXNz"}) is None
+    assert bearer_token({}) is None
+    assert partner_route("/api/v1/deliveries") and partner_route("/api/v1/endpoints/abc/rotate-secret")
+    assert not partner_route("/api/v1/deliveriesx") and not partner_route("/api/v1/admin/deliveries")

@@ -42,7 +42,7 @@ def api_url(given: str | None) -> str:
     url = given or (read_state() or {}).get("apiUrl")
     if not url:
         raise CliError(
-            "no API URL for the link: pass --api-url (e.g. https://abc.execute-api.<region>.amazonaws.com/Prod)"
+            "no API URL for the link: pass --api-url (e.g. https://abc.execute-api.<region>.amazonaws.com/v1)"
             " or start `webhooks local` first"
         )
     return str(url)
