@@ -14,7 +14,7 @@ from typing import Any
 # for SQS event sources.
 FUNCTION_TIMEOUTS = {"ingest": 25, "dispatch": 30, "deliver": 60}
 EVENTS_MAX_RECEIVE_COUNT = 20  # with the store-outage backoff: ~45 min of outage before the DLQ
-DELIVERY_MAX_RECEIVE_COUNT = 10  # a crash net only: must stay above WEBHOOK_MAX_ATTEMPTS
+DELIVERY_MAX_RECEIVE_COUNT = 10  # a crash net only: attempts are counted in the message, not here
 MAIN_RETENTION_SECONDS = 4 * 24 * 3600
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600
 MAX_MESSAGE_BYTES = 262_144

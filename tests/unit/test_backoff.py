@@ -60,3 +60,12 @@ def test_parse_retry_after_seconds_and_http_dates() -> None:
 def test_retry_after_is_ascii_digits_or_an_http_date_anything_else_is_ignored(value: str) -> None:
     # "\xb2" (Latin-1 "²") and "\u0663" (Arabic-Indic 3) pass str.isdigit() but not float()
     assert parse_retry_after(value) is None
+
+
+def test_retry_after_lengthens_any_wait_up_to_its_cap_and_never_shortens_it() -> None:
+    from webhooks.delivery.backoff import lengthened_by_retry_after
+
+    assert lengthened_by_retry_after(5, 30.2, 60) == 31
+    assert lengthened_by_retry_after(5, 9_999, 60) == 60
+    assert lengthened_by_retry_after(259_200, 30, 60) == 259_200  # a days-long wait stands
+    assert lengthened_by_retry_after(5, None, 60) == lengthened_by_retry_after(5, 0, 60) == 5

@@ -138,10 +138,10 @@ def test_a_retry_schedule_that_is_not_whole_seconds_is_refused_naming_the_variab
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        ("5,0", "wait 2: must be between 1 and 604800 seconds (7 days)"),
+        ("5,0", "wait 2: must be between 1 and 259200 seconds (3 days)"),
         (",".join(["1"] * 31), "must list 1 to 30 waits (the attempts are one more), not 31"),
         # 14 days of waits: over the age bound (F2), as an endpoint's schedule would be
-        ("604800,604800", "the waits add up to 1209600 seconds, more than 13 days (1123200)"),
+        (",".join(["259200"] * 5), "the waits add up to 1296000 seconds, more than 13 days (1123200)"),
     ],
 )
 def test_a_retry_schedule_out_of_bounds_is_refused_at_start_naming_the_variable(

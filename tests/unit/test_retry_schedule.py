@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from webhooks.config import SCHEDULE_BOUND_SECONDS, SQS_MAX_VISIBILITY_SECONDS, load_settings
 from webhooks.delivery.backoff import retry_delay_seconds
+from webhooks.delivery.flow_control import MAX_DEFER_SECONDS, VISIBILITY_STEP_SECONDS
 from webhooks.delivery.schedule import (
     MAX_TOTAL_SECONDS,
     MAX_WAIT_SECONDS,
@@ -26,6 +27,7 @@ from webhooks.delivery.schedule import (
 )
 from webhooks.ingest.json_input import format_errors
 from webhooks.queues import MAX_AGE_SECONDS
+from webhooks_cli.topology import QUEUES
 
 
 @pytest.fixture
@@ -47,7 +49,7 @@ def test_attempts_are_one_more_than_the_waits() -> None:
 def test_the_bounds_themselves_are_accepted() -> None:
     assert RetrySchedule.model_validate([1]).attempts == 2
     assert RetrySchedule.model_validate([1] * MAX_WAITS).attempts == 31
-    assert RetrySchedule.model_validate([MAX_WAIT_SECONDS, 518_400]).waits[-1] == 518_400  # 13 days
+    assert RetrySchedule.model_validate([MAX_WAIT_SECONDS] * 4 + [86_400]).waits[-1] == 86_400  # 13 days
 
 
 def test_the_total_is_bounded_under_the_age_bound_that_would_cut_the_last_attempts_off() -> None:
@@ -66,14 +68,14 @@ def test_the_total_is_bounded_under_the_age_bound_that_would_cut_the_last_attemp
         ([1] * (MAX_WAITS + 1), (), "must list 1 to 30 waits (the attempts are one more), not 31"),
         ("5,300", (), "must be a list of waits in seconds"),
         (None, (), "must be a list of waits in seconds"),
-        ([5, 0], (1,), "must be between 1 and 604800 seconds (7 days)"),
-        ([5, 300, MAX_WAIT_SECONDS + 1], (2,), "must be between 1 and 604800 seconds (7 days)"),
-        ([-1], (0,), "must be between 1 and 604800 seconds (7 days)"),
+        ([5, 0], (1,), "must be between 1 and 259200 seconds (3 days)"),
+        ([5, 300, MAX_WAIT_SECONDS + 1], (2,), "must be between 1 and 259200 seconds (3 days)"),
+        ([-1], (0,), "must be between 1 and 259200 seconds (3 days)"),
         ([5, True], (1,), "Input should be a valid integer"),
         ([5, "300"], (1,), "Input should be a valid integer"),
         ([5, 2.5], (1,), "Input should be a valid integer"),
         (
-            [MAX_WAIT_SECONDS, 518_401],
+            [MAX_WAIT_SECONDS] * 4 + [86_401],
             (),
             "the waits add up to 1123201 seconds, more than 13 days (1123200): a delivery is "
             "dead-lettered 14 days after it was accepted",
@@ -86,6 +88,16 @@ def test_a_bad_schedule_is_refused_naming_the_wait(waits: Any, loc: tuple[Any, .
     assert [(error["loc"], error["msg"]) for error in caught.value.errors()] == [(loc, message)]
 
 
+def test_the_longest_wait_fits_in_the_delivery_queue_that_holds_it() -> None:
+    # one copy holds a wait: received after its DelaySeconds, then hidden again up to 12 h per
+    # receive (flow_control); its receives must stay under the queue's redrive, with room to
+    # spare, and the wait under the queue's retention, a day to spare
+    [queue] = [spec for spec in QUEUES if spec.key == "DELIVERY_QUEUE_URL"]
+    receives = 1 + math.ceil((MAX_WAIT_SECONDS - MAX_DEFER_SECONDS) / VISIBILITY_STEP_SECONDS)
+    assert queue.max_receive_count is not None and receives + 2 <= queue.max_receive_count
+    assert queue.retention >= MAX_WAIT_SECONDS + 86_400
+
+
 def test_in_a_request_body_the_error_reads_with_the_field_and_index() -> None:
     class EndpointIn(BaseModel):
         retrySchedule: RetrySchedule | None = None
@@ -93,11 +105,11 @@ def test_in_a_request_body_the_error_reads_with_the_field_and_index() -> None:
     assert EndpointIn.model_validate({}).retrySchedule is None
     with pytest.raises(ValidationError) as caught:
         EndpointIn.model_validate({"retrySchedule": [5, 300, 1_800, 10**9]})
-    assert format_errors(caught.value) == "retrySchedule[3]: must be between 1 and 604800 seconds (7 days)"
+    assert format_errors(caught.value) == "retrySchedule[3]: must be between 1 and 259200 seconds (3 days)"
     total = MAX_TOTAL_SECONDS // MAX_WAIT_SECONDS + 1
     with pytest.raises(ValidationError) as caught:
         EndpointIn.model_validate({"retrySchedule": [MAX_WAIT_SECONDS] * total})
-    assert format_errors(caught.value).startswith("retrySchedule: the waits add up to 1209600 seconds")
+    assert format_errors(caught.value).startswith("retrySchedule: the waits add up to 1296000 seconds")
 
 
 def test_a_schedule_is_immutable() -> None:
@@ -208,7 +220,7 @@ def test_a_wait_is_at_least_one_second() -> None:
 
 
 def test_a_long_wait_is_not_capped_the_caller_chains_it() -> None:
-    assert wait_before(RetrySchedule.model_validate([MAX_WAIT_SECONDS]), 2, 0.2) == 725_760
+    assert wait_before(RetrySchedule.model_validate([MAX_WAIT_SECONDS]), 2, 0.2) == 311_040
 
 
 @pytest.mark.parametrize("attempt", [-1, 0, 1, 4])
@@ -217,7 +229,7 @@ def test_only_the_retries_of_a_schedule_have_a_wait(attempt: int) -> None:
         wait_before(RetrySchedule.model_validate([5, 60]), attempt, 0)
 
 
-WAITS = st.lists(st.integers(1, MAX_TOTAL_SECONDS // 4), min_size=1, max_size=4)
+WAITS = st.lists(st.integers(1, MAX_WAIT_SECONDS), min_size=1, max_size=4)  # 12 days at most
 
 
 @given(WAITS, st.data(), st.floats(-0.2, 0.2))
