@@ -1,4 +1,4 @@
-"""Deliver Lambda: delivery queue -> signed POST to the partner, backoff, dead letters."""
+"""Deliver Lambda: delivery queue -> signed POST to a partner's endpoint, backoff, dead letters."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from webhooks.delivery.parked import ParkedDeliveries
 from webhooks.delivery.policy import Attempt
 from webhooks.delivery.rate_limit import RateLimiter
 from webhooks.delivery.receipt import Receipt
+from webhooks.endpoints.store import EndpointStore
 from webhooks.observability import logger, metrics, tracer
 from webhooks.partners.store import PartnerStore
 from webhooks.queues import SqsQueue, sqs_client
@@ -30,21 +31,22 @@ settings = load_settings()
 settings.require("delivery_queue_url", "delivery_dlq_url")
 _sqs = sqs_client(settings)
 _db = get_database(settings)
-_store = PartnerStore(_db, settings.cache_ttl_seconds)
+_endpoints = EndpointStore(_db, PartnerStore(_db, settings.cache_ttl_seconds))
 deliverer = Deliverer(
     settings,
-    _store,
+    _endpoints,
     WebhookClient(settings.worker_concurrency, settings.allow_private_destinations),
     delivery_queue=SqsQueue(_sqs, str(settings.delivery_queue_url)),
     delivery_dlq=SqsQueue(_sqs, str(settings.delivery_dlq_url)),
     log=DeliveryLog(_db, settings.delivery_log_ttl_days, enabled=settings.delivery_log_enabled),
     limiter=RateLimiter(_db),
     health=EndpointHealth(
-        _store,
+        _endpoints,
         DisablePolicy(settings.endpoint_disable_after_failures, settings.endpoint_disable_after_seconds),
     ),
     parked=ParkedDeliveries(_db, settings.delivery_log_ttl_days),
-    # endpoint.disabled events go through the pipeline like any other event
+    # operational events (message.attempt.exhausted, endpoint.failing|disabled) go through
+    # the pipeline like any other event
     events_queue=SqsQueue(_sqs, settings.events_queue_url) if settings.events_queue_url else None,
 )
 # The POSTs of one batch run side by side: a batch of 10 to a slow endpoint takes

@@ -155,6 +155,7 @@ def test_dlq_list_and_redrive(stack: Stack, capsys: pytest.CaptureFixture[str]) 
         "eventId": "x",
         "eventType": "a.b",
         "partnerId": "p1",
+        "endpointId": "ep_p1",  # a letter that names no endpoint: the partner's first
         "attempts": 3,
         "lastStatus": 502,
         "lastError": "HTTP 502",

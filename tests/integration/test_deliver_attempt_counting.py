@@ -82,6 +82,7 @@ def test_a_failing_delivery_is_dead_lettered_after_exactly_max_attempts_posts_wh
     [dead] = drain(stack.sqs, stack.url("DELIVERY_DLQ_URL"))
     assert attributes(dead) == {
         "partnerId": partner_id,
+        "endpointId": f"ep_{partner_id}",  # the partner's first endpoint
         "eventId": event.eventId,
         "eventType": "order.created",
         "attempts": "3",

@@ -124,6 +124,7 @@ def test_an_always_failing_endpoint_ends_in_the_dlq_with_the_reason(
     attrs = {k: v["StringValue"] for k, v in dead[0]["MessageAttributes"].items()}
     assert attrs == {
         "partnerId": partner_id,
+        "endpointId": f"ep_{partner_id}",  # the partner's first endpoint
         "eventId": event.eventId,
         "eventType": "order.created",
         "attempts": "2",

@@ -22,14 +22,14 @@ def test_a_store_outage_over_many_receives_defers_the_delivery_and_it_goes_out_o
     receiver = receiver_factory()
     partner_id = stack.store().create("p-outage", receiver.url, ["order.created"]).partner.id
     event = delivery.enqueue(partner_id)
-    store = sys.modules["webhooks_function_deliver"].deliverer.store
+    store = sys.modules["webhooks_function_deliver"].deliverer.endpoints
     real_get_cached = store.get_cached
     outage = True
 
-    def get_cached(partner_id: str) -> Any:
+    def get_cached(partner_id: str, endpoint_id: str | None) -> Any:
         if outage:
             raise ServerSelectionTimeoutError("127.0.0.1:1: connection refused")
-        return real_get_cached(partner_id)
+        return real_get_cached(partner_id, endpoint_id)
 
     monkeypatch.setattr(store, "get_cached", get_cached)
     # the deferral is 10-15 s in production; here the copy is due at once so the test need not wait

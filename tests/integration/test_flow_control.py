@@ -235,9 +235,12 @@ def test_a_failing_endpoint_is_disabled_its_deliveries_parked_and_replayed_when_
     assert stored.endpoint_disabled and stored.consecutive_failures == 3
     assert "3 consecutive failed attempts" in (stored.disabled_reason or "")
     [envelope] = drain(stack.sqs, stack.url("EVENTS_QUEUE_URL"), wait=1)
-    [announced] = json.loads(envelope["Body"])["events"]
+    # the streak went past half the rule (2 of 3: endpoint.failing) and to it in one invocation
+    warned, announced = json.loads(envelope["Body"])["events"]
+    assert warned["eventType"] == "endpoint.failing" and warned["data"]["consecutiveFailures"] == 3
     assert announced["eventType"] == "endpoint.disabled"
     assert announced["data"]["partnerId"] == partner_id and announced["data"]["consecutiveFailures"] == 3
+    assert announced["data"]["endpointId"] == f"ep_{partner_id}"
 
     # the three come back after their backoff and are parked, not attempted; so is a new one
     fresh = delivery.enqueue(partner_id)
@@ -360,6 +363,7 @@ class RefusingQueue:
 
 def test_enabling_while_the_queue_is_away_keeps_every_parked_delivery(stack: Stack) -> None:
     from webhooks.delivery.parked import ParkedDeliveries
+    from webhooks.endpoints.store import EndpointStore
     from webhooks.services.partners import PartnerService
     from webhooks.services.recovery import RecoveryService
     from webhooks.store.delivery_log import DeliveryLog
@@ -380,6 +384,7 @@ def test_enabling_while_the_queue_is_away_keeps_every_parked_delivery(stack: Sta
         EventStore(stack.db),
         RefusingQueue(),
         parked,
+        EndpointStore(stack.db, store),
     )
     result = recovery.enable_endpoint(partner_id)
     assert result.outcome == "none" and result.enqueued == [] and result.remaining_parked == 3

@@ -66,6 +66,12 @@ def test_a_settled_letter_sqs_would_not_delete_is_logged_with_its_keys(
     assert warnings == [
         (
             "dead letters: delete_message_batch failed for a letter",
-            {"event_id": "e1", "partner_id": "p1", "code": "ReceiptHandleIsInvalid", "reason": None},
+            {
+                "event_id": "e1",
+                "partner_id": "p1",
+                "endpoint_id": "ep_p1",  # dead-lettered without one: the partner's first endpoint
+                "code": "ReceiptHandleIsInvalid",
+                "reason": None,
+            },
         )
     ]

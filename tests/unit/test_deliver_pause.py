@@ -1,11 +1,13 @@
-"""How long a partner that asked to slow down is paused: what it asked for, else a short
-fixed pause, never one delivery's backoff. A store that records the pause, nothing else."""
+"""How long an endpoint that asked to slow down is paused: what it asked for, else a short
+fixed pause, never one delivery's backoff; and only that endpoint. A store that records the
+pause, nothing else."""
 
 from __future__ import annotations
 
 import random
 from datetime import UTC, datetime
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -17,18 +19,20 @@ from webhooks.delivery.policy import Attempt
 
 class PauseStore:
     def __init__(self) -> None:
-        self.paused_for: list[float] = []
+        self.paused: list[tuple[str, float]] = []
 
-    def pause(self, partner_id: str, until: datetime) -> None:
-        self.paused_for.append((until - datetime.now(UTC)).total_seconds())
+    def pause(self, endpoint: Any, until: datetime) -> None:
+        self.paused.append((endpoint.id, (until - datetime.now(UTC)).total_seconds()))
 
 
 def paused_for(result: HttpResult, attempt: Attempt) -> float:
     settings = load_settings(webhook_retry_delay=2500, retry_after_max_seconds=3600)
     store = PauseStore()
     deliverer = Deliverer(settings, store, None, None, None, rng=random.Random(1))  # type: ignore[arg-type]
-    deliverer._pause(SimpleNamespace(id="p1"), result, attempt)  # type: ignore[arg-type]  # only its id is read
-    [seconds] = store.paused_for
+    endpoint = SimpleNamespace(id="ep_2", partner_id="p1")  # only its ids are read
+    deliverer._pause(endpoint, result, attempt)  # type: ignore[arg-type]
+    [(endpoint_id, seconds)] = store.paused
+    assert endpoint_id == "ep_2"  # the endpoint that asked, not its partner
     return seconds
 
 

@@ -30,12 +30,12 @@ class MemoryQueue:
 
 
 class StoreAwayAfterTheCache:
-    """The cached partner (endpoint disabled) is served; the re-read past the cache fails."""
+    """The cached endpoint (disabled) is served; the re-read past the cache fails."""
 
-    def get_cached(self, partner_id: str) -> Any:
-        return SimpleNamespace(id=partner_id, is_active=True, endpoint_disabled=True)
+    def get_cached(self, partner_id: str, endpoint_id: str | None) -> Any:
+        return SimpleNamespace(id="ep_1", partner_id=partner_id, is_active=True, endpoint_disabled=True)
 
-    def get(self, partner_id: str) -> Any:
+    def get(self, partner_id: str, endpoint_id: str) -> Any:
         raise AWAY
 
 

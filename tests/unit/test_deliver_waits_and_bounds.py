@@ -178,16 +178,19 @@ def test_the_fallback_decision_retries_on_the_plain_backoff_and_dead_letters_the
 
 
 def test_a_copy_back_early_claims_no_rate_limit_slot_for_its_batch(settings: Settings) -> None:
-    from webhooks.partners.model import Partner
+    from webhooks.endpoints.model import Endpoint
 
-    limited = Partner("p1", "Acme", "https://acme.example/h", True, "whsec_x", rate_limit=5)
+    limited = Endpoint("ep_p1", "p1", "Acme", True, "https://acme.example/h", "whsec_x", True, rate_limit=5)
     reserved: list[tuple[str, int, int]] = []
 
-    class Store:
+    class Partners:
         def sync(self) -> None:
             pass
 
-        def get_cached(self, partner_id: str) -> Partner:
+    class Store:
+        partner_store = Partners()
+
+        def get_cached(self, partner_id: str, endpoint_id: str | None) -> Endpoint:
             return limited
 
     class Limiter:

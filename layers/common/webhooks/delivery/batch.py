@@ -1,7 +1,7 @@
 """One deliver invocation as a Powertools batch processor: before its records, see partner
-changes and claim the rate-limit slots they need; run the records side by side on a thread
-pool; after them, write the delivery log and endpoint health (the processor's prepare,
-process and clean hooks)."""
+and endpoint changes and claim the rate-limit slots they need; run the records side by side
+on a thread pool; after them, write the delivery log and endpoint health and send the
+operational events (the processor's prepare, process and clean hooks)."""
 
 from __future__ import annotations
 
@@ -16,11 +16,11 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from pydantic import ValidationError
 from pymongo.errors import PyMongoError
 
-from ..models import DeliveryMessage
+from ..endpoints.store import EndpointStore
+from ..models import DeliveryMessage, Event
 from ..observability import logger
-from ..partners.store import PartnerStore
 from .flow_control import EARLY_TOLERANCE_SECONDS
-from .rate_limit import RateLimiter
+from .rate_limit import RateLimiter, limiter_key
 
 if TYPE_CHECKING:
     from .deliverer import Deliverer
@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 
 @dataclass
 class Batch:
-    """One invocation's delivery log records and endpoint outcomes, written when it ends.
+    """One invocation's delivery log records, endpoint outcomes and operational events
+    (``message.attempt.exhausted``), written and sent when it ends.
 
     Per invocation, not per deliverer: the local runtime runs several invocations of one
     function at once in a process, and one invocation's end must write only its own.
@@ -36,10 +37,11 @@ class Batch:
 
     attempts: list[dict[str, Any]] = field(default_factory=list)
     outcomes: dict[str, Any] = field(default_factory=dict)
+    events: list[Event] = field(default_factory=list)  # list.append: safe across its threads
 
 
-def claim_slots(store: PartnerStore, limiter: RateLimiter, bodies: Sequence[str]) -> None:
-    """Claim the rate-limit slots a batch needs, one round trip per limited partner; a
+def claim_slots(endpoints: EndpointStore, limiter: RateLimiter, bodies: Sequence[str]) -> None:
+    """Claim the rate-limit slots a batch needs, one round trip per limited endpoint; a
     delivery that holds a slot already, waits on, or will not go, claims none."""
     wanted: Counter[str] = Counter()
     limits: dict[str, int] = {}
@@ -54,15 +56,15 @@ def claim_slots(store: PartnerStore, limiter: RateLimiter, bodies: Sequence[str]
                 continue  # holds its slot already
             if message.notBefore is not None and message.notBefore - now > EARLY_TOLERANCE_SECONDS:
                 continue  # back early: it waits on without a POST
-            partner_id = message.partnerId
-            partner = store.get_cached(partner_id)
-            if partner is None or not partner.rate_limit or not partner.is_active:
+            endpoint = endpoints.get_cached(message.partnerId, message.endpointId)
+            if endpoint is None or not endpoint.rate_limit or not endpoint.is_active:
                 continue
-            if not partner.endpoint_disabled and not partner.paused_for():
-                limits[partner_id] = partner.rate_limit
-                wanted[partner_id] += 1
-        for partner_id, count in wanted.items():
-            limiter.reserve(partner_id, limits[partner_id], count)
+            if not endpoint.endpoint_disabled and not endpoint.paused_for():
+                key = limiter_key(endpoint)
+                limits[key] = endpoint.rate_limit
+                wanted[key] += 1
+        for key, count in wanted.items():
+            limiter.reserve(key, limits[key], count)
     except PyMongoError as exc:  # each delivery asks again on its own
         logger.warning("rate limit slots not claimed", extra={"error": type(exc).__name__})
 
@@ -79,7 +81,7 @@ class DeliveryBatchProcessor(BatchProcessor):
         super().__init__(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
         self.deliverer = deliverer
         self.workers = workers
-        self.batch = Batch()  # this invocation's log records and endpoint outcomes
+        self.batch = Batch()  # this invocation's log records, endpoint outcomes and events
 
     def _prepare(self) -> None:
         super()._prepare()  # type: ignore[no-untyped-call]  # Powertools leaves it unannotated

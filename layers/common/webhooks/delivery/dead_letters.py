@@ -1,11 +1,14 @@
 """The delivery DLQ as an operator sees it: list what is dead-lettered, send it back.
 
 One rule for every caller (the CLI's ``webhooks dlq``, and any API or console route that
-reads the DLQ): a dead letter whose delivery (same event, same partner) has succeeded since
+reads the DLQ): a dead letter whose delivery (same event, same endpoint) has succeeded since
 it was dead-lettered (a replay, a ``replay --since``/recover, an endpoint's enable, or an
 earlier redrive) is settled. A settled letter is removed from the DLQ when it is found, so
 it is never listed and a redrive never sends it again. The delivery log decides: a
-``delivered`` attempt later than the letter's arrival in the DLQ (its SentTimestamp).
+``delivered`` attempt to that endpoint later than the letter's arrival in the DLQ (its
+SentTimestamp). A letter names its endpoint in its ``endpointId`` attribute (and its body);
+one dead-lettered before endpoints existed names none: the partner's first endpoint. A
+delivery of the same event to another endpoint of the partner settles nothing.
 
 Works against moto, LocalStack or real SQS (boto3 client).
 """
@@ -21,6 +24,7 @@ from typing import Any
 from pydantic import ValidationError
 from pymongo.errors import PyMongoError
 
+from ..endpoints.model import first_endpoint_id
 from ..models import DeliveryMessage
 from ..observability import logger
 from ..store.delivery_log import DeliveryLog
@@ -38,14 +42,20 @@ class DeadLetter:
 
     def summary(self) -> dict[str, Any]:
         try:
-            event = json.loads(self.body).get("event", {})
+            body = json.loads(self.body)
+            event = body.get("event", {})
         except (ValueError, AttributeError):
-            event = {}
+            body, event = {}, {}
         status = self.attributes.get("lastStatus")
+        partner_id = self.attributes.get("partnerId") or body.get("partnerId")
+        endpoint_id = self.attributes.get("endpointId") or body.get("endpointId")
+        if not endpoint_id and isinstance(partner_id, str) and partner_id:
+            endpoint_id = first_endpoint_id(partner_id)  # dead-lettered before endpoints
         return {
             "eventId": self.attributes.get("eventId") or event.get("eventId"),
             "eventType": self.attributes.get("eventType") or event.get("eventType"),
-            "partnerId": self.attributes.get("partnerId"),
+            "partnerId": partner_id,
+            "endpointId": endpoint_id,
             "attempts": int(self.attributes.get("attempts", "0") or 0),
             "lastStatus": int(status) if status and status.isdigit() else None,
             "lastError": self.attributes.get("lastError"),
@@ -55,8 +65,9 @@ class DeadLetter:
 
     @property
     def key(self) -> tuple[str, str]:
+        """(eventId, endpointId): what a later delivery must match to settle the letter."""
         summary = self.summary()
-        return str(summary["eventId"] or ""), str(summary["partnerId"] or "")
+        return str(summary["eventId"] or ""), str(summary["endpointId"] or "")
 
 
 @dataclass
@@ -94,7 +105,7 @@ class DeadLetters:
     def redrive(self, queue_url: str, event_id: str | None = None) -> Redriven:
         """Move dead letters (all, or those of one event) back to the delivery queue.
 
-        Each is sent as a fresh delivery (same partner and event; no prior attempts, hops,
+        Each is sent as a fresh delivery (same partner, endpoint and event; no prior attempts, hops,
         acceptance time, rate slot or wait: a letter the queue's redrive policy moved still
         carries them), as a new message, so it gets a full set of attempts and is not held
         to the age bound of its first try. A body that is not a delivery message is sent
@@ -126,9 +137,12 @@ class DeadLetters:
         except ValidationError:
             body = letter.body
         else:
-            body = DeliveryMessage(partnerId=old.partnerId, event=old.event).as_body()
+            fresh = DeliveryMessage(partnerId=old.partnerId, endpointId=old.endpointId, event=old.event)
+            body = fresh.as_body()
         keep = {
-            k: letter.attributes[k] for k in ("partnerId", "eventId", "eventType") if letter.attributes.get(k)
+            k: letter.attributes[k]
+            for k in ("partnerId", "endpointId", "eventId", "eventType")
+            if letter.attributes.get(k)
         }
         self.client.send_message(
             QueueUrl=queue_url,
@@ -152,10 +166,14 @@ class DeadLetters:
         settled = [d for d in letters if d.key in delivered and delivered[d.key] > d.dead_lettered_at]
         self._delete(settled)
         for letter in settled:
-            event_id, partner_id = letter.key
+            summary = letter.summary()
             logger.info(
                 "dead letter removed: delivered since",
-                extra={"event_id": event_id, "partner_id": partner_id},
+                extra={
+                    "event_id": summary["eventId"],
+                    "partner_id": summary["partnerId"],
+                    "endpoint_id": summary["endpointId"],
+                },
             )
         return settled
 
@@ -196,12 +214,13 @@ class DeadLetters:
             entries = [{"Id": str(i), "ReceiptHandle": d.receipt_handle, **extra} for i, d in enumerate(part)]
             response = getattr(self.client, call)(QueueUrl=self.dlq_url, Entries=entries)
             for failed in response.get("Failed", []):
-                event_id, partner_id = part[int(failed["Id"])].key
+                summary = part[int(failed["Id"])].summary()
                 logger.warning(
                     f"dead letters: {call} failed for a letter",
                     extra={
-                        "event_id": event_id,
-                        "partner_id": partner_id,
+                        "event_id": summary["eventId"],
+                        "partner_id": summary["partnerId"],
+                        "endpoint_id": summary["endpointId"],
                         "code": failed.get("Code"),
                         "reason": failed.get("Message"),
                     },

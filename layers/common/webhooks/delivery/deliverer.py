@@ -2,6 +2,12 @@
 
 (A long docstring: the delivery's whole story in one place.)
 
+A delivery message is one event for one endpoint of a partner (``endpointId``; absent: the
+partner's first endpoint, the partner document's own ``webhookUrl``). The endpoint decides
+everything about the target: its URL, secret(s), headers, timeout, retry schedule, rate
+limit, pause, health, disabling and parking. A failing, paused or disabled endpoint never
+delays or duplicates another endpoint of the same partner: each has its own messages.
+
 Outcomes of one attempt:
 - 2xx: delivered; the message is deleted.
 - 410 Gone, or the last attempt failed: dead-lettered (sent to the delivery DLQ with
@@ -9,14 +15,20 @@ Outcomes of one attempt:
 - any other failure with attempts left: retried. A copy of the message carrying the
   attempts made so far and a ``notBefore`` (now + the backoff) is sent to the delivery
   queue with a DelaySeconds of min(backoff, 900 s), and the original is acknowledged.
-- the partner was deleted or deactivated since: dropped, with a log line.
+- the partner or the endpoint was deleted, or the partner deactivated, since: dropped, with
+  a log line.
+- dead-lettered after its attempts (410 or the last one): the partner is told
+  (``message.attempt.exhausted``, to its endpoints that subscribe), unless the delivery was
+  itself one of the platform's events (:mod:`.operational_events`).
 
 Attempts are counted in the message, never from SQS's receive count: an attempt is spent
 only when a POST was made. A receive that POSTs nothing (a throttled invocation, an init
 failure, a timeout before the POST) costs the delivery no attempt. The one exception to
 "exactly WEBHOOK_MAX_ATTEMPTS POSTs": a failed POST whose retry copy the delivery queue
 refuses is not counted (the original comes back with the same ``priorAttempts`` and that
-attempt is made again), so an SQS send outage right after failed POSTs can add POSTs. Every message this
+attempt is made again), so an SQS send outage right after failed POSTs can add POSTs. The
+number of attempts is the endpoint's retry schedule's (its own ``retrySchedule``, else the
+service default). Every message this
 function sends back to its own queue (retries, deferrals, rate-limit slots, put-backs)
 is the same re-send (:meth:`Deliverer._put_back`): a copy with ``priorAttempts``, a
 ``notBefore`` when it must wait, one more hop, and the acceptance time carried along.
@@ -34,16 +46,16 @@ Safety bounds, each a dead letter with the reason in ``lastError``, a log line a
 - over webhooks.queues.MAX_HOPS re-sends or MAX_AGE_SECONDS since it was accepted: a
   loop of ours (Lambda's recursive-loop detection is off for this function).
 
-The partner store away (MongoDB not answering while the delivery is admitted or parked) is
+The endpoint store away (MongoDB not answering while the delivery is admitted or parked) is
 a deliberate wait, not a failure: the delivery is deferred 10-15 s as a fresh copy
 (:meth:`FlowControl._store_away`), whose receive count starts again at 1, so no outage
 counts towards the unattempted-receives bound or the queue's redrive; only MAX_HOPS
 (over a day of such deferrals) bounds it.
 
 Flow control comes before the POST and never costs an attempt:
-- the partner's endpoint is disabled (endpoint health): the delivery is parked, to be
-  sent when the endpoint is enabled again;
-- the partner is paused (it answered 429, or 503 with Retry-After) or its rate limit
+- the endpoint is disabled (endpoint health): the delivery is parked, to be sent when the
+  endpoint is enabled again;
+- the endpoint is paused (it answered 429, or 503 with Retry-After) or its rate limit
   gave the delivery a slot in a later second: the delivery is deferred, re-sent with a
   DelaySeconds, its attempts so far and its slot.
 
@@ -52,7 +64,7 @@ attempt is logged, counted in the delivery log and decided: if :func:`decide` ra
 plain backoff decides instead (:func:`fallback_decision`).
 
 Time: a POST is only started when it can finish, with its settling, before the
-invocation's deadline (partner timeouts go up to 30 s, and a batch of 10 at a concurrency
+invocation's deadline (endpoint timeouts go up to 30 s, and a batch of 10 at a concurrency
 of 5 runs in two rounds). A delivery that cannot start in time is put back unattempted
 and acknowledged.
 
@@ -64,8 +76,10 @@ storage; or something unforeseen raises.
 
 Logs: a failed attempt gets the full line (every key Powertools adds: the function, its
 request id, the trace); a delivered one a short line with the keys an operator queries
-(event, partner, attempt, status, latency), sampled by SUCCESS_LOG_SAMPLE_RATE. The
-delivery log in MongoDB keeps every attempt.
+(event, partner, endpoint when not the first, attempt, status, latency), sampled by
+SUCCESS_LOG_SAMPLE_RATE. The delivery log in MongoDB keeps every attempt, with its endpoint.
+Operational events (an exhausted delivery, an endpoint failing or disabled) are collected
+per invocation and sent at its end (:meth:`Deliverer.finish_batch`).
 """
 
 from __future__ import annotations
@@ -82,19 +96,21 @@ from pydantic import ValidationError
 from pymongo.errors import PyMongoError
 
 from ..config import Settings
+from ..endpoints.model import Endpoint, EndpointNotFound, first_endpoint_id
+from ..endpoints.store import EndpointStore
 from ..models import DeliveryMessage, webhook_body
 from ..observability import MetricUnit, logger, metrics, tracer
-from ..partners.model import Partner, PartnerNotFound
+from ..partners.model import PartnerNotFound
 from ..partners.store import PartnerStore
 from ..queues import Queue, loop_bound
 from ..store.delivery_log import AttemptRecord, DeliveryLog
 from .backoff import visibility_cap
 from .batch import Batch, claim_slots
-from .flow_control import FlowControl, deliberate_waits
+from .flow_control import FlowControl, deliberate_waits, log_context
 from .health import EndpointHealth
 from .http import HttpResult, WebhookClient, post
 from .log_lines import log_delivered
-from .operational_events import announce
+from .operational_events import exhausted_event, health_event, publish
 from .parked import ParkedDeliveries
 from .policy import Attempt, RetryLater, admission, asks_to_slow_down, decide, fallback_decision
 from .rate_limit import RateLimiter
@@ -108,7 +124,7 @@ SETTLE_SECONDS = 3.0
 # dead-lettered (below the delivery queue's redrive maxReceiveCount of 10)
 MAX_UNATTEMPTED_RECEIVES = 5
 UNSIGNABLE = (
-    "partner has no usable signing secret (secretKey missing or not a string): "
+    "endpoint has no usable signing secret (secretKey missing or not a string): "
     "rotate its secret or run webhooks migrate, then redrive"
 )
 
@@ -118,7 +134,7 @@ class Ready:
     """A delivery admitted to its POST now."""
 
     message: DeliveryMessage
-    partner: Partner
+    endpoint: Endpoint
     number: int  # this attempt's number, 1-based across re-sends
     timeout: float
     context: dict[str, Any]
@@ -137,11 +153,16 @@ def start_lag(message: DeliveryMessage, receipt: Receipt, now: float) -> float:
     return max(0.0, now - due)
 
 
+def endpoint_id_of(message: DeliveryMessage) -> str:
+    """The id of the endpoint a delivery is for (a message without one: the partner's first)."""
+    return message.endpointId or first_endpoint_id(message.partnerId)
+
+
 class Deliverer(FlowControl):
     def __init__(
         self,
         settings: Settings,
-        store: PartnerStore,
+        endpoints: EndpointStore,
         client: WebhookClient,
         delivery_queue: Queue,
         delivery_dlq: Queue,
@@ -153,7 +174,7 @@ class Deliverer(FlowControl):
         events_queue: Queue | None = None,
     ) -> None:
         self.settings = settings
-        self.store = store
+        self.endpoints = endpoints
         self.client = client
         self.delivery_queue = delivery_queue
         self.delivery_dlq = delivery_dlq
@@ -162,27 +183,36 @@ class Deliverer(FlowControl):
         self.limiter = limiter
         self.health = health
         self.parked = parked
-        self.events_queue = events_queue  # where endpoint.disabled events go
+        self.events_queue = events_queue  # where operational events go
+
+    @property
+    def store(self) -> PartnerStore:
+        """The partners' store, whose cache holds the endpoints deliveries read."""
+        return self.endpoints.partner_store
 
     # --- one invocation -------------------------------------------------------------
 
     def begin_batch(self, bodies: Sequence[str]) -> Batch:
-        """See partner changes made elsewhere; claim the rate-limit slots the batch needs
-        (one round trip per limited partner). Returns the invocation's :class:`Batch`."""
-        # deactivated, deleted or rotated partners: no delivery and no revoked secret from now on
+        """See partner and endpoint changes made elsewhere; claim the rate-limit slots the
+        batch needs (one round trip per limited endpoint). Returns the invocation's
+        :class:`Batch`."""
+        # deactivated, deleted or rotated: no delivery and no revoked secret from now on
         self.store.sync()
         if self.limiter is not None:
-            claim_slots(self.store, self.limiter, bodies)
+            claim_slots(self.endpoints, self.limiter, bodies)
         return Batch()
 
     def finish_batch(self, batch: Batch) -> None:
-        """Write the invocation's delivery log and endpoint health; announce endpoints
-        disabled. Never raises."""
+        """Write the invocation's delivery log and endpoint health; send its operational
+        events (exhausted deliveries, endpoints failing or disabled) in one message. Never
+        raises."""
         if self.log is not None:
             self.log.flush(batch.attempts)
+        events = list(batch.events)
+        batch.events.clear()
         if self.health is not None:
-            for disabled in self.health.flush(batch.outcomes):
-                announce(disabled, self.events_queue)
+            events += [health_event(notice) for notice in self.health.flush(batch.outcomes)]
+        publish(events, self.events_queue)
 
     # --- one message ----------------------------------------------------------------
 
@@ -243,17 +273,14 @@ class Deliverer(FlowControl):
             self._fresh(message),
             {
                 "partnerId": message.partnerId,
+                "endpointId": endpoint_id_of(message),
                 "eventId": event.eventId,
                 "eventType": event.eventType,
                 "attempts": message.priorAttempts,
                 "lastError": reason,
             },
         )
-        context = {
-            "event_id": event.eventId,
-            "partner_id": message.partnerId,
-            "attempt": message.priorAttempts,
-        }
+        context = {**log_context(message), "attempt": message.priorAttempts}
         logger.error("delivery dead-lettered", extra={**context, "reason": reason, "hops": message.hops})
         return Attempt("dead_lettered", message.priorAttempts, error=reason)
 
@@ -261,41 +288,43 @@ class Deliverer(FlowControl):
         """Whether the POST happens now; if not, what became of the delivery instead."""
         attempts_before = message.priorAttempts
         number = attempts_before + 1
-        context = {"event_id": message.event.eventId, "partner_id": message.partnerId, "attempt": number}
+        context = {**log_context(message), "attempt": number}
         try:
-            partner = self.store.get_cached(message.partnerId)
-            gate = admission(partner)
+            endpoint = self.endpoints.get_cached(message.partnerId, message.endpointId)
+            gate = admission(endpoint)
             if gate == "park":
-                assert partner is not None
+                assert endpoint is not None
                 try:
-                    partner = self._park(message, partner)
-                except PartnerNotFound:
+                    endpoint = self._park(message, endpoint)
+                except (PartnerNotFound, EndpointNotFound):
                     gate = "drop"  # deleted while parking
                 else:
-                    if partner is None:
+                    if endpoint is None:
                         return Attempt("parked", attempts_before)
         except PyMongoError as exc:  # MongoDB away: a deliberate short wait, never a dead letter
             return self._store_away(message, attempts_before, exc)
-        if gate == "drop" or partner is None:
-            logger.warning("delivery dropped: partner missing, inactive or deleted", extra=context)
+        if gate == "drop" or endpoint is None:
+            logger.warning(
+                "delivery dropped: partner or endpoint missing, inactive or deleted", extra=context
+            )
             metrics.add_metric(name="DeliveriesDropped", unit=MetricUnit.Count, value=1)
             return Attempt("dropped", number)
-        if not partner.secret_key:
+        if not endpoint.secret_key:
             # a legacy document whose secretKey is missing or not a string: signing with an
             # empty key would hand anyone a valid signature, so nothing is sent until an
-            # operator gives the partner a secret (the dead letter can then be redriven)
+            # operator gives the endpoint a secret (the dead letter can then be redriven)
             return self._dead_letter_unattempted(message, UNSIGNABLE)
-        wait, slot = self._hold(partner, message)
+        wait, slot = self._hold(endpoint, message)
         if wait:
             return self._defer(message, attempts_before, wait, slot)
-        timeout = partner.timeout_ms / 1000 if partner.timeout_ms else self.settings.timeout_seconds
+        timeout = endpoint.timeout_ms / 1000 if endpoint.timeout_ms else self.settings.timeout_seconds
         if not fits_before(deadline, timeout, time.monotonic()):
             return self._not_started(message, attempts_before, slot)
-        return Ready(message, partner, number, timeout, context)
+        return Ready(message, endpoint, number, timeout, context)
 
     def _attempt(self, ready: Ready) -> HttpResult:
         try:
-            return self._post(ready.message, ready.partner, ready.timeout)
+            return self._post(ready.message, ready.endpoint, ready.timeout)
         except Exception as exc:  # noqa: BLE001 - recorded and retried like any failed attempt
             # the type only: a message could quote a header value or the URL's credentials
             logger.error("delivery attempt raised", extra={**ready.context, "error": type(exc).__name__})
@@ -314,19 +343,21 @@ class Deliverer(FlowControl):
                     "delivery bookkeeping failed",
                     extra={**ready.context, "step": step.__name__, "error": type(exc).__name__},
                 )
-        return self._act(ready, result, attempt, receipt)
+        return self._act(ready, result, attempt, receipt, batch)
 
     def _decide(self, ready: Ready, result: HttpResult) -> Attempt:
         try:
-            return decide(result, ready.number, self.settings, self.rng)
+            return decide(
+                result, ready.number, self.settings, self.rng, schedule=ready.endpoint.retry_schedule
+            )
         except Exception as exc:  # noqa: BLE001 - e.g. a receiver's header nothing expected
             logger.error("delivery decision failed", extra={**ready.context, "error": type(exc).__name__})
-            return fallback_decision(result, ready.number, self.settings)
+            return fallback_decision(result, ready.number, self.settings, ready.endpoint.retry_schedule)
 
     def _record_health(self, ready: Ready, result: HttpResult, attempt: Attempt, batch: Batch) -> None:
         if self.health is not None:
             self.health.record(
-                ready.partner,
+                ready.endpoint,
                 result.ok,
                 result.error or (f"HTTP {result.status}" if result.status else None),
                 into=batch.outcomes,
@@ -334,7 +365,7 @@ class Deliverer(FlowControl):
 
     def _pause_if_asked(self, ready: Ready, result: HttpResult, attempt: Attempt, batch: Batch) -> None:
         if asks_to_slow_down(result):
-            self._pause(ready.partner, result, attempt)
+            self._pause(ready.endpoint, result, attempt)
 
     def _report(self, ready: Ready, result: HttpResult, attempt: Attempt, batch: Batch) -> None:
         """The log line, the metrics and the delivery log record of the attempt."""
@@ -380,11 +411,15 @@ class Deliverer(FlowControl):
                 result.error,
                 result.body_excerpt,
                 datetime.now(UTC),
+                ready.endpoint.id,
             )
             self.log.record(record, batch.attempts)
 
-    def _act(self, ready: Ready, result: HttpResult, attempt: Attempt, receipt: Receipt) -> Attempt:
-        """Done, dead letter, or the retry's copy sent (the original is then acknowledged)."""
+    def _act(
+        self, ready: Ready, result: HttpResult, attempt: Attempt, receipt: Receipt, batch: Batch
+    ) -> Attempt:
+        """Done, dead letter (the partner told), or the retry's copy sent (the original is
+        then acknowledged)."""
         message, event = ready.message, ready.message.event
         if attempt.outcome == "delivered":
             return attempt
@@ -393,6 +428,7 @@ class Deliverer(FlowControl):
                 self._fresh(message),
                 {
                     "partnerId": message.partnerId,
+                    "endpointId": ready.endpoint.id,
                     "eventId": event.eventId,
                     "eventType": event.eventType,
                     "attempts": ready.number,
@@ -404,6 +440,9 @@ class Deliverer(FlowControl):
                 "delivery dead-lettered",
                 extra={**ready.context, "status": result.status, "error": result.error},
             )
+            exhausted = exhausted_event(message, ready.endpoint.id, ready.number, result.status)
+            if exhausted is not None:
+                batch.events.append(exhausted)
             return attempt
         assert attempt.delay_seconds is not None
         try:
@@ -422,18 +461,19 @@ class Deliverer(FlowControl):
         return attempt
 
     @tracer.capture_method(capture_response=False)
-    def _post(self, message: DeliveryMessage, partner: Partner, timeout: float) -> HttpResult:
+    def _post(self, message: DeliveryMessage, endpoint: Endpoint, timeout: float) -> HttpResult:
         event = message.event
         tracer.put_annotation("event_id", event.eventId)  # the correlation id across traces
         tracer.put_annotation("partner_id", message.partnerId)
+        tracer.put_annotation("endpoint_id", endpoint.id)
         payload = webhook_body(event)
-        # the partner's own headers first: the platform's (signatures, ids) always win
+        # the endpoint's own headers first: the platform's (signatures, ids) always win
         headers = {
-            **dict(partner.headers),
-            **signature_headers(event.eventId, event.eventType, payload, partner.signing_secrets()),
+            **dict(endpoint.headers),
+            **signature_headers(event.eventId, event.eventType, payload, endpoint.signing_secrets()),
         }
         return post(
-            self.client, partner.webhook_url, payload, headers, timeout, self.settings.response_body_limit
+            self.client, endpoint.webhook_url, payload, headers, timeout, self.settings.response_body_limit
         )
 
     # --- outcomes -------------------------------------------------------------------
@@ -442,7 +482,9 @@ class Deliverer(FlowControl):
     def _fresh(message: DeliveryMessage) -> str:
         """A dead letter's body: the delivery without what its trip carried (attempts, waits,
         hops, age), so a redrive starts it over with a full set of attempts."""
-        return DeliveryMessage(partnerId=message.partnerId, event=message.event).as_body()
+        return DeliveryMessage(
+            partnerId=message.partnerId, endpointId=message.endpointId, event=message.event
+        ).as_body()
 
     def _dead_letter(self, body: str, attributes: dict[str, object]) -> None:
         """Raises if the DLQ is unreachable, so the message stays on the main queue."""

@@ -1,8 +1,10 @@
-"""Flow control of a delivery, before its POST and never costing an attempt: hold it (the
-partner is paused, or its rate limit gave it a slot in a later second), park it (its
-endpoint is disabled), defer or put it back on the queue (:meth:`FlowControl._put_back`,
-the one re-send), pause a partner that asked to slow down, and the chained waits of a copy
-back before its ``notBefore`` (a wait longer than SQS's 900 s DelaySeconds)."""
+"""Flow control of a delivery, before its POST and never costing an attempt: hold it (its
+endpoint is paused, or the endpoint's rate limit gave it a slot in a later second), park it
+(its endpoint is disabled), defer or put it back on the queue (:meth:`FlowControl._put_back`,
+the one re-send), pause an endpoint that asked to slow down, and the chained waits of a copy
+back before its ``notBefore`` (a wait longer than SQS's 900 s DelaySeconds). Everything here
+is per endpoint: one endpoint's pause, limit or parking never holds another endpoint of the
+same partner."""
 
 from __future__ import annotations
 
@@ -10,26 +12,28 @@ import math
 import random
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pymongo.errors import PyMongoError
 
 from ..config import SQS_MAX_VISIBILITY_SECONDS, Settings
+from ..endpoints.model import Endpoint, EndpointNotFound
+from ..endpoints.store import EndpointStore
 from ..models import DeliveryMessage
 from ..observability import MetricUnit, logger, metrics
-from ..partners.model import Partner, PartnerNotFound
-from ..partners.store import PartnerStore
+from ..partners.model import PartnerNotFound
 from ..queues import Queue
 from .backoff import parse_retry_after, visibility_cap
 from .http import HttpResult
 from .parked import ParkedDeliveries
 from .policy import Attempt, RetryLater
-from .rate_limit import RateLimiter
+from .rate_limit import RateLimiter, limiter_key
 from .receipt import Receipt
 
 # the rate limit's counters are in MongoDB: while it is away, limited deliveries wait
 LIMITER_UNAVAILABLE_DEFER_SECONDS = 5
-# the partner store is away (MongoDB down): the delivery is deferred this long, plus up to
+# the endpoint store is away (MongoDB down): the delivery is deferred this long, plus up to
 # half again of jitter so a backlog does not come back all at once (see _store_away)
 STORE_UNAVAILABLE_DEFER_SECONDS = 10
 MAX_DEFER_SECONDS = 900  # SQS's DelaySeconds limit; a later slot is waited for in steps
@@ -40,6 +44,14 @@ EARLY_TOLERANCE_SECONDS = 1.0
 # what one visibility extension covers at least (12 h, less a margin for the time between
 # the receive and the extension): how many deliberate waits a long notBefore needs
 VISIBILITY_STEP_SECONDS = SQS_MAX_VISIBILITY_SECONDS - 3_600
+
+
+def log_context(message: DeliveryMessage) -> dict[str, Any]:
+    """The keys every line about a delivery carries."""
+    context: dict[str, Any] = {"event_id": message.event.eventId, "partner_id": message.partnerId}
+    if message.endpointId is not None:  # a first endpoint's lines read as they did before
+        context["endpoint_id"] = message.endpointId
+    return context
 
 
 def deliberate_waits(message: DeliveryMessage, sent_at: float | None) -> int:
@@ -57,7 +69,7 @@ class FlowControl:
     :class:`~webhooks.delivery.deliverer.Deliverer`, which sets these attributes)."""
 
     settings: Settings
-    store: PartnerStore
+    endpoints: EndpointStore
     delivery_queue: Queue
     rng: random.Random
     limiter: RateLimiter | None
@@ -69,7 +81,7 @@ class FlowControl:
         :class:`RetryLater` then; returns when the delivery is due."""
         if message.notBefore is None or message.notBefore - now <= EARLY_TOLERANCE_SECONDS:
             return
-        context = {"event_id": message.event.eventId, "partner_id": message.partnerId}
+        context = log_context(message)
         seconds = min(math.ceil(message.notBefore - now), visibility_cap(receipt.received_at or now, now))
         try:
             if seconds >= 1:
@@ -84,15 +96,14 @@ class FlowControl:
         """Too little of the invocation left for this POST: back on the queue, unattempted."""
         self._put_back(message, attempts_before, slot, 0, "started and not put back")
         metrics.add_metric(name="DeliveriesNotStarted", unit=MetricUnit.Count, value=1)
-        logger.info(
-            "delivery not started: invocation ending",
-            extra={"event_id": message.event.eventId, "partner_id": message.partnerId},
-        )
+        logger.info("delivery not started: invocation ending", extra=log_context(message))
         return Attempt("not_started", attempts_before)
 
-    def _park(self, message: DeliveryMessage, partner: Partner) -> Partner | None:
-        """Park the delivery of a disabled endpoint. Returns the partner when the endpoint
-        turned out to be enabled again (the delivery then goes ahead), None when parked."""
+    def _park(self, message: DeliveryMessage, endpoint: Endpoint) -> Endpoint | None:
+        """Park the delivery of a disabled endpoint. Returns the endpoint when it turned out
+        to be enabled again (the delivery then goes ahead), None when parked. Raises
+        PartnerNotFound or EndpointNotFound when either was deleted meanwhile (nothing is
+        left parked)."""
         if self.parked is None:  # a deployment without parking keeps the delivery queued
             raise RetryLater("endpoint disabled and no store for parked deliveries")
         # a PyMongoError (the store away) goes up to the caller, which defers the delivery
@@ -100,8 +111,8 @@ class FlowControl:
         # Read past the cache: an operator may have just enabled the endpoint and
         # replayed what was parked, in which case this delivery must not stay behind.
         try:
-            fresh = self.store.get(partner.id)
-        except PartnerNotFound:  # deleted meanwhile: nothing to park for
+            fresh = self.endpoints.get(endpoint.partner_id, endpoint.id)
+        except (PartnerNotFound, EndpointNotFound):  # deleted meanwhile: nothing to park for
             self.parked.unpark(key)
             raise
         except PyMongoError:
@@ -114,36 +125,30 @@ class FlowControl:
                 taken = False
             if taken:
                 raise
-            logger.warning(
-                "delivery parked: partner not re-read",
-                extra={"event_id": message.event.eventId, "partner_id": partner.id},
-            )
+            logger.warning("delivery parked: endpoint not re-read", extra=log_context(message))
             return None
         if fresh.endpoint_disabled or not self.parked.unpark(key):
             metrics.add_metric(name="DeliveriesParked", unit=MetricUnit.Count, value=1)
-            logger.info(
-                "delivery parked: endpoint disabled",
-                extra={"event_id": message.event.eventId, "partner_id": partner.id},
-            )
+            logger.info("delivery parked: endpoint disabled", extra=log_context(message))
             return None
-        self.store.forget(partner.id)
+        self.endpoints.partner_store.forget(endpoint.partner_id)
         return fresh
 
-    def _hold(self, partner: Partner, message: DeliveryMessage) -> tuple[int, int | None]:
+    def _hold(self, endpoint: Endpoint, message: DeliveryMessage) -> tuple[int, int | None]:
         """Seconds the delivery must wait (0: go now), and the rate-limit slot it keeps meanwhile."""
-        paused = partner.paused_for()
+        paused = endpoint.paused_for()
         if paused > 0:
             # spread what comes back, so the end of a pause is not a burst; the slot is
             # given up (claimed anew after the pause)
             return min(MAX_DEFER_SECONDS, math.ceil(paused * (1 + 0.2 * self.rng.random()))), None
-        if not partner.rate_limit or self.limiter is None:
+        if not endpoint.rate_limit or self.limiter is None:
             return 0, None
         slot = message.rateSlot
         if slot is None or slot < int(time.time()):
             # no slot yet, or its second went by (a deferred delivery back late): going now
             # would count against this second's slots
             try:
-                slot = self.limiter.acquire(partner.id, partner.rate_limit)
+                slot = self.limiter.acquire(limiter_key(endpoint), endpoint.rate_limit)
             except PyMongoError as exc:
                 logger.warning("rate limit unavailable", extra={"error": type(exc).__name__})
                 return LIMITER_UNAVAILABLE_DEFER_SECONDS, None
@@ -158,7 +163,7 @@ class FlowControl:
         return min(MAX_DEFER_SECONDS, math.ceil(ahead - SLOT_LEAD_SECONDS)), slot
 
     def _store_away(self, message: DeliveryMessage, attempts_before: int, exc: PyMongoError) -> Attempt:
-        """The partner store (MongoDB) did not answer while admitting the delivery: defer it
+        """The endpoint store (MongoDB) did not answer while admitting the delivery: defer it
         a short while, like a rate limit that cannot be read. The copy is a new message, so
         its receive count starts again at 1: an outage of any length (up to the MAX_HOPS
         re-sends, over a day at this pace) never reaches the unattempted-receives bound or
@@ -168,12 +173,7 @@ class FlowControl:
         seconds = math.ceil(STORE_UNAVAILABLE_DEFER_SECONDS * (1 + 0.5 * self.rng.random()))
         logger.warning(
             "delivery deferred: partner store unavailable",
-            extra={
-                "event_id": message.event.eventId,
-                "partner_id": message.partnerId,
-                "error": type(exc).__name__,
-                "seconds": seconds,
-            },
+            extra={**log_context(message), "error": type(exc).__name__, "seconds": seconds},
         )
         metrics.add_metric(name="DeliveriesStoreUnavailable", unit=MetricUnit.Count, value=1)
         return self._defer(message, attempts_before, seconds, message.rateSlot)
@@ -207,12 +207,13 @@ class FlowControl:
         except (BotoCoreError, ClientError) as exc:
             raise RetryLater(f"delivery not {what}: {type(exc).__name__}") from exc
 
-    def _pause(self, partner: Partner, result: HttpResult, attempt: Attempt) -> None:
-        """The partner asked us to slow down: hold all its deliveries for a while. For as long
-        as it asked (Retry-After, up to RETRY_AFTER_MAX_SECONDS), else a short fixed pause (the
-        base retry delay, at least 1 s): never this one delivery's backoff, which at a high
-        attempt number would hold the whole partner for hours. The delivery itself still
-        waits its own backoff (``attempt``)."""
+    def _pause(self, endpoint: Endpoint, result: HttpResult, attempt: Attempt) -> None:
+        """The endpoint asked us to slow down: hold all its deliveries (not its partner's
+        other endpoints') for a while. For as long as it asked (Retry-After, up to
+        RETRY_AFTER_MAX_SECONDS), else a short fixed pause (the base retry delay, at least
+        1 s): never this one delivery's backoff, which at a high attempt number would hold
+        the whole endpoint for hours. The delivery itself still waits its own backoff
+        (``attempt``)."""
         retry_after = parse_retry_after(result.retry_after)
         if retry_after is not None:
             seconds = min(retry_after, self.settings.retry_after_max_seconds)
@@ -220,13 +221,10 @@ class FlowControl:
             seconds = max(1.0, self.settings.webhook_retry_delay / 1000)
         if seconds <= 0:
             return
+        context = {"partner_id": endpoint.partner_id, "endpoint_id": endpoint.id}
         try:
-            self.store.pause(partner.id, datetime.now(UTC) + timedelta(seconds=seconds))
+            self.endpoints.pause(endpoint, datetime.now(UTC) + timedelta(seconds=seconds))
         except PyMongoError as exc:
-            logger.warning(
-                "partner not paused", extra={"partner_id": partner.id, "error": type(exc).__name__}
-            )
+            logger.warning("endpoint not paused", extra={**context, "error": type(exc).__name__})
             return
-        logger.info(
-            "partner paused", extra={"partner_id": partner.id, "status": result.status, "seconds": seconds}
-        )
+        logger.info("endpoint paused", extra={**context, "status": result.status, "seconds": seconds})

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ..config import Settings
+from ..endpoints.model import Endpoint
 from ..errors import WebhooksError
 from ..partners.model import Partner
 from .backoff import lengthened_by_retry_after, parse_retry_after
@@ -37,8 +38,9 @@ class Attempt:
     delay_seconds: int | None = None
 
 
-def admission(partner: Partner | None) -> Literal["drop", "park", "go"]:
-    """No partner or an inactive one: drop. A disabled endpoint: park. Otherwise go on."""
+def admission(partner: Endpoint | Partner | None) -> Literal["drop", "park", "go"]:
+    """No endpoint (or partner), or an inactive partner: drop. A disabled endpoint: park.
+    Otherwise go on."""
     if partner is None or not partner.is_active:
         return "drop"
     return "park" if partner.endpoint_disabled else "go"

@@ -1,6 +1,7 @@
-"""Per-partner rate limits, shared by every deliverer through MongoDB.
+"""Per-endpoint rate limits, shared by every deliverer through MongoDB.
 
-A limit is N deliveries per second. Each partner has one document (``rateLimits``) whose
+A limit is N deliveries per second. Each endpoint has one document (``rateLimits``, keyed by
+:func:`limiter_key`) whose
 ``next`` is the time of its next free slot, in microseconds; slots are ``ceil(1e6 / N)``
 apart, so no second holds more than N of them. Claiming slots is one atomic update:
 ``next = max(next, now) + count * spacing``. Starting from now, not from the start of the
@@ -9,7 +10,7 @@ slots, so its requests cannot land in the next second on top of that second's ow
 delivery gets its own slot, and with it the wall-clock second it may go in:
 
 - this second: it goes now;
-- a later second (the partner is at its limit): it waits for that second, and since it
+- a later second (the endpoint is at its limit): it waits for that second, and since it
   keeps its slot it is not counted again when it comes back. A backlog therefore drains
   at exactly N per second, first come first served, each delivery deferred at most once.
 
@@ -32,8 +33,16 @@ from pymongo import ReturnDocument
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
+from ..endpoints.model import Endpoint
+
 MICROS = 1_000_000
-KEEP_IDLE = timedelta(days=1)  # a partner's document outlives its last claim by this much
+KEEP_IDLE = timedelta(days=1)  # an endpoint's document outlives its last claim by this much
+
+
+def limiter_key(endpoint: Endpoint) -> str:
+    """The counter of an endpoint: a first endpoint keeps its partner's id, the key its
+    counter had before endpoints existed (so a running backlog keeps its slots)."""
+    return endpoint.partner_id if endpoint.first else endpoint.id
 
 
 def slot_spacing(limit: int) -> int:
@@ -45,7 +54,7 @@ class RateLimiter:
     def __init__(self, db: Database[Any], clock: Callable[[], float] = time.time) -> None:
         self.counters = db["rateLimits"]
         self._clock = clock
-        self._claimed: dict[str, deque[int]] = {}  # per partner: seconds of slots not handed out
+        self._claimed: dict[str, deque[int]] = {}  # per key: seconds of slots not handed out
         self._lock = threading.Lock()
         self._indexed = False
 
@@ -53,32 +62,32 @@ class RateLimiter:
         self.counters.create_index("expiresAt", expireAfterSeconds=0)
         self._indexed = True
 
-    def reserve(self, partner_id: str, limit: int, count: int) -> None:
+    def reserve(self, key: str, limit: int, count: int) -> None:
         """Claim ``count`` slots for deliveries about to start, in one round trip."""
         with self._lock:
-            if len(self._unexpired(partner_id)) >= count:
+            if len(self._unexpired(key)) >= count:
                 return
-        seconds = self._claim(partner_id, limit, count)
+        seconds = self._claim(key, limit, count)
         with self._lock:
-            self._claimed.setdefault(partner_id, deque()).extend(seconds)
+            self._claimed.setdefault(key, deque()).extend(seconds)
 
-    def acquire(self, partner_id: str, limit: int) -> int:
+    def acquire(self, key: str, limit: int) -> int:
         """The wall-clock second (epoch) this delivery may go in: now or later."""
         with self._lock:
-            claimed = self._unexpired(partner_id)
+            claimed = self._unexpired(key)
             if claimed:
                 return claimed.popleft()
-        return self._claim(partner_id, limit, 1)[0]
+        return self._claim(key, limit, 1)[0]
 
-    def _unexpired(self, partner_id: str) -> deque[int]:
+    def _unexpired(self, key: str) -> deque[int]:
         """Claimed slots not handed out, without those whose second went by (unused: lost)."""
-        claimed = self._claimed.setdefault(partner_id, deque())
+        claimed = self._claimed.setdefault(key, deque())
         current = int(self._clock())
         while claimed and claimed[0] < current:
             claimed.popleft()
         return claimed
 
-    def _claim(self, partner_id: str, limit: int, count: int) -> list[int]:
+    def _claim(self, key: str, limit: int, count: int) -> list[int]:
         if not self._indexed:
             self.ensure_indexes()
         spacing = slot_spacing(limit)
@@ -93,18 +102,16 @@ class RateLimiter:
                 }
             }
         ]
-        doc = self.counters.find_one_and_update(
-            {"_id": partner_id}, update, return_document=ReturnDocument.AFTER
-        )
+        doc = self.counters.find_one_and_update({"_id": key}, update, return_document=ReturnDocument.AFTER)
         if doc is None:
-            # the partner's first claim: create the document, then claim. Not an upsert:
+            # the endpoint's first claim: create the document, then claim. Not an upsert:
             # two racing upserts can leave it unclear whether a claim was counted once or twice
             with suppress(DuplicateKeyError):
-                self.counters.insert_one({"_id": partner_id, "next": 0})
+                self.counters.insert_one({"_id": key, "next": 0})
             doc = self.counters.find_one_and_update(
-                {"_id": partner_id}, update, return_document=ReturnDocument.AFTER
+                {"_id": key}, update, return_document=ReturnDocument.AFTER
             )
         if doc is None:
-            raise OperationFailure(f"rate limit counter of {partner_id} not found after creating it")
+            raise OperationFailure(f"rate limit counter of {key} not found after creating it")
         start = int(doc["next"]) - taken
         return [(start + k * spacing) // MICROS for k in range(count)]

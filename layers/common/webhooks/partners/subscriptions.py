@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-# the platform's own event types: no producer key may publish them
-RESERVED_EVENT_PREFIXES = ("endpoint.", "webhook.")
+# the platform's own event types: no producer key may publish them (message.attempt.: the
+# outcome of deliveries, e.g. message.attempt.exhausted; "message." alone stays the producers')
+RESERVED_EVENT_PREFIXES = ("endpoint.", "webhook.", "message.attempt.")
 
 
 def is_reserved(event_type: str) -> bool:
@@ -17,7 +18,8 @@ def _candidates(event_type: str) -> list[str]:
     """Subscription patterns that match ``event_type``: itself, each ``prefix.*``, and ``*``.
 
     A reserved type is matched only by itself and by patterns inside its own namespace
-    (``endpoint.*``): a partner asks for the platform's events by name, so ``*`` or another
+    (``endpoint.*``, ``message.attempt.*``; never ``message.*``, which is not reserved): a
+    partner asks for the platform's events by name, so ``*`` or another
     wildcard never brings them (they describe partners, not the partner's business)."""
     parts = event_type.split(".")
     prefixes = [".".join(parts[:i]) + ".*" for i in range(len(parts) - 1, 0, -1)]

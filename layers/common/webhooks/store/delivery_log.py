@@ -1,5 +1,9 @@
 """The delivery log: every attempt, in MongoDB (the events replay reads: :mod:`.event_store`).
 
+Each attempt records the endpoint it went to (``endpointId``). Documents written before
+endpoints existed have none: they were all to the partner's first endpoint, and every reader
+here treats them so.
+
 Attempts are buffered during a deliver invocation and written in one insert at its end,
 under a short time limit; a failed write is logged and dropped, never retried into the
 delivery path.
@@ -18,6 +22,7 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
+from ..endpoints.model import first_endpoint_id
 from ..errors import WebhooksError
 from ..observability import logger
 from .stats import DeliveryStats
@@ -44,12 +49,14 @@ class AttemptRecord:
     error: str | None
     response_excerpt: bytes
     at: datetime
+    endpoint_id: str | None = None  # None: the partner's first endpoint
 
     def document(self) -> dict[str, Any]:
         return {
             "eventId": self.event_id,
             "eventType": self.event_type,
             "partnerId": self.partner_id,
+            "endpointId": self.endpoint_id or first_endpoint_id(self.partner_id),
             "attempt": self.attempt,
             "outcome": self.outcome,
             "statusCode": self.status,
@@ -59,6 +66,11 @@ class AttemptRecord:
             "responseBody": self.response_excerpt[:EXCERPT_BYTES].decode("utf-8", "replace"),
             "timestamp": self.at,
         }
+
+
+def endpoint_of(doc: dict[str, Any]) -> str:
+    """The endpoint an attempt went to (an attempt logged before endpoints: the first)."""
+    return str(doc.get("endpointId") or first_endpoint_id(str(doc["partnerId"])))
 
 
 def public(doc: dict[str, Any]) -> dict[str, Any]:
@@ -174,13 +186,14 @@ class DeliveryLog:
         return {"$or": [{"timestamp": {"$lt": at}}, {"timestamp": at, "_id": {"$lt": oid}}]}
 
     def last_delivered(self, keys: set[tuple[str, str]]) -> dict[tuple[str, str], datetime]:
-        """For (eventId, partnerId) pairs, when each was last delivered (absent: never)."""
+        """For (eventId, endpointId) pairs, when each was last delivered (absent: never)."""
         if not keys:
             return {}
         found: dict[tuple[str, str], datetime] = {}
         query = {"eventId": {"$in": sorted({e for e, _ in keys})}, "outcome": "delivered"}
-        for doc in self.attempts.find(query, {"eventId": 1, "partnerId": 1, "timestamp": 1}):
-            key = (doc["eventId"], doc["partnerId"])
+        fields = {"eventId": 1, "partnerId": 1, "endpointId": 1, "timestamp": 1}
+        for doc in self.attempts.find(query, fields):
+            key = (doc["eventId"], endpoint_of(doc))
             at = doc["timestamp"] if doc["timestamp"].tzinfo else doc["timestamp"].replace(tzinfo=UTC)
             if key in keys and (key not in found or at > found[key]):
                 found[key] = at
@@ -193,17 +206,21 @@ class DeliveryLog:
         order = [("timestamp", ASCENDING), ("_id", ASCENDING)]  # an event has few attempts
         return [public(d) for d in self.attempts.find(query).sort(order)]
 
-    def failed_since(self, partner_id: str, since: datetime) -> list[str]:
-        """Event ids whose delivery to the partner ended dead-lettered since ``since`` and was
-        not delivered afterwards (by a redrive or a replay): what "recover" resends."""
+    def failed_since(self, partner_id: str, since: datetime, endpoint_id: str | None = None) -> list[str]:
+        """Event ids whose delivery to the partner (``endpoint_id``: to that endpoint of it)
+        ended dead-lettered since ``since`` and was not delivered afterwards (by a redrive or a
+        replay): what "recover" resends."""
+        mine: dict[str, Any] = {"partnerId": partner_id}
+        if endpoint_id is not None:
+            # an attempt at the first endpoint may carry no endpointId (logged before endpoints)
+            first = endpoint_id == first_endpoint_id(partner_id)
+            mine["endpointId"] = {"$in": [None, endpoint_id]} if first else endpoint_id
         dead = self.attempts.distinct(
-            "eventId", {"partnerId": partner_id, "outcome": "dead_lettered", "timestamp": {"$gte": since}}
+            "eventId", {**mine, "outcome": "dead_lettered", "timestamp": {"$gte": since}}
         )
         if not dead:
             return []
         delivered = set(
-            self.attempts.distinct(
-                "eventId", {"partnerId": partner_id, "outcome": "delivered", "eventId": {"$in": dead}}
-            )
+            self.attempts.distinct("eventId", {**mine, "outcome": "delivered", "eventId": {"$in": dead}})
         )
         return sorted(e for e in dead if e not in delivered)
