@@ -3,6 +3,7 @@
 import { api, query } from "./api.js";
 import { chart } from "./chart.js";
 import { badge, button, copyable, el, errorCell, errorWords, ms, notice, show, table, when } from "./dom.js";
+import * as endpoints from "./endpoints.js";
 
 // [href, label, which pages it is the current section of]
 export const nav = [
@@ -17,6 +18,9 @@ export const routes = [
   [/^#\/overview\/(hour|day)$/, overview],
   [/^#\/partners$/, partners],
   [/^#\/partners\/([^/?]+)$/, partnerPage],
+  [/^#\/partners\/([^/?]+)\/endpoints\/new$/, (pid) => endpoints.form(endpoints.operatorScope(pid))],
+  [/^#\/partners\/([^/?]+)\/endpoints\/([^/?]+)$/, (pid, id) => endpoints.page(endpoints.operatorScope(pid), id)],
+  [/^#\/partners\/([^/?]+)\/endpoints\/([^/?]+)\/edit$/, (pid, id) => endpoints.form(endpoints.operatorScope(pid), id)],
   [/^#\/deliveries(\?.*)?$/, deliveries],
   [/^#\/events\/([^/?]+)$/, eventPage],
   [/^#\/event-types$/, eventTypes],
@@ -135,7 +139,16 @@ async function partners() {
 
 async function partnerPage(id) {
   const path = `/admin/partners/${encodeURIComponent(id)}`;
-  const [p, { deliveries: recent }] = await Promise.all([api(path), api(`${path}/deliveries?limit=20`)]);
+  const scope = endpoints.operatorScope(id);
+  // the endpoints are a section of the page: if they cannot be read, the rest still shows
+  const [p, { deliveries: recent }, destinations] = await Promise.all([
+    api(path),
+    api(`${path}/deliveries?limit=20`),
+    api(scope.api).then(
+      (found) => found.endpoints,
+      (error) => error,
+    ),
+  ]);
   const result = el("div", { "aria-live": "polite" });
   const act = (label, run) =>
     button(label, async () => {
@@ -207,6 +220,19 @@ async function partnerPage(id) {
           })
         : null,
       p.isActive
+        ? act("Portal link", async () => {
+            const issued = await api(`${path}/portal-tokens`, { method: "POST", body: {} });
+            // the token is in the link's fragment: a browser never sends it to a server
+            return el(
+              "div",
+              { class: "notice ok portal-link", role: "status" },
+              el("p", {}, `A link that signs in as ${p.name} until ${when(issued.expiresAt)} (shown once; anyone with it is signed in as this partner):`),
+              el("p", {}, copyable(issued.url, "Copy portal link")),
+              el("p", {}, el("a", { href: issued.url, target: "_blank", rel: "noopener noreferrer" }, "Open the portal in a new tab")),
+            );
+          })
+        : null,
+      p.isActive
         ? act("Deactivate", async () => {
             if (!confirm(`Deactivate ${p.name}? It will receive nothing until activated again.`)) return notice("Not deactivated.", "ok");
             await api(path, { method: "PATCH", body: { isActive: false } });
@@ -265,6 +291,11 @@ async function partnerPage(id) {
       el("button", { type: "submit" }, "Recover"),
     ),
     result,
+    el("h2", {}, "Endpoints"),
+    destinations instanceof Error
+      ? notice(`Its endpoints could not be read: ${destinations.message}`)
+      : endpoints.endpointsTable(scope, destinations, `${p.name}'s endpoints`),
+    el("p", {}, el("a", { href: `${scope.href}/new` }, "Add an endpoint")),
     attemptsTable("Recent attempts", recent, false),
     el("p", {}, el("a", { href: `#/deliveries?partner=${encodeURIComponent(id)}` }, "All of this partner's deliveries")),
   );

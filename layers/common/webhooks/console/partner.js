@@ -1,15 +1,25 @@
-// A partner's view (its API key): its endpoint's health and its own deliveries, read-only.
-// Whose deliveries these are is decided by the API from the key, not by this page.
+// A partner's portal (its API key or a portal token): its endpoints, managed here, and its own
+// deliveries. Whose they are is decided by the API from the key or token, not by this page.
 
 import { api, query } from "./api.js";
 import { badge, el, notice, show, when } from "./dom.js";
+import * as endpoints from "./endpoints.js";
 import { attemptArticles, attemptsTable, eventDetails } from "./operator.js";
 
-export const nav = [["#/", "My deliveries", /^#\/?(\?.*)?$|^#\/events\//]];
+export const nav = [
+  ["#/", "My deliveries", /^#\/?(\?.*)?$|^#\/events\//],
+  ["#/endpoints", "Endpoints", /^#\/endpoints/],
+];
+
+const own = endpoints.partnerScope();
 
 export const routes = [
   [/^#\/?(\?.*)?$/, mine],
   [/^#\/events\/([^/?]+)$/, myEvent],
+  [/^#\/endpoints$/, () => endpoints.list(own)],
+  [/^#\/endpoints\/new$/, () => endpoints.form(own)],
+  [/^#\/endpoints\/([^/?]+)$/, (id) => endpoints.page(own, id)],
+  [/^#\/endpoints\/([^/?]+)\/edit$/, (id) => endpoints.form(own, id)],
 ];
 
 function endpointBadge(e) {
