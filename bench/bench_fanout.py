@@ -1,4 +1,10 @@
-"""Fan-out to many endpoints: one event subscribed by 1,000 partners (one subscription each).
+"""Fan-out to many endpoints: one event subscribed by 1,000 endpoints.
+
+Two shapes (--shape): ``endpoints`` (the default), 20 partners with 50 endpoints each (the
+first, the partner document's own URL, and 49 more: MAX_ENDPOINTS_PER_PARTNER is 50, so one
+partner cannot hold 1,000), every endpoint with a filter the event passes (so each of the 1,000
+filters is evaluated); ``partners``, 1,000 partners with one subscription each and no filter
+(the figure before endpoints existed).
 
 1. The real dispatch handler on one SQS record holding one envelope with that event (its
    subscription query, 1,000 delivery messages in SendMessageBatch calls over its 4 threads),
@@ -8,14 +14,14 @@
    handler and its threads; the servers run in their own processes). Target (issue 34):
    dispatch at most 1.3x the raw calls (median of the rounds). Exits 1 on a miss.
 2. Subscriptions are read in one query per batch: the reads of the partner store's
-   subscriptions and partners collections during an invocation with a cold subscription
-   cache are counted (must be 1: the aggregation that joins them).
+   subscriptions, partners and endpoints collections during an invocation with a cold
+   subscription cache are counted (must be 1: the aggregation that joins them).
 3. The time until all 1,000 receivers have the event: dispatch, then the real deliver handler
    driven by this bench (4 concurrent invocations, each a batch of 10 received from the
    delivery queue, as Lambda's event source would hand them) POSTing to 4 real HTTP receivers
-   on 127.0.0.1 that stand in for the 1,000 endpoints (250 partners each).
+   on 127.0.0.1 that stand in for the 1,000 endpoints (250 each).
 
-Run: .venv/bin/python bench/bench_fanout.py [--partners 1000] [--rounds 5]
+Run: .venv/bin/python bench/bench_fanout.py [--shape endpoints|partners] [--endpoints 1000] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -41,6 +47,8 @@ from support import sqs_event
 TARGET = 1.3
 EVENT_TYPE = "order.created"
 THREADS = 4  # dispatch's executor (functions/dispatch/app.py)
+PER_PARTNER = 50  # webhooks.endpoints.store.MAX_ENDPOINTS_PER_PARTNER
+FILTER = {"data": {"total": {"$gte": 10}}}  # the event's total is 12.5: every filter passes
 
 
 class CountingCollection:
@@ -131,23 +139,44 @@ def timed(work: Any) -> tuple[float, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--partners", type=int, default=1000)
+    parser.add_argument("--shape", choices=("endpoints", "partners"), default="endpoints")
+    parser.add_argument("--endpoints", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    count = args.partners
+    count = args.endpoints
 
     receivers = [CountingReceiver() for _ in range(4)]
     try:
         with handler_servers() as (client, urls):
             os.environ.update({"ALLOW_PRIVATE_DESTINATIONS": "true", "WORKER_CONCURRENCY": "10"})
             from webhooks.config import load_settings
+            from webhooks.endpoints.model import first_endpoint_id
+            from webhooks.endpoints.store import EndpointStore
             from webhooks.partners.store import PartnerStore
             from webhooks.store.mongo import get_database
 
-            store = PartnerStore(get_database(load_settings()))
+            db = get_database(load_settings())
+            store = PartnerStore(db, cache_ttl=0)
             store.ensure_indexes()
-            for n in range(count):
-                store.create(f"fanout-{n}", receivers[n % len(receivers)].url, [EVENT_TYPE])
+            endpoint_store = EndpointStore(db, store)
+            endpoint_store.ensure_indexes()
+            if args.shape == "partners":
+                for n in range(count):
+                    store.create(f"fanout-{n}", receivers[n % len(receivers)].url, [EVENT_TYPE])
+                shape = f"{count} partners, one endpoint each, no filter"
+            else:
+                for n in range(0, count, PER_PARTNER):
+                    pid = store.create(
+                        f"fanout-{n}", receivers[n % len(receivers)].url, [EVENT_TYPE]
+                    ).partner.id
+                    endpoint_store.update(pid, first_endpoint_id(pid), {"filter": FILTER})
+                    for m in range(n + 1, min(n + PER_PARTNER, count)):
+                        url = receivers[m % len(receivers)].url
+                        endpoint_store.create(pid, {"url": url, "filter": FILTER}, [EVENT_TYPE])
+                shape = (
+                    f"{count} endpoints: {-(-count // PER_PARTNER)} partners x {PER_PARTNER} endpoints, "
+                    "each with a filter the event passes"
+                )
             dispatch = load_handler("dispatch")
             deliver = load_handler("deliver")
             dispatcher = sys.modules["webhooks_function_dispatch"].dispatcher
@@ -163,11 +192,14 @@ def main() -> int:
             # its reads of the subscriptions are counted; later rounds hit the cache, as a warm
             # instance does within CACHE_TTL_SECONDS
             store_of_dispatch = dispatcher.store
-            subscriptions = CountingCollection(store_of_dispatch.subscriptions)
-            partners = CountingCollection(store_of_dispatch.partners)
-            store_of_dispatch.subscriptions, store_of_dispatch.partners = subscriptions, partners
+            counted = {
+                name: CountingCollection(getattr(store_of_dispatch, name))
+                for name in ("subscriptions", "partners", "endpoints")
+            }
+            for name, collection in counted.items():
+                setattr(store_of_dispatch, name, collection)
             cold = timed(lambda: dispatch_one(0))
-            queries = subscriptions.reads + partners.reads
+            queries = sum(c.reads for c in counted.values())
             sent = drain(client, queue, count)  # the warm-up's messages: the raw calls' input
 
             pool = ThreadPoolExecutor(max_workers=THREADS)
@@ -227,7 +259,7 @@ def main() -> int:
 
     wall = statistics.median(w for w, _ in ours) / statistics.median(w for w, _ in raw)
     cpu = statistics.median(c for _, c in ours) / statistics.median(c for _, c in raw)
-    print(f"fan-out of one event to {count} partners, median of {args.rounds} rounds, same moto server:")
+    print(f"fan-out of one event to {shape}; median of {args.rounds} rounds, same moto server:")
     print(
         f"  dispatch handler  wall {statistics.median(w for w, _ in ours):7.1f} ms  "
         f"CPU {statistics.median(c for _, c in ours):7.1f} ms"

@@ -65,7 +65,8 @@ def _target(row: dict[str, Any]) -> Target | None:
     partner_id = str(row["partnerId"])
     endpoint_id = row.get("endpointId")
     if endpoint_id is None:
-        return Target(partner_id, None, _filter(row["partner"].get("endpointFilter"), partner_id, None))
+        stored = (row.get("partner") or {}).get("endpointFilter")
+        return Target(partner_id, None, _filter(stored, partner_id, None))
     own = [e for e in row.get("endpoint") or [] if str(e.get("partnerId")) == partner_id]
     if not own:
         return None
@@ -411,38 +412,46 @@ class PartnerStore(PartnerCache):
     def _load_subscribers(self, event_types: set[str]) -> dict[str, list[Target]]:
         candidates = {t: _candidates(t) for t in event_types}
         patterns = sorted({p for c in candidates.values() for p in c})
+        matching = {"eventType": {"$in": patterns}, "isActive": True}
+        of_active_partners = [
+            {
+                "$lookup": {
+                    "from": "partners",
+                    "localField": "partnerId",
+                    "foreignField": "_id",
+                    "as": "partner",
+                }
+            },
+            {"$unwind": "$partner"},
+            {"$match": {"partner.isActive": True}},
+        ]
+        fields = {"_id": 0, "eventType": 1, "partnerId": 1, "endpointId": 1}
+        # One aggregation: the first endpoints' rows (their filter is the partner document's),
+        # then, through $unionWith, the other endpoints' rows joined with their own documents
+        # (a deleted endpoint's leftover rows find none). Only the second half pays the
+        # endpoints lookup: the 1,000-row cold query on SecantusDB took 137 ms this way
+        # against 237 ms with the lookup on every row (110 ms before endpoints existed).
         rows = self.subscriptions.aggregate(
             [
-                {"$match": {"eventType": {"$in": patterns}, "isActive": True}},
+                {"$match": {**matching, "endpointId": None}},
+                *of_active_partners,
+                {"$project": {**fields, "partner.endpointFilter": 1}},
                 {
-                    "$lookup": {
-                        "from": "partners",
-                        "localField": "partnerId",
-                        "foreignField": "_id",
-                        "as": "partner",
-                    }
-                },
-                {"$unwind": "$partner"},
-                {"$match": {"partner.isActive": True}},
-                # a non-first endpoint's own document, for its filter (and to drop the rows a
-                # deleted endpoint left behind); a first endpoint's row finds nothing here
-                {
-                    "$lookup": {
-                        "from": "endpoints",
-                        "localField": "endpointId",
-                        "foreignField": "_id",
-                        "as": "endpoint",
-                    }
-                },
-                {
-                    "$project": {
-                        "_id": 0,
-                        "eventType": 1,
-                        "partnerId": 1,
-                        "endpointId": 1,
-                        "partner.endpointFilter": 1,
-                        "endpoint.partnerId": 1,
-                        "endpoint.filter": 1,
+                    "$unionWith": {
+                        "coll": "subscriptions",
+                        "pipeline": [
+                            {"$match": {**matching, "endpointId": {"$ne": None}}},
+                            *of_active_partners,
+                            {
+                                "$lookup": {
+                                    "from": "endpoints",
+                                    "localField": "endpointId",
+                                    "foreignField": "_id",
+                                    "as": "endpoint",
+                                }
+                            },
+                            {"$project": {**fields, "endpoint.partnerId": 1, "endpoint.filter": 1}},
+                        ],
                     }
                 },
             ]
