@@ -412,8 +412,8 @@ class PartnerStore(PartnerCache):
     def _load_subscribers(self, event_types: set[str]) -> dict[str, list[Target]]:
         candidates = {t: _candidates(t) for t in event_types}
         patterns = sorted({p for c in candidates.values() for p in c})
-        matching = {"eventType": {"$in": patterns}, "isActive": True}
-        of_active_partners = [
+        matching: dict[str, Any] = {"eventType": {"$in": patterns}, "isActive": True}
+        of_active_partners: list[dict[str, Any]] = [
             {
                 "$lookup": {
                     "from": "partners",
@@ -425,7 +425,7 @@ class PartnerStore(PartnerCache):
             {"$unwind": "$partner"},
             {"$match": {"partner.isActive": True}},
         ]
-        fields = {"_id": 0, "eventType": 1, "partnerId": 1, "endpointId": 1}
+        fields: dict[str, Any] = {"_id": 0, "eventType": 1, "partnerId": 1, "endpointId": 1}
         # One aggregation: the first endpoints' rows (their filter is the partner document's),
         # then, through $unionWith, the other endpoints' rows joined with their own documents
         # (a deleted endpoint's leftover rows find none). Only the second half pays the
