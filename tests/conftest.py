@@ -22,7 +22,7 @@ import pytest
 from pymongo import MongoClient
 
 from webhooks.config import Settings, load_settings
-from webhooks.models import DeliveryMessage, Event, new_event_id, to_json, utc_timestamp
+from webhooks.models import DeliveryMessage, Event, new_event_id, utc_timestamp
 from webhooks.partners.store import PartnerStore
 from webhooks_cli.lambdas import LambdaContext, load_handler
 from webhooks_cli.servers import start_mongo, start_sqs
@@ -221,15 +221,21 @@ class Delivery:
         self.queue = stack.url("DELIVERY_QUEUE_URL")
 
     def enqueue(
-        self, partner_id: str, event_type: str = "order.created", data: dict[str, Any] | None = None
+        self,
+        partner_id: str,
+        event_type: str = "order.created",
+        data: dict[str, Any] | None = None,
+        endpoint_id: str | None = None,
+        event: Event | None = None,
     ) -> Event:
-        event = Event(
+        """A delivery of a new event (or ``event``) to the partner's ``endpoint_id`` (None: its first)."""
+        event = event or Event(
             eventId=new_event_id(),
             eventType=event_type,
             timestamp=utc_timestamp(),
             data=data if data is not None else {"orderId": "1234", "note": "naïve café"},
         )
-        body = to_json(DeliveryMessage(partnerId=partner_id, event=event).model_dump())
+        body = DeliveryMessage(partnerId=partner_id, endpointId=endpoint_id, event=event).as_body()
         self.stack.sqs.send_message(QueueUrl=self.queue, MessageBody=body)
         return event
 
