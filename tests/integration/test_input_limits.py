@@ -85,6 +85,12 @@ BODIES: dict[str, Any] = {
     "replay": {"eventId": "event_0"},
     "recover": {"since": "2026-01-01T00:00:00Z"},
     "registerEventType": {"schema": {}},
+    "createPartnerEndpoint": {"url": "https://a.example/h", "events": ["order.created"]},
+    "createOwnEndpoint": {"url": "https://a.example/h", "events": ["order.created"]},
+    "updatePartnerEndpoint": {"description": "d"},
+    "updateOwnEndpoint": {"description": "d"},
+    "replayToOwnEndpoint": {"eventId": "event_0"},
+    "recoverOwnEndpoint": {"since": "2026-01-01T00:00:00Z"},
 }
 
 

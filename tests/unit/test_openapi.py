@@ -36,7 +36,7 @@ def test_the_generated_document_is_valid_openapi_with_unique_operation_ids() -> 
     doc = openapi_document()
     validate(json.loads(json.dumps(doc)))
     ids = [op["operationId"] for ops in doc["paths"].values() for op in ops.values()]
-    assert len(ids) == len(set(ids)) == 31, sorted(ids)
+    assert len(ids) == len(set(ids)) == 49, sorted(ids)
 
 
 def test_every_route_the_app_serves_is_documented_with_its_credential() -> None:
@@ -48,6 +48,10 @@ def test_every_route_the_app_serves_is_documented_with_its_credential() -> None:
             if path.startswith("/api/v1/admin"):
                 assert operation["security"] == [{"AdminKey": []}], (method, path)
                 assert {"401", "403", "429"} <= set(operation["responses"]), (method, path)
+            if path.startswith("/api/v1/endpoints"):  # the partner's own: its key or a portal token
+                assert operation["security"] == [{"ApiKey": []}, {"PortalToken": []}], (method, path)
+                assert {"401", "404", "429"} <= set(operation["responses"]) or path == "/api/v1/endpoints"
+                assert operation["tags"] == ["self-service"], (method, path)
             # invalid input is a 400 with the API's error body, never Powertools' default 422
             assert "HTTPValidationError" not in json.dumps(operation), (method, path)
     served = {

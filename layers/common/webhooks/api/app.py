@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from .. import __version__
 from ..ingest.json_input import parse_json
 from ..services.answers import Health
-from . import console, deliveries, errors, event_types, events, partners, portal, recovery, stats
+from . import console, deliveries, endpoints, errors, event_types, events, partners, portal, recovery, stats
 from .auth import authenticate
 from .context import ADMIN, API, ok, operation, stage_prefix
 from .parameters import reject_unknown_query
@@ -76,6 +76,8 @@ def build_app() -> APIGatewayRestResolver:
     app.include_router(partners.router, prefix=f"{ADMIN}/partners")
     app.include_router(recovery.router, prefix=f"{ADMIN}/partners")
     app.include_router(portal.router, prefix=f"{ADMIN}/partners")
+    app.include_router(endpoints.admin_router, prefix=f"{ADMIN}/partners")
+    app.include_router(endpoints.router, prefix=API)
     app.include_router(event_types.router, prefix=f"{ADMIN}/event-types")
     errors.register(app, allowed_methods)
     return app  # Swagger UI: console.swagger_page (this API's document, under the console's CSP)

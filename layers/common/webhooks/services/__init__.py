@@ -80,12 +80,15 @@ def build_services(
     events = EventStore(db, settings.delivery_log_ttl_days)
     partners = PartnerService(settings, store, parked, log)
     delivery_queue = SqsQueue(sqs, settings.delivery_queue_url) if settings.delivery_queue_url else None
+    # operational events (endpoint.enabled, endpoint.secret.rotated) go where producers' do
+    events_queue = SqsQueue(sqs, str(settings.events_queue_url)) if settings.events_queue_url else None
+    endpoints = EndpointStore(db, store)
     ingest = None
-    if settings.events_queue_url:
+    if events_queue is not None:
         ingest = EventsApi(
             settings,
             partner_keys,
-            Ingestor(SqsQueue(sqs, str(settings.events_queue_url)), settings.max_message_bytes),
+            Ingestor(events_queue, settings.max_message_bytes),
             IdempotencyStore(db, timedelta(hours=settings.idempotency_ttl_hours)),
             catalog,
         )
@@ -95,7 +98,7 @@ def build_services(
         admin=AdminCredential(settings, db),
         partner_keys=partner_keys,
         partners=partners,
-        endpoints=EndpointService(settings, EndpointStore(db, store), parked),
+        endpoints=EndpointService(settings, endpoints, parked, events_queue),
         event_types=EventTypeService(catalog),
         deliveries=DeliveryLogService(log, events),
         recovery=RecoveryService(
@@ -106,6 +109,8 @@ def build_services(
             events,
             delivery_queue,
             parked,
+            endpoints,
+            events_queue,
         ),
         stats=StatsService(log.stats, store, parked),
         portal=PortalService(store, PortalTokens(db), partner_keys.failures),

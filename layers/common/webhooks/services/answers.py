@@ -166,6 +166,7 @@ class OwnEndpoint(Answer):
 
 class Enqueued(Answer):
     partnerId: str
+    endpointId: str | None = Field(None, description="the endpoint sent to (the per-endpoint routes)")
     enqueued: list[str] = Field(description="event ids sent to the delivery queue")
     failed: list[str] = Field(description="event ids the delivery queue refused (retry later)")
     missing: list[str] | None = Field(None, description="recover: failed events no longer stored")
@@ -272,3 +273,9 @@ class EndpointSecretRotated(Answer):
     endpointId: str
     secretKey: str = Field(description="shown once")
     previousSecretValidHours: Number
+
+
+class EnabledEndpoint(EndpointView):
+    replayed: int = Field(description="parked deliveries sent to the delivery queue")
+    remainingParked: int = Field(description="parked deliveries left for the next call")
+    error: str | None = Field(None, description="present when the delivery queue refused some")

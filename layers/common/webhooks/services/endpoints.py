@@ -8,12 +8,14 @@ from datetime import timedelta
 from typing import Any
 
 from ..config import Settings
+from ..delivery.operational_events import ENDPOINT_SECRET_ROTATED_EVENT, publish_operational
 from ..delivery.parked import ParkedDeliveries
 from ..endpoints.model import Endpoint
 from ..endpoints.store import EndpointStore
 from ..errors import InvalidInput
 from ..observability import logger
 from ..partners.urls import url_problem
+from ..queues import Queue
 from .answers import CreatedEndpoint, Deleted, EndpointList, EndpointSecretRotated, EndpointView, answer
 from .schemas import EndpointCreate, EndpointUpdate, Rotation
 
@@ -21,13 +23,25 @@ SETTINGS = ("url", "filter", "headers", "retrySchedule", "rateLimitPerSecond", "
 
 
 class EndpointService:
-    def __init__(self, settings: Settings, store: EndpointStore, parked: ParkedDeliveries | None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: EndpointStore,
+        parked: ParkedDeliveries | None,
+        events_queue: Queue | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.parked = parked
+        self.events_queue = events_queue  # operational events (endpoint.secret.rotated)
 
-    def view(self, endpoint: Endpoint) -> dict[str, Any]:
-        value = endpoint.public()
+    def view(self, endpoint: Endpoint, with_parked: bool = False) -> dict[str, Any]:
+        """What the API shows (``with_parked``: and how many deliveries it has parked, one
+        count query: reading one endpoint, not a list)."""
+        parked = None
+        if with_parked and self.parked is not None:
+            parked = self.parked.count(endpoint.partner_id, endpoint.id)
+        value = endpoint.public(parked)
         if endpoint.problems:
             value["problems"] = list(endpoint.problems)
         return value
@@ -36,7 +50,7 @@ class EndpointService:
         return answer(EndpointList, {"endpoints": [self.view(e) for e in self.store.of_partner(partner_id)]})
 
     def get(self, partner_id: str, endpoint_id: str) -> dict[str, Any]:
-        return answer(EndpointView, self.view(self.store.get(partner_id, endpoint_id)))
+        return answer(EndpointView, self.view(self.store.get(partner_id, endpoint_id), with_parked=True))
 
     def create(self, partner_id: str, new: EndpointCreate) -> dict[str, Any]:
         """The new endpoint with its signing secret: the only time it is shown."""
@@ -65,8 +79,15 @@ class EndpointService:
         hours = rotation.overlapHours
         if hours is None:
             hours = self.settings.secret_overlap_hours
-        secret = self.store.rotate_secret(partner_id, endpoint_id, timedelta(hours=hours))
+        owner = self.store.get(partner_id, endpoint_id).partner_id  # as dispatch spells it
+        secret = self.store.rotate_secret(owner, endpoint_id, timedelta(hours=hours))
         logger.info("endpoint secret rotated", extra={"partner_id": partner_id, "endpoint_id": endpoint_id})
+        # the partner's other systems learn of it; never the secret, only when the old one stops
+        publish_operational(
+            ENDPOINT_SECRET_ROTATED_EVENT,
+            {"partnerId": owner, "endpointId": endpoint_id, "previousSecretValidHours": hours},
+            self.events_queue,
+        )
         return answer(
             EndpointSecretRotated,
             {"endpointId": endpoint_id, "secretKey": secret, "previousSecretValidHours": hours},

@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from ..delivery.schedule import RetrySchedule
+from ..delivery.schedule import MAX_WAIT_SECONDS, MAX_WAITS, MIN_WAIT_SECONDS, RetrySchedule
 from ..dispatch.filters import parse_filter
 from ..models import SubscriptionPattern
 from ..store.delivery_log import StatusFilter
@@ -201,6 +201,12 @@ class ReplayRequest(_Body):
     )
 
 
+class OwnReplayRequest(_Body):
+    """A partner's replay of its own event (no ``force``: only what it is owed)."""
+
+    eventId: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+
+
 class RecoverRequest(_Body):
     since: datetime
 
@@ -278,9 +284,15 @@ EndpointFilter = Annotated[
 Schedule = Annotated[
     list[int],
     Field(
-        description="seconds between attempts (attempts: its length + 1); at most 30 waits, "
-        "each at most 7 days",
+        description="seconds between attempts (attempts: its length + 1): 1 to 30 waits, each "
+        "1 s to 3 days, at most 13 days in all",
         examples=[[5, 300, 1800, 7200, 18000, 36000, 36000]],
+        # the bounds RetrySchedule checks, for clients (its words answer a bad one)
+        json_schema_extra={
+            "minItems": 1,
+            "maxItems": MAX_WAITS,
+            "items": {"type": "integer", "minimum": MIN_WAIT_SECONDS, "maximum": MAX_WAIT_SECONDS},
+        },
     ),
 ]
 
@@ -300,12 +312,20 @@ class EndpointCreate(_Body):
     _schedule = field_validator("retrySchedule")(_checked_schedule)
 
 
+def _not_null(schema: dict[str, Any]) -> None:
+    """The field's JSON Schema without its null: it may be left out, not sent as null."""
+    kinds = schema.pop("anyOf", None)
+    if kinds:
+        schema.update(next(k for k in kinds if k.get("type") != "null"))
+    schema.pop("default", None)
+
+
 class EndpointUpdate(_Body):
     """Absent: unchanged. null: removed (filter, headers, retrySchedule, rateLimitPerSecond,
     timeoutMs, description); url and events cannot be null."""
 
-    url: Url | None = None
-    events: EndpointEvents | None = None
+    url: Url | None = Field(None, json_schema_extra=_not_null)
+    events: EndpointEvents | None = Field(None, json_schema_extra=_not_null)
     filter: EndpointFilter | None = None
     headers: CustomHeaders | None = None
     retrySchedule: Schedule | None = None
