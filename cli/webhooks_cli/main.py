@@ -30,13 +30,22 @@ from pymongo.errors import PyMongoError  # noqa: E402
 from webhooks.config import ConfigError  # noqa: E402
 from webhooks.errors import NotFound, ServiceError  # noqa: E402
 
-from .commands import CliError, dead_letters, deliveries, event_types, local, migrate, partners  # noqa: E402
+from .commands import (  # noqa: E402
+    CliError,
+    dead_letters,
+    deliveries,
+    endpoints,
+    event_types,
+    local,
+    migrate,
+    partners,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="webhooks", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    for group in (local, partners, deliveries, event_types, migrate, dead_letters):
+    for group in (local, partners, endpoints, deliveries, event_types, migrate, dead_letters):
         group.register(sub)
     return parser
 

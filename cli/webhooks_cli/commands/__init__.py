@@ -1,5 +1,5 @@
 """One module per command group; each adds its parser with ``register(subparsers)``:
-``partners``, ``event_types``, ``deliveries`` (with ``replay`` and ``test``), ``dead_letters``
+``partners``, ``endpoints``, ``event_types``, ``deliveries`` (with ``replay`` and ``test``), ``dead_letters``
 (``webhooks dlq``), ``migrate`` and ``local``.
 
 What they share: the settings (env first, then a running ``webhooks local``), the service
