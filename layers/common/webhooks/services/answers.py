@@ -127,6 +127,9 @@ class Attempt(Answer):
     eventId: str
     eventType: str
     partnerId: str
+    endpointId: str = Field(
+        description="the endpoint it was made to (an attempt logged before endpoints: the first)"
+    )
     attempt: int
     outcome: str
     statusCode: int | None

@@ -81,6 +81,7 @@ def public(doc: dict[str, Any]) -> dict[str, Any]:
         "eventId": doc["eventId"],
         "eventType": doc["eventType"],
         "partnerId": doc["partnerId"],
+        "endpointId": endpoint_of(doc),
         "attempt": doc["attempt"],
         "outcome": doc["outcome"],
         "statusCode": doc.get("statusCode"),
