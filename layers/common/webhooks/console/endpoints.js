@@ -277,7 +277,8 @@ export async function form(scope, id) {
     timeoutMs: el("input", { type: "number", min: 1, step: 1, value: c.timeoutMs ?? "", inputmode: "numeric" }),
     headers: el("textarea", { rows: 2, spellcheck: "false" }),
   };
-  const errors = el("div", { class: "form-errors", id: "ep-errors", "aria-live": "assertive" });
+  // its notices are alerts (role=alert): read out as they appear
+  const errors = el("div", { class: "form-errors", id: "ep-errors" });
   const headerNames = Object.keys(c.headers || {});
   const submit = el("button", { type: "submit" }, id ? "Save changes" : "Add endpoint");
 
@@ -361,9 +362,10 @@ export async function form(scope, id) {
         ? `${headerNames.length ? `now ${headerNames.join(", ")}; values are never shown, empty keeps them` : "none now"}; a JSON object replaces them`
         : 'optional: {"Authorization": "Bearer ..."}',
     ),
+    errors,
     el("div", { class: "form-actions" }, submit, " ", el("a", { href: id ? pageOf(scope, id) : scope.partner || scope.href }, "Cancel")),
   );
-  show(el("h1", {}, id ? "Edit endpoint" : "Add endpoint"), id ? el("p", {}, el("code", {}, c.url)) : null, body, errors);
+  show(el("h1", {}, id ? "Edit endpoint" : "Add endpoint"), id ? el("p", {}, el("code", {}, c.url)) : null, body);
   inputs.url.focus();
 }
 
