@@ -150,18 +150,19 @@ class Dispatcher:
         owed = envelope.owed()
         pairs: list[tuple[Event, Pair]] = []
         for event in envelope.events:
-            filtered = 0
-            if owed is not None:  # a re-enqueued remainder: only those still owed
-                targets = owed.get(event.eventId, [])
+            if owed is not None:  # a re-enqueued remainder: only those still owed, not matched again
+                targets = [Target(p, ep, None) for p, ep in owed.get(event.eventId, [])]
             else:
-                targets, filtered = self._matching(event, subscribers.get(event.eventType, []))
-                result.filtered += filtered
-            # a platform event (endpoint.disabled) goes only to the partner it is about
-            allowed = set(recipients(event.eventType, event.data, dict.fromkeys(p for p, _ in targets)))
-            targets = [t for t in targets if t[0] in allowed]
-            if not targets and not filtered:
+                targets = subscribers.get(event.eventType, [])
+            # a platform event (endpoint.disabled) goes only to the partner it is about, then
+            # to each of that partner's endpoints that subscribe to it
+            allowed = set(recipients(event.eventType, event.data, {t.partner_id: None for t in targets}))
+            targets = [t for t in targets if t.partner_id in allowed]
+            passed = self._matching(event, targets)
+            result.filtered += len(targets) - len(passed)
+            if not targets:
                 result.without_subscribers.append(event.eventId)
-            pairs.extend((event, target) for target in targets)
+            pairs.extend((event, target) for target in passed)
         if result.without_subscribers:
             metrics.add_metric(
                 name="EventsWithoutSubscribers", unit=MetricUnit.Count, value=len(result.without_subscribers)
@@ -192,18 +193,16 @@ class Dispatcher:
         return result
 
     @staticmethod
-    def _matching(event: Event, targets: list[Target]) -> tuple[list[Pair], int]:
-        """The (partner, endpoint) pairs of ``targets`` whose filter lets ``event`` through,
-        and how many a filter kept out."""
+    def _matching(event: Event, targets: list[Target]) -> list[Pair]:
+        """The (partner, endpoint) pairs of ``targets`` whose filter lets ``event`` through."""
         if all(t.filter is None for t in targets):  # the common case: no dump of the event
-            return [(t.partner_id, t.endpoint_id) for t in targets], 0
+            return [(t.partner_id, t.endpoint_id) for t in targets]
         as_received = event.model_dump()
-        passed = [
+        return [
             (t.partner_id, t.endpoint_id)
             for t in targets
             if t.filter is None or matches(t.filter, as_received)
         ]
-        return passed, len(targets) - len(passed)
 
     def _send_all(self, messages: list[OutgoingMessage]) -> set[str]:
         """Send in concurrent SendMessageBatch calls; return the ids still unsent after retries."""
