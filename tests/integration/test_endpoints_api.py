@@ -402,3 +402,19 @@ def test_an_admin_replay_of_a_platform_event_about_another_partner_is_refused_wi
     assert [m["partnerId"] for m in deliveries(stack)] == [a]
     assert api("POST", f"{PARTNERS}/{b}/replay", {"eventId": about_a.eventId, "force": True}).status == 202
     assert [m["partnerId"] for m in deliveries(stack)] == [b]
+
+
+def test_resends_to_an_unknown_endpoint_are_404_and_to_an_inactive_partner_409(
+    stack: Stack, api: IngestApi, shop: tuple[str, str]
+) -> None:
+    pid, api_key = shop
+    eid = add(api, pid, events=["order.created"])["endpointId"]
+    for action in ("enable", "test"):
+        status, missing, _ = api("POST", f"{endpoints_of(pid)}/ep_nope/{action}")
+        assert (status, missing) == (404, {"error": "Endpoint not found"}), action
+    status, refused, _ = api("POST", f"{endpoints_of(pid)}/{eid}/rotate-secret", {"overlapHours": -1})
+    assert status == 400 and "overlapHours" in refused["error"]
+    assert stack.store().set_active(pid, False).is_active is False
+    status, refused, _ = api("POST", f"{endpoints_of(pid)}/{eid}/test")
+    assert status == 409 and "inactive" in refused["error"]
+    assert deliveries(stack) == []
