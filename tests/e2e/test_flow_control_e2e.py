@@ -123,8 +123,9 @@ def test_a_failing_endpoint_is_disabled_announced_parked_and_replayed_on_enable(
 
         def parked() -> bool:
             status, view = runtime.request("GET", f"/api/v1/admin/partners/{pid}", headers=ADMIN)
+            # the four, and its endpoint.failing (a streak of 2, half of 3) and endpoint.disabled
             return bool(
-                view["endpoint"]["status"] == "disabled" and view["endpoint"]["parkedDeliveries"] == 5
+                view["endpoint"]["status"] == "disabled" and view["endpoint"]["parkedDeliveries"] == 6
             )
 
         wait_until(parked, timeout=30, interval=0.2)
@@ -132,11 +133,12 @@ def test_a_failing_endpoint_is_disabled_announced_parked_and_replayed_on_enable(
 
         receivers["failing"].status = 200  # the partner fixed its endpoint
         status, body = runtime.request("POST", f"/api/v1/admin/partners/{pid}/endpoint/enable", headers=ADMIN)
-        assert status == 200 and body["replayed"] == 5 and body["remainingParked"] == 0
-        wait_until(lambda: len(set(receivers["failing"].delivered())) == 5, timeout=30, interval=0.1)
+        assert status == 200 and body["replayed"] == 6 and body["remainingParked"] == 0
+        # the six parked, and the endpoint.enabled the enable publishes
+        wait_until(lambda: len(set(receivers["failing"].delivered())) == 7, timeout=30, interval=0.1)
         time.sleep(1)
         delivered = receivers["failing"].delivered()
-        assert len(delivered) == 5 and set(sent) < set(delivered)  # each once, and its announcement
+        assert len(delivered) == 7 and set(sent) < set(delivered)  # each once, and its announcements
         assert receivers["ops"].delivered() == []  # another partner's endpoint.disabled
     finally:
         assert runtime.stop() == 0
