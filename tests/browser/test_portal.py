@@ -163,6 +163,8 @@ def test_an_invalid_filter_is_refused_with_the_apis_error_beside_the_form_and_no
     assert error in alert.inner_text() and "filter" in error
     assert field.get_attribute("aria-invalid") == "true"
     assert page.get_by_label("URL").get_attribute("aria-invalid") is None
+    width, inner = page.evaluate("[document.scrollingElement.scrollWidth, innerWidth]")
+    assert width <= inner  # the message wraps beside the form; it does not widen the page
     shot(page, "24-portal-filter-refused")
     after = next(e for e in endpoints_of(stack) if e["endpointId"] == endpoint["endpointId"])
     assert after == before  # a refused change loses nothing and changes nothing
@@ -206,6 +208,7 @@ def test_deleting_an_endpoint_asks_first_and_the_first_endpoint_cannot_be_delete
     assert confirmed and endpoint["url"] in confirmed[0]
     assert endpoint["url"] not in page.locator("main").inner_text()
     assert all(e["endpointId"] != endpoint["endpointId"] for e in endpoints_of(stack))
+    shot(page, "28-portal-endpoints-after-delete")
 
     first = next(e for e in endpoints_of(stack) if e["first"])
     page.goto(f"{stack.url}#/endpoints/{quote(first['endpointId'])}")
