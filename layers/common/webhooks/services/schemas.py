@@ -20,9 +20,10 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from ..delivery.schedule import MAX_WAIT_SECONDS, MAX_WAITS, MIN_WAIT_SECONDS, RetrySchedule
-from ..dispatch.filters import parse_filter
+from ..dispatch.filters import FilterError, format_loc, parse_filter
 from ..models import SubscriptionPattern
 from ..store.delivery_log import StatusFilter
 
@@ -263,7 +264,13 @@ def _checked_filter(value: dict[str, Any] | None) -> dict[str, Any] | None:
     """A filter is validated (and its size and depth bounded) when it is set, not when an
     event meets it: the FilterError names the path of the first problem."""
     if value is not None:
-        parse_filter(value)
+        try:
+            parse_filter(value)
+        except FilterError as exc:
+            # "filter: data.value.$gte: must be ...": the path below the field pydantic names
+            inner = format_loc(exc.loc[1:]) if len(exc.loc) > 1 else "the filter"
+            detail = {"where": inner, "reason": exc.reason}
+            raise PydanticCustomError("event_filter", "{where}: {reason}", detail) from None
     return value
 
 
