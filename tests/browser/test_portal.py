@@ -74,6 +74,8 @@ def test_a_portal_link_lists_the_partners_endpoints_and_adds_one_whose_secret_is
     stack: Stack,
     page: Any,
 ) -> None:
+    violations: list[str] = []
+    page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
     open_portal(page, stack, view="")
     page.get_by_role("link", name="Endpoints").click()
     page.get_by_role("heading", name="Endpoints").wait_for()
@@ -134,6 +136,7 @@ def test_a_portal_link_lists_the_partners_endpoints_and_adds_one_whose_secret_is
     page.goto(f"{stack.url}#/endpoints/{quote(first['endpointId'])}")
     page.locator("dd.endpoint-url", has_text=stack.good.url).wait_for()
     assert test_id not in page.locator("main").inner_text()
+    assert violations == []  # every portal page under the console's policy, as it is
 
 
 def test_an_invalid_filter_is_refused_with_the_apis_error_beside_the_form_and_nothing_changes(
