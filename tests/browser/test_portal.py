@@ -382,3 +382,29 @@ def test_a_partner_replays_an_event_and_recovers_failures_from_an_endpoints_page
     )
     # the resent delivery is attempted again (and refused again): a second series in the log
     assert wait_for(lambda: sum(a["partnerId"] == closed for a in stack.attempts(failed)) >= 2)
+
+
+def test_a_url_whose_token_is_masked_is_not_saved_with_the_mask(
+    stack: Stack,
+    page: Any,
+) -> None:
+    endpoint = add_endpoint(stack, GOOD, "tokened?token=s3cret")
+    open_portal(page, stack, view=f"#/endpoints/{quote(endpoint['endpointId'])}/edit")
+    url = page.get_by_label("URL")
+    assert url.input_value().endswith("/tokened?***")  # the API never shows the query
+    url.fill(url.input_value().replace("/tokened", "/moved"))
+    page.get_by_role("button", name="Save changes").click()
+    alert = page.locator(".form-errors [role=alert]")
+    alert.wait_for()
+    assert "type all of it" in alert.inner_text() and url.get_attribute("aria-invalid") == "true"
+    stored = next(e for e in endpoints_of(stack) if e["endpointId"] == endpoint["endpointId"])
+    assert stored["url"].endswith("/tokened?***")  # unchanged: still its own query
+
+    page.get_by_label("Description").fill("kept its token")  # other settings save as usual
+    url.fill(endpoint["url"])
+    page.get_by_role("button", name="Save changes").click()
+    page.locator("dd.endpoint-url").wait_for()
+    stored = next(e for e in endpoints_of(stack) if e["endpointId"] == endpoint["endpointId"])
+    assert stored["description"] == "kept its token"
+    page.get_by_role("button", name="Send test event").click()  # still sent to its own URL
+    assert wait_for(lambda: any(r.path == "/tokened?token=s3cret" for r in stack.good.requests))

@@ -280,6 +280,7 @@ export async function form(scope, id) {
   // its notices are alerts (role=alert): read out as they appear
   const errors = el("div", { class: "form-errors", id: "ep-errors" });
   const headerNames = Object.keys(c.headers || {});
+  const masked = (c.url || "").includes("***");
   const submit = el("button", { type: "submit" }, id ? "Save changes" : "Add endpoint");
 
   const read = () => {
@@ -294,6 +295,10 @@ export async function form(scope, id) {
       headers: jsonObject("headers", "Custom headers", inputs.headers.value),
     };
     if (!id) return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== null));
+    if (masked && value.url !== c.url && value.url.includes("***")) {
+      // the API shows a URL's credentials and query as ***: saved so, they would be lost
+      throw new Problem("url", "URL: its credentials or query are shown as ***; to change the URL, type all of it, with them");
+    }
     // an edit sends what changed; a cleared setting is null (the default applies again).
     // Header values are never shown: left empty, the headers stay as they are.
     const changed = Object.fromEntries(Object.entries(value).filter(([k, v]) => k !== "headers" && !same(v, c[k])));
@@ -347,7 +352,7 @@ export async function form(scope, id) {
         }
       },
     },
-    field("url", "URL", inputs.url, "https://... where the webhooks are POSTed"),
+    field("url", "URL", inputs.url, masked ? "credentials and query shown as ***: to change the URL, type all of it" : "https://... where the webhooks are POSTed"),
     field("description", "Description", inputs.description),
     field("events", "Events", inputs.events, "comma-separated event types or patterns: order.created, invoice.*"),
     field("filter", "Filter (JSON)", inputs.filter, 'optional, matched against the event: {"data": {"total": {"$gte": 100}}}'),
