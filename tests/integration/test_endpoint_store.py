@@ -7,10 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from conftest import Stack
 from webhooks.endpoints.model import EndpointNotFound, first_endpoint_id
 from webhooks.endpoints.store import EndpointStore
 from webhooks.errors import Conflict
+
+from conftest import Stack
 
 
 def _stores(stack: Stack) -> tuple[EndpointStore, str]:

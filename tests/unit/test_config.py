@@ -85,21 +85,21 @@ def test_a_function_fails_at_start_with_a_sentence(monkeypatch: pytest.MonkeyPat
 def test_a_retry_schedule_longer_than_the_age_bound_is_refused_at_start_naming_both_variables(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # 2.5 s doubling reaches the 12 h cap by attempt 16: 40 attempts wait about 15 days
-    monkeypatch.setenv("WEBHOOK_MAX_ATTEMPTS", "40")
+    # 2.5 s doubling reaches the 12 h cap by attempt 16: 70 attempts wait about 33.5 days
+    monkeypatch.setenv("WEBHOOK_MAX_ATTEMPTS", "70")
     monkeypatch.setenv("WEBHOOK_RETRY_DELAY", "2500")
     with pytest.raises(ConfigError) as caught:
         load_settings()
-    assert "WEBHOOK_MAX_ATTEMPTS=40" in str(caught.value) and "WEBHOOK_RETRY_DELAY=2500" in str(caught.value)
-    monkeypatch.setenv("WEBHOOK_MAX_ATTEMPTS", "30")  # about 9.5 days: fits
-    assert load_settings().webhook_max_attempts == 30
+    assert "WEBHOOK_MAX_ATTEMPTS=70" in str(caught.value) and "WEBHOOK_RETRY_DELAY=2500" in str(caught.value)
+    monkeypatch.setenv("WEBHOOK_MAX_ATTEMPTS", "60")  # about 27.5 days: fits
+    assert load_settings().webhook_max_attempts == 60
 
 
 def test_the_schedule_bound_leaves_a_margin_under_the_age_bound() -> None:
     from webhooks.config import SCHEDULE_BOUND_SECONDS, longest_retry_schedule
     from webhooks.queues import MAX_AGE_SECONDS
 
-    assert SCHEDULE_BOUND_SECONDS <= MAX_AGE_SECONDS - 86_400
+    assert SCHEDULE_BOUND_SECONDS <= MAX_AGE_SECONDS - 5 * 86_400
     # the defaults: 2-3 s, then 4-5 s
     assert longest_retry_schedule(3, 2500) == pytest.approx(1.2 * (2.5 + 5))
 
@@ -138,10 +138,10 @@ def test_a_retry_schedule_that_is_not_whole_seconds_is_refused_naming_the_variab
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        ("5,0", "wait 2: must be between 1 and 259200 seconds (3 days)"),
+        ("5,0", "wait 2: must be between 1 and 604800 seconds (7 days)"),
         (",".join(["1"] * 31), "must list 1 to 30 waits (the attempts are one more), not 31"),
-        # 14 days of waits: over the age bound (F2), as an endpoint's schedule would be
-        (",".join(["259200"] * 5), "the waits add up to 1296000 seconds, more than 13 days (1123200)"),
+        # 35 days of waits: over the 30-day bound, as an endpoint's schedule would be
+        (",".join(["604800"] * 5), "the waits add up to 3024000 seconds, more than 30 days (2592000)"),
     ],
 )
 def test_a_retry_schedule_out_of_bounds_is_refused_at_start_naming_the_variable(
@@ -195,6 +195,6 @@ def test_blank_retry_variables_are_unset_not_bad_numbers(monkeypatch: pytest.Mon
 
 @pytest.mark.usefixtures("no_retry_variables")
 def test_the_age_bound_still_applies_to_the_node_variables_when_set(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("WEBHOOK_MAX_ATTEMPTS", "40")
-    with pytest.raises(ConfigError, match="WEBHOOK_MAX_ATTEMPTS=40 with WEBHOOK_RETRY_DELAY=2500"):
+    monkeypatch.setenv("WEBHOOK_MAX_ATTEMPTS", "70")
+    with pytest.raises(ConfigError, match="WEBHOOK_MAX_ATTEMPTS=70 with WEBHOOK_RETRY_DELAY=2500"):
         load_settings()

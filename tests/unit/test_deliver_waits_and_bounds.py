@@ -15,7 +15,7 @@ from webhooks.config import Settings, load_settings
 from webhooks.delivery.backoff import visibility_cap
 from webhooks.delivery.batch import Batch
 from webhooks.delivery.deliverer import MAX_UNATTEMPTED_RECEIVES, Deliverer
-from webhooks.delivery.flow_control import deliberate_waits
+from webhooks.delivery.flow_control import WAIT_RECEIVES_PER_COPY, deliberate_waits
 from webhooks.delivery.http import HttpResult
 from webhooks.delivery.policy import RetryLater, fallback_decision
 from webhooks.delivery.receipt import Receipt
@@ -76,6 +76,27 @@ def test_a_copy_back_before_its_not_before_hides_for_the_rest_of_the_wait_withou
     assert queue.sent == [] and dlq.sent == []
 
 
+def test_a_seven_day_wait_is_handed_to_a_fresh_copy_on_the_third_early_receive(settings: Settings) -> None:
+    # one copy holding a 7-day wait would be received 16 times: past the delivery queue's
+    # redrive (10) and its 4-day retention; a fresh copy takes the rest of the wait instead
+    queue, dlq = MemoryQueue(), MemoryQueue()
+    now = time.time()
+    waiting = message(priorAttempts=2, notBefore=now + 6 * 86_400, acceptedAt=now - 86_400, hops=4)
+    outcome = deliverer(settings, queue, dlq).deliver(
+        waiting.as_body(), Receipt("r1", WAIT_RECEIVES_PER_COPY, now - 86_000, now), Batch()
+    )
+    assert outcome.outcome == "waiting" and outcome.attempt == 2
+    assert queue.visibility == [] and dlq.sent == []
+    [(body, attributes, delay)] = queue.sent
+    copy = DeliveryMessage.model_validate_json(body)
+    assert copy.priorAttempts == 2 and copy.hops == 5 and copy.acceptedAt == waiting.acceptedAt
+    assert copy.notBefore is not None and abs(copy.notBefore - waiting.notBefore) <= 1.5  # type: ignore[operator]
+    assert delay == 900 and attributes["eventId"] == waiting.event.eventId
+    # and the bound on receives without an attempt allows every receive a copy spends waiting
+    assert deliberate_waits(waiting, now) == WAIT_RECEIVES_PER_COPY
+    assert MAX_UNATTEMPTED_RECEIVES + WAIT_RECEIVES_PER_COPY < 10  # the queue's redrive
+
+
 def test_a_visibility_change_never_exceeds_twelve_hours_from_the_receive(settings: Settings) -> None:
     queue, dlq = MemoryQueue(), MemoryQueue()
     now = time.time()
@@ -101,7 +122,7 @@ def test_long_waits_allow_their_deliberate_receives_and_no_more() -> None:
     [
         ({}, MAX_UNATTEMPTED_RECEIVES + 1, "received 6 times without an attempt completing"),
         ({"hops": MAX_HOPS + 1}, 1, f"re-sent {MAX_HOPS + 1} times"),
-        ({"acceptedAt": time.time() - MAX_AGE_SECONDS - 86_400}, 1, "accepted 15.0 days ago"),
+        ({"acceptedAt": time.time() - MAX_AGE_SECONDS - 86_400}, 1, "accepted 36.0 days ago"),
     ],
 )
 def test_a_delivery_past_a_bound_is_dead_lettered_with_the_reason_and_no_post(
@@ -126,9 +147,9 @@ def test_a_long_wait_still_within_its_deliberate_receives_is_not_dead_lettered(s
     now = time.time()
     waiting = message(priorAttempts=1, notBefore=now + 100, acceptedAt=now - 3500)
     receipt = Receipt("r1", MAX_UNATTEMPTED_RECEIVES + 1, now - 3500, now)  # needed one wait
-    with pytest.raises(RetryLater):
-        deliverer(settings, queue, dlq).deliver(waiting.as_body(), receipt, Batch())
-    assert dlq.sent == []
+    outcome = deliverer(settings, queue, dlq).deliver(waiting.as_body(), receipt, Batch())
+    assert outcome.outcome == "waiting" and dlq.sent == []  # the wait goes on in a fresh copy
+    assert len(queue.sent) == 1
 
 
 def emf_values(out: str, name: str) -> tuple[list[float], str]:

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from webhooks.config import SCHEDULE_BOUND_SECONDS, SQS_MAX_VISIBILITY_SECONDS, load_settings
 from webhooks.delivery.backoff import retry_delay_seconds
-from webhooks.delivery.flow_control import MAX_DEFER_SECONDS, VISIBILITY_STEP_SECONDS
+from webhooks.delivery.flow_control import MAX_DEFER_SECONDS, VISIBILITY_STEP_SECONDS, WAIT_RECEIVES_PER_COPY
 from webhooks.delivery.schedule import (
     MAX_TOTAL_SECONDS,
     MAX_WAIT_SECONDS,
@@ -49,16 +49,18 @@ def test_attempts_are_one_more_than_the_waits() -> None:
 def test_the_bounds_themselves_are_accepted() -> None:
     assert RetrySchedule.model_validate([1]).attempts == 2
     assert RetrySchedule.model_validate([1] * MAX_WAITS).attempts == 31
-    assert RetrySchedule.model_validate([MAX_WAIT_SECONDS] * 4 + [86_400]).waits[-1] == 86_400  # 13 days
+    assert (
+        RetrySchedule.model_validate([MAX_WAIT_SECONDS] * 4 + [2 * 86_400]).waits[-1] == 2 * 86_400
+    )  # 30 days
 
 
 def test_the_total_is_bounded_under_the_age_bound_that_would_cut_the_last_attempts_off() -> None:
-    # 13 days of waits, never the 30: a delivery is dead-lettered 14 days after
-    # acceptance (queues.MAX_AGE_SECONDS), a day left for pauses and deferrals
-    assert MAX_TOTAL_SECONDS == SCHEDULE_BOUND_SECONDS == 13 * 86_400
-    assert MAX_TOTAL_SECONDS + 86_400 == MAX_AGE_SECONDS
-    with pytest.raises(ValidationError, match="more than 13 days"):
-        RetrySchedule.model_validate([86_400] * 14)
+    # 30 days of waits (the endpoints contract); a delivery is dead-lettered 35 days after
+    # acceptance (queues.MAX_AGE_SECONDS), 5 days left for pauses and deferrals
+    assert MAX_TOTAL_SECONDS == SCHEDULE_BOUND_SECONDS == 30 * 86_400
+    assert MAX_TOTAL_SECONDS + 5 * 86_400 == MAX_AGE_SECONDS
+    with pytest.raises(ValidationError, match="more than 30 days"):
+        RetrySchedule.model_validate([MAX_WAIT_SECONDS] * 4 + [2 * 86_400 + 1])
 
 
 @pytest.mark.parametrize(
@@ -68,17 +70,16 @@ def test_the_total_is_bounded_under_the_age_bound_that_would_cut_the_last_attemp
         ([1] * (MAX_WAITS + 1), (), "must list 1 to 30 waits (the attempts are one more), not 31"),
         ("5,300", (), "must be a list of waits in seconds"),
         (None, (), "must be a list of waits in seconds"),
-        ([5, 0], (1,), "must be between 1 and 259200 seconds (3 days)"),
-        ([5, 300, MAX_WAIT_SECONDS + 1], (2,), "must be between 1 and 259200 seconds (3 days)"),
-        ([-1], (0,), "must be between 1 and 259200 seconds (3 days)"),
+        ([5, 0], (1,), "must be between 1 and 604800 seconds (7 days)"),
+        ([5, 300, MAX_WAIT_SECONDS + 1], (2,), "must be between 1 and 604800 seconds (7 days)"),
+        ([-1], (0,), "must be between 1 and 604800 seconds (7 days)"),
         ([5, True], (1,), "Input should be a valid integer"),
         ([5, "300"], (1,), "Input should be a valid integer"),
         ([5, 2.5], (1,), "Input should be a valid integer"),
         (
-            [MAX_WAIT_SECONDS] * 4 + [86_401],
+            [MAX_WAIT_SECONDS] * 4 + [172_801],
             (),
-            "the waits add up to 1123201 seconds, more than 13 days (1123200): a delivery is "
-            "dead-lettered 14 days after it was accepted",
+            "the waits add up to 2592001 seconds, more than 30 days (2592000)",
         ),
     ],
 )
@@ -93,9 +94,14 @@ def test_the_longest_wait_fits_in_the_delivery_queue_that_holds_it() -> None:
     # receive (flow_control); its receives must stay under the queue's redrive, with room to
     # spare, and the wait under the queue's retention, a day to spare
     [queue] = [spec for spec in QUEUES if spec.key == "DELIVERY_QUEUE_URL"]
-    receives = 1 + math.ceil((MAX_WAIT_SECONDS - MAX_DEFER_SECONDS) / VISIBILITY_STEP_SECONDS)
+    # ... and a fresh copy takes the rest of the wait every WAIT_RECEIVES_PER_COPY receives
+    receives = min(
+        WAIT_RECEIVES_PER_COPY,
+        1 + math.ceil((MAX_WAIT_SECONDS - MAX_DEFER_SECONDS) / VISIBILITY_STEP_SECONDS),
+    )
     assert queue.max_receive_count is not None and receives + 2 <= queue.max_receive_count
-    assert queue.retention >= MAX_WAIT_SECONDS + 86_400
+    copy_lifetime = MAX_DEFER_SECONDS + (WAIT_RECEIVES_PER_COPY - 1) * 43_200
+    assert queue.retention >= copy_lifetime + 86_400
 
 
 def test_in_a_request_body_the_error_reads_with_the_field_and_index() -> None:
@@ -105,11 +111,11 @@ def test_in_a_request_body_the_error_reads_with_the_field_and_index() -> None:
     assert EndpointIn.model_validate({}).retrySchedule is None
     with pytest.raises(ValidationError) as caught:
         EndpointIn.model_validate({"retrySchedule": [5, 300, 1_800, 10**9]})
-    assert format_errors(caught.value) == "retrySchedule[3]: must be between 1 and 259200 seconds (3 days)"
+    assert format_errors(caught.value) == "retrySchedule[3]: must be between 1 and 604800 seconds (7 days)"
     total = MAX_TOTAL_SECONDS // MAX_WAIT_SECONDS + 1
     with pytest.raises(ValidationError) as caught:
         EndpointIn.model_validate({"retrySchedule": [MAX_WAIT_SECONDS] * total})
-    assert format_errors(caught.value).startswith("retrySchedule: the waits add up to 1296000 seconds")
+    assert format_errors(caught.value).startswith("retrySchedule: the waits add up to 3024000 seconds")
 
 
 def test_a_schedule_is_immutable() -> None:
@@ -220,7 +226,7 @@ def test_a_wait_is_at_least_one_second() -> None:
 
 
 def test_a_long_wait_is_not_capped_the_caller_chains_it() -> None:
-    assert wait_before(RetrySchedule.model_validate([MAX_WAIT_SECONDS]), 2, 0.2) == 311_040
+    assert wait_before(RetrySchedule.model_validate([MAX_WAIT_SECONDS]), 2, 0.2) == 725_760
 
 
 @pytest.mark.parametrize("attempt", [-1, 0, 1, 4])

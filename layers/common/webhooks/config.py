@@ -30,12 +30,13 @@ SQS_MAX_VISIBILITY_SECONDS = 43_200
 SQS_MAX_MESSAGE_BYTES = 1_048_576
 
 
-# Every delivery must be able to make all its attempts before webhooks.queues.MAX_AGE_SECONDS
-# (14 days, SQS's longest retention) dead-letters it: the retry schedule must fit in 13 days,
-# a day left for pauses, rate-limit deferrals, store outages and the POSTs themselves. Every
-# schedule is held to it: the Node settings' (below), WEBHOOK_RETRY_SCHEDULE's and each
-# endpoint's own (delivery/schedule.py: RetrySchedule's total).
-SCHEDULE_BOUND_SECONDS = 13 * 86_400
+# Every retry schedule fits in 30 days (the endpoints contract), held to it: the Node
+# settings' (below), WEBHOOK_RETRY_SCHEDULE's and each endpoint's own (delivery/schedule.py:
+# RetrySchedule's total). webhooks.queues.MAX_AGE_SECONDS, the bound that dead-letters a
+# delivery looping for too long, leaves 5 days beyond it for pauses, rate-limit deferrals,
+# store outages and the POSTs themselves. (Every retry is a new message, so SQS's 14-day
+# retention bounds one copy, never a delivery's whole schedule.)
+SCHEDULE_BOUND_SECONDS = 30 * 86_400
 # the settings that keep the Node service's meaning when set (delivery/schedule.py)
 NODE_RETRY_SETTINGS = ("webhook_max_attempts", "webhook_retry_delay")
 _WHOLE_SECONDS = re.compile(r"[0-9]+")
@@ -216,7 +217,7 @@ class Settings(BaseSettings):
                 f"WEBHOOK_MAX_ATTEMPTS={self.webhook_max_attempts} with WEBHOOK_RETRY_DELAY="
                 f"{self.webhook_retry_delay} ms waits up to {schedule / 86_400:.1f} days between "
                 f"attempts, over the {SCHEDULE_BOUND_SECONDS // 86_400}-day bound (a delivery is "
-                "dead-lettered 14 days after it was accepted): lower either"
+                "dead-lettered 35 days after it was accepted): lower either"
             )
         return self
 

@@ -16,7 +16,8 @@ and the CLI prints the message.
     │   ├── Unauthenticated          401  no credential, or not a valid one
     │   ├── Forbidden                403  valid credential, not allowed (or feature off)
     │   ├── NotFound                 404
-    │   │   └── PartnerNotFound        partners.model
+    │   │   ├── PartnerNotFound        partners.model
+    │   │   └── EndpointNotFound       endpoints.model: not this partner's, or gone
     │   ├── Conflict                 409  the resource's state does not allow it now
     │   │   └── IdempotencyKeyInUse    ingest.idempotency: the first request still runs
     │   ├── PayloadTooLarge          413  the request body over the size limit

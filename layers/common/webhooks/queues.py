@@ -27,11 +27,12 @@ ATTRIBUTES_ALLOWANCE = 200  # bytes counted per entry for its message attributes
 # Our own bounds on messages that dispatch and deliver send back to their own trigger queues
 # (Lambda's recursive-loop detection is off for both: it would drop a long backoff or a
 # partner's long pause after about 16 hops, with no log line of ours). Far beyond any
-# legitimate chain: a delivery hops once per retry, deferral or put-back, and a wait of
-# 12 h in 900 s steps is 48 hops; 14 days is SQS's longest retention. A retry schedule
-# that would not fit in it is refused at start (config.SCHEDULE_BOUND_SECONDS).
+# legitimate chain: a delivery hops once per retry, deferral or put-back, and once a day or so
+# while it waits out a long retry (delivery/flow_control.py: a fresh copy every few
+# receives). The age bound is the longest retry schedule (30 days, config.
+# SCHEDULE_BOUND_SECONDS) and 5 days for pauses, deferrals and outages on the way.
 MAX_HOPS = 10_000
-MAX_AGE_SECONDS = 14 * 86_400
+MAX_AGE_SECONDS = 35 * 86_400
 
 _clients: dict[tuple[str | None, str, str | None], Any] = {}
 _lock = threading.Lock()

@@ -236,7 +236,9 @@ class Deliverer(FlowControl):
         stopped = self._bounded(message, receipt, now)
         if stopped is not None:
             return stopped
-        self._wait_if_early(message, receipt, now)
+        waiting = self._wait_if_early(message, receipt, now)
+        if waiting is not None:
+            return waiting
         ready = self._admit(message, deadline)
         if isinstance(ready, Attempt):
             return ready

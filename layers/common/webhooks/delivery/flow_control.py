@@ -44,6 +44,10 @@ EARLY_TOLERANCE_SECONDS = 1.0
 # what one visibility extension covers at least (12 h, less a margin for the time between
 # the receive and the extension): how many deliberate waits a long notBefore needs
 VISIBILITY_STEP_SECONDS = SQS_MAX_VISIBILITY_SECONDS - 3_600
+# early receives one copy spends waiting before a fresh copy takes the rest of the wait: one
+# copy then lives about a day (two 12 h extensions), far inside the delivery queue's 4-day
+# retention and under its redrive at 10 receives, however long the wait (7 days at most)
+WAIT_RECEIVES_PER_COPY = 3
 
 
 def log_context(message: DeliveryMessage) -> dict[str, Any]:
@@ -57,11 +61,12 @@ def log_context(message: DeliveryMessage) -> dict[str, Any]:
 def deliberate_waits(message: DeliveryMessage, sent_at: float | None) -> int:
     """Receives of this copy that end without a POST by design: its DelaySeconds covers at
     most 900 s of the wait to its ``notBefore``; each receive before then extends its
-    visibility by up to :data:`VISIBILITY_STEP_SECONDS`."""
+    visibility by up to :data:`VISIBILITY_STEP_SECONDS`, and the one after
+    WAIT_RECEIVES_PER_COPY - 1 such extensions hands the wait to a fresh copy."""
     if message.notBefore is None or sent_at is None:
         return 0
     beyond_delay = message.notBefore - sent_at - MAX_DEFER_SECONDS
-    return max(0, math.ceil(beyond_delay / VISIBILITY_STEP_SECONDS))
+    return min(WAIT_RECEIVES_PER_COPY, max(0, math.ceil(beyond_delay / VISIBILITY_STEP_SECONDS)))
 
 
 class FlowControl:
@@ -75,13 +80,21 @@ class FlowControl:
     limiter: RateLimiter | None
     parked: ParkedDeliveries | None
 
-    def _wait_if_early(self, message: DeliveryMessage, receipt: Receipt, now: float) -> None:
+    def _wait_if_early(self, message: DeliveryMessage, receipt: Receipt, now: float) -> Attempt | None:
         """A copy received before its ``notBefore`` (a wait longer than a DelaySeconds can
-        hold) hides itself for the rest of the wait, without a POST. Raises
-        :class:`RetryLater` then; returns when the delivery is due."""
+        hold) hides itself for the rest of the wait, without a POST, and raises
+        :class:`RetryLater`; on its WAIT_RECEIVES_PER_COPY-th receive it hands the rest of
+        the wait to a fresh copy instead (returned: "waiting", the original acknowledged).
+        Returns None when the delivery is due."""
         if message.notBefore is None or message.notBefore - now <= EARLY_TOLERANCE_SECONDS:
-            return
+            return None
         context = log_context(message)
+        if receipt.count >= WAIT_RECEIVES_PER_COPY:
+            # same attempts, slot and notBefore (to the second); its receive count starts at 1
+            remaining = math.ceil(message.notBefore - now)
+            self._put_back(message, message.priorAttempts, message.rateSlot, remaining, "handed on")
+            logger.info("delivery waiting: handed to a fresh copy", extra={**context, "seconds": remaining})
+            return Attempt("waiting", message.priorAttempts, delay_seconds=remaining)
         seconds = min(math.ceil(message.notBefore - now), visibility_cap(receipt.received_at or now, now))
         try:
             if seconds >= 1:

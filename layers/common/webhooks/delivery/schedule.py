@@ -18,15 +18,15 @@ before); config.py refuses both kinds set at once. The template leaves all three
 default (read as unset), so the standard schedule applies on AWS unless a parameter says
 otherwise.
 
-A wait beyond SQS's 43,200 s visibility limit (an endpoint's may be 3 days) chains as long
-waits do: the copy back carries a ``notBefore`` and is hidden again on each early receive
-(``delivery/flow_control.py``); the standard schedule's longest wait, 10 h, needs no chaining.
+A wait beyond SQS's 43,200 s visibility limit (an endpoint's may be 7 days) chains: the copy
+back carries a ``notBefore`` and is hidden again on an early receive, and every
+WAIT_RECEIVES_PER_COPY-th early receive sends a fresh copy instead (``delivery/flow_control.py``),
+so no copy outlives the delivery queue's retention or reaches its redrive; the standard
+schedule's longest wait, 10 h, needs no chaining.
 
-The total is bounded at 13 days (config.SCHEDULE_BOUND_SECONDS), not the 30 days issue #33
-names: a delivery is dead-lettered 14 days after it was accepted (queues.MAX_AGE_SECONDS:
-SQS keeps a message, and the DLQ a dead letter, 14 days at most), and the last day is left
-for pauses, rate-limit deferrals and Retry-After lengthening. A longer schedule would have its
-last attempts cut off by that bound; it is refused instead, with the bound in the error.
+The total is bounded at 30 days (config.SCHEDULE_BOUND_SECONDS); the age bound that ends a
+looping delivery (queues.MAX_AGE_SECONDS, 35 days) leaves 5 days beyond it for pauses,
+rate-limit deferrals and Retry-After lengthening.
 """
 
 from __future__ import annotations
@@ -44,12 +44,10 @@ from ..config import NODE_RETRY_SETTINGS, SCHEDULE_BOUND_SECONDS, SQS_MAX_VISIBI
 
 MAX_WAITS = 30
 MIN_WAIT_SECONDS = 1
-# 3 days, not the issue's 7: a wait is held by one copy on the delivery queue, received after
-# its DelaySeconds and hidden again up to 12 h per receive; the queue keeps a message 4 days
-# and moves it to the DLQ after 10 receives (cli/webhooks_cli/topology.py), and 3 days is 8
-# receives with a day of retention to spare. A longer wait would be lost or redriven.
-MAX_WAIT_SECONDS = 3 * 86_400
-MAX_TOTAL_SECONDS = SCHEDULE_BOUND_SECONDS  # 13 days: the module's docstring says why
+# a long wait is held by a chain of copies, each received at most WAIT_RECEIVES_PER_COPY
+# times (delivery/flow_control.py), so neither the queue's retention nor its redrive bounds it
+MAX_WAIT_SECONDS = 7 * 86_400
+MAX_TOTAL_SECONDS = SCHEDULE_BOUND_SECONDS  # 30 days
 JITTER = 0.2  # the most wait_before moves a wait, either way
 # the settings that, when set, keep the Node service's meaning (see service_default)
 NODE_SETTINGS = frozenset(NODE_RETRY_SETTINGS)
@@ -69,7 +67,7 @@ class Schedule(Protocol):
 def _bounded_wait(seconds: int) -> int:
     if not MIN_WAIT_SECONDS <= seconds <= MAX_WAIT_SECONDS:
         raise PydanticCustomError(
-            "retry_wait", "must be between 1 and {most} seconds (3 days)", {"most": MAX_WAIT_SECONDS}
+            "retry_wait", "must be between 1 and {most} seconds (7 days)", {"most": MAX_WAIT_SECONDS}
         )
     return seconds
 
@@ -83,10 +81,10 @@ Wait = Annotated[
 
 class RetrySchedule(RootModel[tuple[Wait, ...]]):
     """Seconds to wait between attempts (attempts: waits + 1): 1 to 30 waits, whole seconds,
-    each 1 s to 3 days, at most 13 days in all (the age bound: see the module's docstring)."""
+    each 1 s to 7 days, at most 30 days in all."""
 
     # A bad schedule fails validation with the wait's index as pydantic's loc: in the API,
-    # "retrySchedule[3]: must be between 1 and 259200 seconds (3 days)".
+    # "retrySchedule[3]: must be between 1 and 604800 seconds (7 days)".
 
     model_config = ConfigDict(frozen=True)
     # the length is checked by _bounded_length (pydantic's own check would also count the
@@ -113,8 +111,7 @@ class RetrySchedule(RootModel[tuple[Wait, ...]]):
         if total > MAX_TOTAL_SECONDS:
             raise PydanticCustomError(
                 "retry_schedule_total",
-                "the waits add up to {total} seconds, more than 13 days ({most}): a delivery "
-                "is dead-lettered 14 days after it was accepted",
+                "the waits add up to {total} seconds, more than 30 days ({most})",
                 {"total": total, "most": MAX_TOTAL_SECONDS},
             )
         return self
@@ -136,7 +133,7 @@ class NodeBackoff:
     """The Node service's schedule: ``max_attempts`` attempts, attempt n+1 after
     ``retry_delay_ms * 2^(n-1)`` ms (:func:`wait_before` caps each wait at SQS's 43,200 s,
     after the jitter, as the Node-compatible backoff always did). Unbounded by RetrySchedule's
-    limits (100 attempts are allowed): config.py bounds the two settings together (13 days of
+    limits (100 attempts are allowed): config.py bounds the two settings together (30 days of
     waits at most)."""
 
     max_attempts: int

@@ -292,7 +292,7 @@ Schedule = Annotated[
     list[int],
     Field(
         description="seconds between attempts (attempts: its length + 1): 1 to 30 waits, each "
-        "1 s to 3 days, at most 13 days in all",
+        "1 s to 7 days, at most 30 days in all",
         examples=[[5, 300, 1800, 7200, 18000, 36000, 36000]],
         # the bounds RetrySchedule checks, for clients (its words answer a bad one)
         json_schema_extra={
