@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from webhooks.partners.portal_tokens import PortalTokens
+from webhooks.services.portal import PORTAL_TOKEN_MAX_FAILURES
 from webhooks.store.delivery_log import AttemptRecord, DeliveryLog
 from webhooks_cli.main import main
 
@@ -227,17 +228,33 @@ def test_a_token_is_no_credential_for_admin_routes_or_publishing(
     assert own_deliveries(api, token).status == 200  # not revoked by any of that
 
 
-def test_failed_tokens_spend_the_api_keys_failure_budget(api: IngestApi, two: tuple[str, str]) -> None:
-    token = issue(api, two[0])
-    for _ in range(10):  # PARTNER_AUTH_MAX_FAILURES: 10
+def test_failed_api_keys_never_turn_a_tokens_401_into_a_429(
+    stack: Stack, api: IngestApi, two: tuple[str, str]
+) -> None:
+    token = issue(api, two[0], {"ttlSeconds": 60})
+    for _ in range(12):  # past PARTNER_AUTH_MAX_FAILURES (10): this source's keys are throttled
         wrong = api(
             "GET", "/api/v1/deliveries", headers={"X-API-Key": "wrong"}, admin=False, source_ip=ATTACKER
         )
-        assert wrong.status == 401
+    assert wrong.status == 429
+    stack.db["portalTokens"].update_one({}, {"$set": {"expiresAt": datetime.now(UTC) - timedelta(seconds=1)}})
+    # an expired token from that same source is still the contract's 401, not the keys' 429
+    status, body, _ = own_deliveries(api, token, source=ATTACKER)
+    assert status == 401 and body == {"error": "Invalid or expired portal token"}
+    assert own_deliveries(api, "wpt_guess", source=ATTACKER).status == 401
+
+
+def test_failed_tokens_have_their_own_budget_per_source(api: IngestApi, two: tuple[str, str]) -> None:
+    token = issue(api, two[0])
+    for _ in range(PORTAL_TOKEN_MAX_FAILURES):
+        assert own_deliveries(api, "wpt_guess", source=ATTACKER).status == 401
     status, body, headers = own_deliveries(api, "wpt_guess", source=ATTACKER)
     assert status == 429 and int(headers["Retry-After"]) >= 1 and "error" in body
     # the right token from that source still signs in: no one is locked out by someone else's guesses
     assert own_deliveries(api, token, source=ATTACKER).status == 200
+    # and the API keys' budget of that source was not spent by the tokens
+    wrong = api("GET", "/api/v1/deliveries", headers={"X-API-Key": "wrong"}, admin=False, source_ip=ATTACKER)
+    assert wrong.status == 401
 
 
 def test_no_token_reaches_the_logs(
@@ -249,7 +266,8 @@ def test_no_token_reaches_the_logs(
     own_deliveries(api, guess)
     api("DELETE", tokens_path(two[0]))
     own_deliveries(api, token)
-    logged = caplog.text + capfd.readouterr().out + capfd.readouterr().err
+    captured = capfd.readouterr()  # read once: a second read returns only what came after it
+    logged = caplog.text + captured.out + captured.err
     assert "portal token refused" in logged
     assert token not in logged and guess not in logged and token[4:20] not in logged
 

@@ -39,7 +39,7 @@ from .deliveries import DeliveryLogService
 from .endpoints import EndpointService
 from .event_types import EventTypeService
 from .partners import PartnerService
-from .portal import PortalService
+from .portal import PortalService, portal_token_failures
 from .recovery import RecoveryService
 from .stats import StatsService
 
@@ -113,6 +113,6 @@ def build_services(
             events_queue,
         ),
         stats=StatsService(log.stats, store, parked),
-        portal=PortalService(store, PortalTokens(db), partner_keys.failures),
+        portal=PortalService(store, PortalTokens(db), portal_token_failures(db)),
         ingest=ingest,
     )

@@ -11,6 +11,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from pymongo.database import Database
+
 from ..errors import Conflict, Unauthenticated
 from ..observability import logger
 from ..partners.credentials import _refused, _source
@@ -22,6 +24,18 @@ from .answers import PortalToken, PortalTokensRevoked, answer
 from .schemas import PortalTokenRequest
 
 INVALID = "Invalid or expired portal token"
+# Failed tokens are counted per source under their own kind, not in the API keys' budget:
+# a run of wrong API keys from an address (a misconfigured producer behind the same NAT)
+# must never turn a token's contract answer, 401, into a 429. The limit is higher than the
+# keys' because a console open in several tabs retries one expired token on each of them;
+# it only slows guessing, which a token's 32 random bytes already make hopeless.
+PORTAL_TOKEN_MAX_FAILURES = 100  # per source per FailureThrottle window (60 s)
+PORTAL_TOKEN_FAILURE_KIND = "portalToken"
+
+
+def portal_token_failures(db: Database[Any]) -> FailureThrottle:
+    """The failed-token count the API uses: its own kind and limit, per source."""
+    return FailureThrottle(db, PORTAL_TOKEN_FAILURE_KIND, limit=PORTAL_TOKEN_MAX_FAILURES)
 
 
 def portal_url(api_base: str, token: str) -> str:
@@ -33,7 +47,7 @@ class PortalService:
     def __init__(self, store: PartnerStore, tokens: PortalTokens, failures: FailureThrottle | None) -> None:
         self.store = store
         self.tokens = tokens
-        # the API keys' count: a guessed token and a guessed key spend one budget per source
+        # failed tokens' own count per source (PORTAL_TOKEN_FAILURE_KIND), never the API keys'
         self.failures = failures
 
     def issue(self, partner_id: str, request: PortalTokenRequest, api_base: str) -> dict[str, Any]:
@@ -63,7 +77,7 @@ class PortalService:
         return answer(PortalTokensRevoked, {"revoked": revoked})
 
     def partner(self, token: str, source: str = "unknown") -> Partner:
-        """The active partner ``token`` signs in; 401 (429 past the failed-key limit) for an
+        """The active partner ``token`` signs in; 401 (429 past the failed-token limit) for an
         expired, revoked or made-up token, or one whose partner is inactive or deleted."""
         partner_id = self.tokens.partner_id(token) if token else None
         self.store.sync()  # a partner deactivated or deleted elsewhere is refused now
