@@ -55,3 +55,30 @@ def test_ipv6_forms_that_embed_a_private_ipv4_are_not_public(address: str) -> No
 
 def test_a_public_ipv4_embedded_in_nat64_stays_public() -> None:
     assert is_public_address("64:ff9b::808:808")  # 8.8.8.8
+
+
+def test_a_url_sent_back_masked_as_the_api_shows_it_is_refused_and_nothing_changes(
+    stack: Stack, api: Any
+) -> None:
+    real = "https://p.example/h?token=t0ps3cret"
+    status, created, _ = api("POST", "/api/v1/admin/partners", {"name": "m", "webhookUrl": real})
+    assert status == 201 and created["webhookUrl"] == "https://p.example/h?***"
+    partner = f"/api/v1/admin/partners/{created['partnerId']}"
+    # the partner's webhookUrl, PATCHed back as read
+    status, body, _ = api("PATCH", partner, {"webhookUrl": created["webhookUrl"]})
+    assert status == 400 and "webhookUrl: looks masked" in body["error"], body
+    # a second endpoint's url, query and credentials masked alike
+    status, added, _ = api(
+        "POST", f"{partner}/endpoints", {"url": "https://q.example/h?sig=abc", "events": ["order.created"]}
+    )
+    assert status == 201 and added["url"] == "https://q.example/h?***"
+    endpoint = f"{partner}/endpoints/{added['endpointId']}"
+    for masked in (added["url"], "https://***@q.example/h", "https://q.example/h?a=1&b=***"):
+        status, body, _ = api("PATCH", endpoint, {"url": masked})
+        assert status == 400 and "url: looks masked" in body["error"], (masked, body)
+    stored = stack.db["partners"].find_one({})
+    assert stored is not None and stored["webhookUrl"] == real
+    urls = json.dumps(list(stack.db["endpoints"].find({}, {"_id": 0})), default=str) + json.dumps(
+        stored, default=str
+    )
+    assert "sig=abc" in urls and "***" not in urls
