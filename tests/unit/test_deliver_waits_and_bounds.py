@@ -19,6 +19,7 @@ from webhooks.delivery.flow_control import WAIT_RECEIVES_PER_COPY, deliberate_wa
 from webhooks.delivery.http import HttpResult
 from webhooks.delivery.policy import RetryLater, fallback_decision
 from webhooks.delivery.receipt import Receipt
+from webhooks.endpoints.model import Endpoint, first_endpoint_id
 from webhooks.models import DeliveryMessage, Event, new_event_id, utc_timestamp
 from webhooks.observability import metrics
 from webhooks.queues import MAX_AGE_SECONDS, MAX_HOPS, OutgoingMessage
@@ -130,8 +131,9 @@ def test_a_delivery_past_a_bound_is_dead_lettered_with_the_reason_and_no_post(
 ) -> None:
     queue, dlq = MemoryQueue(), MemoryQueue()
     looping = message(priorAttempts=2, **fields)
+    batch = Batch()
     outcome = deliverer(settings, queue, dlq).deliver(
-        looping.as_body(), Receipt("r1", receive_count, time.time(), time.time()), Batch()
+        looping.as_body(), Receipt("r1", receive_count, time.time(), time.time()), batch
     )
     assert outcome.outcome == "dead_lettered"
     [(body, attributes, _)] = dlq.sent
@@ -140,6 +142,53 @@ def test_a_delivery_past_a_bound_is_dead_lettered_with_the_reason_and_no_post(
     letter = DeliveryMessage.model_validate_json(body)
     assert (letter.priorAttempts, letter.hops, letter.acceptedAt) == (0, 0, None)  # redrive starts over
     assert queue.sent == []
+    # the partner is told, as after a last POST: no status, the attempts made so far
+    [exhausted] = batch.events
+    assert exhausted.eventType == "message.attempt.exhausted"
+    assert exhausted.data == {
+        "eventId": looping.event.eventId,
+        "eventType": "order.created",
+        "partnerId": "p1",
+        "endpointId": first_endpoint_id("p1"),
+        "attempts": 2,
+        "lastStatus": None,
+    }
+
+
+def test_an_operational_event_past_a_bound_is_dead_lettered_without_announcing_it(settings: Settings) -> None:
+    queue, dlq = MemoryQueue(), MemoryQueue()
+    event = Event(
+        eventId=new_event_id(), eventType="message.attempt.exhausted", timestamp=utc_timestamp(), data={}
+    )
+    looping = DeliveryMessage(partnerId="p1", event=event, hops=MAX_HOPS + 1)
+    batch = Batch()
+    outcome = deliverer(settings, queue, dlq).deliver(
+        looping.as_body(), Receipt("r1", 1, time.time(), time.time()), batch
+    )
+    assert outcome.outcome == "dead_lettered" and len(dlq.sent) == 1
+    assert batch.events == []  # never an event about an event about an event
+
+
+class SecretlessEndpoints:
+    """An endpoint store whose one endpoint (a legacy document) has no usable secret."""
+
+    def get_cached(self, partner_id: str, endpoint_id: str | None) -> Endpoint:
+        return Endpoint(endpoint_id or "ep_x", partner_id, "Legacy", True, "https://l.example/h", "", False)
+
+
+def test_an_unsignable_endpoints_dead_letter_is_announced_to_its_partner(settings: Settings) -> None:
+    queue, dlq = MemoryQueue(), MemoryQueue()
+    unsignable = message(priorAttempts=1, endpointId="ep_2")
+    batch = Batch()
+    outcome = Deliverer(settings, SecretlessEndpoints(), None, queue, dlq).deliver(  # type: ignore[arg-type]
+        unsignable.as_body(), Receipt("r1", 1, time.time(), time.time()), batch
+    )
+    assert outcome.outcome == "dead_lettered" and "no usable signing secret" in str(
+        dlq.sent[0][1]["lastError"]
+    )
+    [exhausted] = batch.events
+    assert (exhausted.eventType, exhausted.data["endpointId"]) == ("message.attempt.exhausted", "ep_2")
+    assert (exhausted.data["attempts"], exhausted.data["lastStatus"]) == (1, None)
 
 
 def test_a_long_wait_still_within_its_deliberate_receives_is_not_dead_lettered(settings: Settings) -> None:

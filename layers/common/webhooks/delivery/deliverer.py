@@ -17,9 +17,11 @@ Outcomes of one attempt:
   queue with a DelaySeconds of min(backoff, 900 s), and the original is acknowledged.
 - the partner or the endpoint was deleted, or the partner deactivated, since: dropped, with
   a log line.
-- dead-lettered after its attempts (410 or the last one): the partner is told
-  (``message.attempt.exhausted``, to its endpoints that subscribe), unless the delivery was
-  itself one of the platform's events (:mod:`.operational_events`).
+- dead-lettered after its attempts (410 or the last one), or without a POST (a safety bound
+  below, or an endpoint with no usable secret): the partner is told
+  (``message.attempt.exhausted``, to its endpoints that subscribe; ``lastStatus`` null when
+  no POST was made), unless the delivery was itself one of the platform's events
+  (:mod:`.operational_events`).
 
 Attempts are counted in the message, never from SQS's receive count: an attempt is spent
 only when a POST was made. A receive that POSTs nothing (a throttled invocation, an init
@@ -233,13 +235,13 @@ class Deliverer(FlowControl):
         if receipt.count == 1:
             lag = start_lag(message, receipt, now)
             metrics.add_metric(name="DeliveryStartLag", unit=MetricUnit.Seconds, value=round(lag, 1))
-        stopped = self._bounded(message, receipt, now)
+        stopped = self._bounded(message, receipt, now, batch)
         if stopped is not None:
             return stopped
         waiting = self._wait_if_early(message, receipt, now)
         if waiting is not None:
             return waiting
-        ready = self._admit(message, deadline)
+        ready = self._admit(message, deadline, batch)
         if isinstance(ready, Attempt):
             return ready
         result = self._attempt(ready)
@@ -254,7 +256,9 @@ class Deliverer(FlowControl):
             self._dead_letter(body, {"attempts": 0, "lastError": reason})
             return Attempt("dead_lettered", 0, error=reason)
 
-    def _bounded(self, message: DeliveryMessage, receipt: Receipt, now: float) -> Attempt | None:
+    def _bounded(
+        self, message: DeliveryMessage, receipt: Receipt, now: float, batch: Batch
+    ) -> Attempt | None:
         """The dead letter of a delivery past a safety bound (see the module's docstring)."""
         assert message.acceptedAt is not None
         reason = loop_bound(message.hops, message.acceptedAt, now)
@@ -266,10 +270,11 @@ class Deliverer(FlowControl):
                 f"received {receipt.count} times without an attempt completing, over the bound of {allowed}"
             )
         metrics.add_metric(name="DeliveriesOverBound", unit=MetricUnit.Count, value=1)
-        return self._dead_letter_unattempted(message, reason)
+        return self._dead_letter_unattempted(message, reason, batch)
 
-    def _dead_letter_unattempted(self, message: DeliveryMessage, reason: str) -> Attempt:
-        """Dead-letter a delivery without a POST, with the attempts it had made so far."""
+    def _dead_letter_unattempted(self, message: DeliveryMessage, reason: str, batch: Batch) -> Attempt:
+        """Dead-letter a delivery without a POST, with the attempts it had made so far; the
+        partner is told like after a last POST (no status: none was answered)."""
         event = message.event
         self._dead_letter(
             self._fresh(message),
@@ -284,9 +289,12 @@ class Deliverer(FlowControl):
         )
         context = {**log_context(message), "attempt": message.priorAttempts}
         logger.error("delivery dead-lettered", extra={**context, "reason": reason, "hops": message.hops})
+        exhausted = exhausted_event(message, endpoint_id_of(message), message.priorAttempts, None)
+        if exhausted is not None:
+            batch.events.append(exhausted)
         return Attempt("dead_lettered", message.priorAttempts, error=reason)
 
-    def _admit(self, message: DeliveryMessage, deadline: float | None) -> Ready | Attempt:
+    def _admit(self, message: DeliveryMessage, deadline: float | None, batch: Batch) -> Ready | Attempt:
         """Whether the POST happens now; if not, what became of the delivery instead."""
         attempts_before = message.priorAttempts
         number = attempts_before + 1
@@ -315,7 +323,7 @@ class Deliverer(FlowControl):
             # a legacy document whose secretKey is missing or not a string: signing with an
             # empty key would hand anyone a valid signature, so nothing is sent until an
             # operator gives the endpoint a secret (the dead letter can then be redriven)
-            return self._dead_letter_unattempted(message, UNSIGNABLE)
+            return self._dead_letter_unattempted(message, UNSIGNABLE, batch)
         wait, slot = self._hold(endpoint, message)
         if wait:
             return self._defer(message, attempts_before, wait, slot)

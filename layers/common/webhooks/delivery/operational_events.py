@@ -3,7 +3,8 @@ events queue like any producer's events and delivered to the partner's endpoints
 subscribe to them (by name, or by a pattern inside their own namespace: ``endpoint.*``,
 ``message.attempt.*``):
 
-- ``message.attempt.exhausted``: a delivery dead-lettered after its attempts;
+- ``message.attempt.exhausted``: a delivery dead-lettered after its attempts, or without a
+  POST (a safety bound, an endpoint with no usable secret: ``lastStatus`` null);
 - ``endpoint.failing``: an endpoint's failure streak reached half of the disabling rule's
   count (once per streak);
 - ``endpoint.disabled``: an endpoint disabled by that rule;
@@ -76,7 +77,8 @@ def publish_operational(event_type: str, data: Mapping[str, Any], events_queue: 
 def exhausted_event(
     message: DeliveryMessage, endpoint_id: str, attempts: int, last_status: int | None
 ) -> Event | None:
-    """``message.attempt.exhausted`` for a dead-lettered delivery; None when the delivery was
+    """``message.attempt.exhausted`` for a dead-lettered delivery (``last_status`` None: no
+    answer, e.g. dead-lettered without a POST); None when the delivery was
     itself one of the platform's events (no event about an event about an event...)."""
     event = message.event
     if is_reserved(event.eventType):
