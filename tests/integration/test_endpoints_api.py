@@ -68,6 +68,23 @@ def add(api: IngestApi, partner_id: str, **body: Any) -> dict[str, Any]:
     return dict(created)
 
 
+def attempt(event: Event, partner_id: str, outcome: str = "delivered") -> dict[str, Any]:
+    """A delivery log entry: ``event`` was sent to the partner's first endpoint."""
+    return {
+        "eventId": event.eventId,
+        "eventType": event.eventType,
+        "partnerId": partner_id,
+        "attempt": 1,
+        "outcome": outcome,
+        "statusCode": 200,
+        "latencyMs": 1.0,
+        "errorClass": None,
+        "errorMessage": None,
+        "responseBody": "",
+        "timestamp": datetime.now(UTC),
+    }
+
+
 @pytest.fixture
 def log_output(monkeypatch: pytest.MonkeyPatch) -> io.StringIO:
     """What the API's log lines would print (Lambda sends stdout to CloudWatch)."""
@@ -303,6 +320,7 @@ def test_a_partner_replays_its_own_event_to_one_endpoint_and_nobody_elses(
     shipped = stored_event(stack, "order.shipped")  # the partner's (order.*), not this endpoint's
     theirs = stored_event(stack, "invoice.paid")
     about_other = stored_event(stack, "endpoint.disabled", {"partnerId": other})
+    DeliveryLog(stack.db).flush([attempt(own_event, pid), attempt(shipped, pid), attempt(theirs, other)])
 
     def replay(endpoint_id: str, event: Event) -> Any:
         return api(
@@ -330,6 +348,28 @@ def test_a_partner_replays_its_own_event_to_one_endpoint_and_nobody_elses(
     )
     assert status == 400 and "force" in refused["error"]
     assert deliveries(stack) == []
+
+
+def test_self_service_replay_needs_the_event_in_the_partners_delivery_log_not_only_its_type(
+    stack: Stack, api: IngestApi, shop: tuple[str, str]
+) -> None:
+    pid, api_key = shop  # subscribed to order.*
+    never_sent = stored_event(stack, "order.created")  # e.g. from before it subscribed, or filtered out
+    sent_to_other = stored_event(stack, "order.created")
+    other = stack.store().create("other", "https://o.example/h", ["order.*"]).partner.id
+    DeliveryLog(stack.db).flush([attempt(sent_to_other, other)])
+    for event in (never_sent, sent_to_other):
+        status, refused, _ = api(
+            "POST",
+            f"{OWN}/{first_endpoint_id(pid)}/replay",
+            {"eventId": event.eventId},
+            headers=key(api_key),
+            admin=False,
+        )
+        assert status == 404 and "of yours" in refused["error"], refused
+    assert deliveries(stack) == []
+    # the operator's replay keeps its rules: the partner is subscribed to the type
+    assert api("POST", f"{PARTNERS}/{pid}/replay", {"eventId": never_sent.eventId}).status == 202
 
 
 def test_a_partner_recovers_its_failures_at_one_endpoint_since_a_time(
@@ -418,3 +458,73 @@ def test_resends_to_an_unknown_endpoint_are_404_and_to_an_inactive_partner_409(
     status, refused, _ = api("POST", f"{endpoints_of(pid)}/{eid}/test")
     assert status == 409 and "inactive" in refused["error"]
     assert deliveries(stack) == []
+
+
+def own_call(api: IngestApi, api_key: str, method: str, path: str, body: Any) -> tuple[int, Any]:
+    status, answer, _ = api(method, path, body, headers=key(api_key), admin=False)
+    return status, answer
+
+
+def test_self_service_subscribes_only_within_the_partners_grant_and_the_platforms_own_types(
+    stack: Stack, api: IngestApi, shop: tuple[str, str]
+) -> None:
+    pid, api_key = shop  # the operator subscribed its first endpoint to order.*
+    first = first_endpoint_id(pid)
+    for events in (["*"], ["invoice.paid"], ["order.created", "cart.*"], ["orders.x"]):
+        status, refused = own_call(
+            api, api_key, "POST", OWN, {"url": "https://b.example/h", "events": events}
+        )
+        assert status == 403, (events, refused)
+        assert "receive scopes" in refused["error"] and events[-1] in refused["error"]
+        status, refused = own_call(api, api_key, "PATCH", f"{OWN}/{first}", {"events": events})
+        assert status == 403, (events, refused)
+    assert [e["events"] for e in api("GET", endpoints_of(pid)).body["endpoints"]] == [["order.*"]]
+
+    # within the grant (order.* covers order.x and order.x.*), and the platform's own types
+    allowed = ["order.created", "order.eu.*", "order.*", "endpoint.*", "message.attempt.exhausted"]
+    status, created = own_call(api, api_key, "POST", OWN, {"url": "https://b.example/h", "events": allowed})
+    assert status == 201, created
+    status, changed = own_call(
+        api, api_key, "PATCH", f"{OWN}/{created['endpointId']}", {"events": ["order.paid"]}
+    )
+    assert (status, changed["events"]) == (200, ["order.paid"])
+    # the operator's routes are not limited
+    assert api("PATCH", f"{endpoints_of(pid)}/{first}", {"events": ["*"]}).status == 200
+
+
+def test_receive_scopes_set_by_the_operator_are_the_grant_and_null_removes_them(
+    stack: Stack, api: IngestApi, shop: tuple[str, str]
+) -> None:
+    pid, api_key = shop
+    status, partner, _ = api("PATCH", f"{PARTNERS}/{pid}", {"receiveScopes": ["*"]})
+    assert (status, partner["receiveScopes"]) == (200, ["*"])
+    status, created = own_call(api, api_key, "POST", OWN, {"url": "https://b.example/h", "events": ["*"]})
+    assert status == 201, created
+    status, partner, _ = api("PATCH", f"{PARTNERS}/{pid}", {"receiveScopes": ["invoice.*"]})
+    body = {"url": "https://b.example/h", "events": ["invoice.paid"]}
+    assert own_call(api, api_key, "POST", OWN, body)[0] == 201  # beyond order.*: the scopes decide
+    status, refused = own_call(api, api_key, "POST", OWN, {**body, "events": ["order.created"]})
+    assert status == 403 and "order.created" in refused["error"]
+    status, partner, _ = api("PATCH", f"{PARTNERS}/{pid}", {"receiveScopes": None})
+    assert status == 200 and partner["receiveScopes"] is None
+    assert "receiveScopes" not in stack.db.partners.find_one({"name": "shop"})
+    assert own_call(api, api_key, "POST", OWN, {**body, "events": ["order.created"]})[0] == 201
+    assert own_call(api, api_key, "POST", OWN, body)[0] == 403
+    status, made, _ = api(
+        "POST", PARTNERS, {"name": "n", "webhookUrl": "https://n.example/h", "receiveScopes": ["a.*"]}
+    )
+    assert status == 201 and made["receiveScopes"] == ["a.*"]
+    assert api("PATCH", f"{PARTNERS}/{pid}", {"receiveScopes": []}).status == 400
+
+
+def test_the_partner_level_secret_rotation_announces_the_first_endpoints_rotation_without_the_secret(
+    stack: Stack, api: IngestApi, shop: tuple[str, str]
+) -> None:
+    pid, _ = shop
+    status, rotated, _ = api("POST", f"{PARTNERS}/{pid}/rotate-secret", {"overlapHours": 3})
+    assert status == 200, rotated
+    announced = operational(stack)
+    assert [(t, d["partnerId"], d["endpointId"], d["previousSecretValidHours"]) for t, d, _ in announced] == [
+        ("endpoint.secret.rotated", pid, first_endpoint_id(pid), 3)
+    ]
+    assert rotated["secretKey"] not in announced[0][2]

@@ -131,3 +131,50 @@ def test_test_and_enable_put_deliveries_for_that_endpoint_on_the_queue(
     code, enabled, _ = run(capsys, "endpoints", "enable", eid, "--partner", partner)
     assert code == 0 and enabled["health"]["status"] == "enabled" and enabled["replayed"] == 0
     assert not store.get(partner, eid).endpoint_disabled
+
+
+def test_receive_scopes_are_set_and_removed_from_the_cli(
+    stack: Stack, partner: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, shown, err = run(capsys, "partners", "receive-scopes", partner, "--events", "order.*,cart.updated")
+    assert code == 0 and shown["receiveScopes"] == ["order.*", "cart.updated"], err
+    assert stack.store().get(partner).receive_scopes == ("order.*", "cart.updated")
+    code, shown, _ = run(capsys, "partners", "receive-scopes", partner)
+    assert code == 0 and shown["receiveScopes"] is None
+    assert stack.store().get(partner).receive_scopes is None
+    code, _, err = run(capsys, "partners", "receive-scopes", partner, "--events", "bad pattern")
+    assert code != 0 and "receive scopes" in err
+
+
+@pytest.fixture
+def no_local_runtime(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> pytest.MonkeyPatch:
+    """No running `webhooks local` to take the API's URL from, and no WEBHOOKS_API_URL."""
+    monkeypatch.setenv("WEBHOOKS_LOCAL_DIR", str(tmp_path))
+    monkeypatch.delenv("WEBHOOKS_API_URL", raising=False)
+    return monkeypatch
+
+
+def test_a_portal_link_takes_the_api_url_from_webhooks_api_url(
+    stack: Stack, partner: str, capsys: pytest.CaptureFixture[str], no_local_runtime: pytest.MonkeyPatch
+) -> None:
+    no_local_runtime.setenv("WEBHOOKS_API_URL", "https://abc.example/v1/")
+    code, issued, err = run(capsys, "partners", "portal-link", partner, "--ttl", "1h")
+    assert code == 0, err
+    assert issued["url"] == f"https://abc.example/v1/console#portal={issued['token']}"
+
+
+def test_without_an_api_url_a_portal_link_still_issues_the_token_with_url_null_and_a_hint(
+    stack: Stack, partner: str, capsys: pytest.CaptureFixture[str], no_local_runtime: pytest.MonkeyPatch
+) -> None:
+    code, issued, err = run(capsys, "partners", "portal-link", partner, "--ttl", "1h")
+    assert code == 0, err
+    assert issued["url"] is None and issued["token"].startswith("wpt_") and issued["expiresAt"]
+    assert "WEBHOOKS_API_URL" in err and "--api-url" in err
+    assert stack.db["portalTokens"].count_documents({}) == 1  # issued, and it works
+    assert services_partner(issued["token"]) == partner
+
+
+def services_partner(token: str) -> str:
+    from webhooks_cli.commands import services
+
+    return services().portal.partner(token).id

@@ -149,3 +149,21 @@ def test_upsert_by_name_replaces_subscriptions(stack: Stack) -> None:
     by_k2 = store.find_by_api_key("k2")
     assert store.find_by_api_key("k1") is None and by_k2 is not None
     assert by_k2.webhook_url == "https://2.example"
+
+
+def test_first_endpoint_subscriptions_are_stored_in_the_node_shape_without_an_endpoint_id(
+    stack: Stack,
+) -> None:
+    store = stack.store()
+    pid = store.create("Acme", "https://acme.example/h", ["order.created"]).partner.id
+    store.subscribe(pid, ["order.created", "cart.*"])  # one existing row, one new
+    rows = list(stack.db.subscriptions.find({}, {"_id": 0}))
+    assert sorted(r["eventType"] for r in rows) == ["cart.*", "order.created"]  # no duplicate
+    assert all("endpointId" not in r for r in rows), rows
+    # a row an earlier version stored with endpointId: null is still found, and updated in place
+    stack.db.subscriptions.insert_one(
+        {"partnerId": ObjectId(pid), "endpointId": None, "eventType": "invoice.paid", "isActive": False}
+    )
+    store.subscribe(pid, ["invoice.paid"])
+    assert stack.db.subscriptions.count_documents({"eventType": "invoice.paid"}) == 1
+    assert store.subscriptions_of(pid) == ["cart.*", "invoice.paid", "order.created"]

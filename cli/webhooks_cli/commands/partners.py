@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 
@@ -22,11 +23,13 @@ HELP = {
     "rate-limit": "deliveries per second for this partner, across all deliverers",
     "enable-endpoint": "enable an endpoint disabled for failing and send what was parked",
     "publish-scopes": "the event types this partner's API key may publish",
+    "receive-scopes": "the event types the partner may subscribe its endpoints to itself",
     "rotate-api-key": "a new API key, printed once; the old one refused at once or after --overlap-hours",
     "portal-link": "a console link signed in as the partner, for --ttl (its token printed once)",
     "portal-revoke": "revoke every portal link of the partner at once",
 }
 TTL_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600}
+API_URL_VARIABLE = "WEBHOOKS_API_URL"  # the deployed API's URL, for portal links
 
 
 def ttl_seconds(value: str) -> int:
@@ -37,15 +40,11 @@ def ttl_seconds(value: str) -> int:
     return int(found[1]) * TTL_UNITS[found[2]]
 
 
-def api_url(given: str | None) -> str:
-    """The API the link opens the console of: --api-url, else the running ``webhooks local``."""
-    url = given or (read_state() or {}).get("apiUrl")
-    if not url:
-        raise CliError(
-            "no API URL for the link: pass --api-url (e.g. https://abc.execute-api.<region>.amazonaws.com/v1)"
-            " or start `webhooks local` first"
-        )
-    return str(url)
+def api_url(given: str | None) -> str | None:
+    """The API the link opens the console of: --api-url, else WEBHOOKS_API_URL, else the
+    running ``webhooks local``; None when there is none (the token alone is still useful)."""
+    url = given or os.environ.get(API_URL_VARIABLE) or (read_state() or {}).get("apiUrl")
+    return str(url) if url else None
 
 
 def printable(text: str) -> str:
@@ -78,6 +77,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             p.add_argument(
                 "--events", default="", help="comma-separated: order.*,cart.updated; empty removes the scopes"
             )
+        if name == "receive-scopes":
+            p.add_argument(
+                "--events",
+                default="",
+                help="comma-separated: order.*,cart.updated; none: the first endpoint's subscriptions",
+            )
         if name == "rotate-secret":
             p.add_argument(
                 "--overlap-hours",
@@ -91,7 +96,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             )
         if name == "portal-link":
             p.add_argument("--ttl", default="1h", help="how long the link works: 90s, 30m, 1h (default), 24h")
-            p.add_argument("--api-url", help="the API's URL (default: the running `webhooks local`)")
+            p.add_argument(
+                "--api-url",
+                help=f"the API's URL (default: ${API_URL_VARIABLE}, else the running `webhooks local`)",
+            )
     partners.set_defaults(func=run)
 
 
@@ -141,8 +149,20 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if action == "portal-link":
         request = parsed(PortalTokenRequest, "--ttl", ttlSeconds=ttl_seconds(args.ttl))
-        issued = built.portal.issue(partner_id, request, api_url(args.api_url))
+        base = api_url(args.api_url)
+        # without an API URL the token is still issued (the API's own answer, url left out):
+        # it works as `Authorization: Bearer <token>`, or appended to <api>/console#portal=
+        issued = built.portal.issue(partner_id, request, base or "")
+        if base is None:
+            issued["url"] = None
         show(issued)
+        if base is None:
+            print(
+                f"No API URL known, so no link: pass --api-url or set {API_URL_VARIABLE} "
+                "(e.g. https://abc.execute-api.<region>.amazonaws.com/v1); the link is "
+                "<api-url>/console#portal=<token>.",
+                file=sys.stderr,
+            )
         print(
             f"Anyone with this link is signed in as the partner until {issued['expiresAt']}; "
             f"`webhooks partners portal-revoke {partner_id}` revokes it.",
@@ -163,6 +183,11 @@ def run(args: argparse.Namespace) -> int:
         scopes = comma_list(args.events) or None  # none: any but the platform's own
         return show(
             partners.update(partner_id, parsed(PartnerUpdate, "publish scopes", publishScopes=scopes))
+        )
+    if action == "receive-scopes":
+        receive = comma_list(args.events) or None  # none: the first endpoint's subscriptions
+        return show(
+            partners.update(partner_id, parsed(PartnerUpdate, "receive scopes", receiveScopes=receive))
         )
     enabled = built.recovery.enable_endpoint(partner_id)  # enable-endpoint
     show(enabled.body())

@@ -159,11 +159,11 @@ def list_own_endpoints() -> dict[str, Any]:
     return services(router).endpoints.list(_me())
 
 
-@own("POST", "/endpoints", 400, 409, responses=CREATED)
+@own("POST", "/endpoints", 400, 403, 409, responses=CREATED)
 def create_own_endpoint(new: EndpointCreate) -> Response[Any]:
     """Add an endpoint (its signing secret is shown only in this answer); 400 names the path
-    of a bad filter or schedule"""
-    return json_response(201, services(router).endpoints.create(_me(), new))
+    of a bad filter or schedule, 403 event types beyond what the operator lets you receive"""
+    return json_response(201, services(router).endpoints.create_own(_me(), new))
 
 
 @own("GET", "/endpoints/<endpoint_id>", 404, responses=ok(EndpointView))
@@ -172,10 +172,11 @@ def get_own_endpoint(endpoint_id: str) -> dict[str, Any]:
     return services(router).endpoints.get(_me(), endpoint_id)
 
 
-@own("PATCH", "/endpoints/<endpoint_id>", 400, 404, responses=ok(EndpointView))
+@own("PATCH", "/endpoints/<endpoint_id>", 400, 403, 404, responses=ok(EndpointView))
 def update_own_endpoint(endpoint_id: str, change: EndpointUpdate) -> dict[str, Any]:
-    """Change one of your endpoints (null removes a setting; events replace its event types)"""
-    return services(router).endpoints.update(_me(), endpoint_id, change)
+    """Change one of your endpoints (null removes a setting; events replace its event types;
+    403 for event types beyond what the operator lets you receive)"""
+    return services(router).endpoints.update_own(_me(), endpoint_id, change)
 
 
 @own("DELETE", "/endpoints/<endpoint_id>", 404, 409, responses=ok(Deleted))

@@ -41,6 +41,9 @@ class Partner:
     disabled_reason: str | None = None
     # what this partner's API key may publish (exact or `prefix.*`); None: all but reserved
     publish_scopes: tuple[str, ...] | None = None
+    # which event types the partner may subscribe its endpoints to itself (self-service);
+    # None: what its first endpoint is subscribed to (the operator's choice)
+    receive_scopes: tuple[str, ...] | None = None
     # its API key was a plain (Node service) key hashed by `webhooks migrate`: rotate it
     api_key_legacy: bool = False
     # fields of the stored document that had the wrong type (read as absent), e.g.
@@ -84,6 +87,7 @@ class Partner:
             "timeoutMs": self.timeout_ms,
             "rateLimit": self.rate_limit,
             "publishScopes": list(self.publish_scopes) if self.publish_scopes is not None else None,
+            "receiveScopes": list(self.receive_scopes) if self.receive_scopes is not None else None,
             "apiKeyLegacy": self.api_key_legacy,
             "endpoint": {
                 "status": "disabled" if self.endpoint_disabled else "enabled",
@@ -162,6 +166,7 @@ PARTNER_FIELDS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "endpointDisabledAt": ("a date-time", _is(datetime)),
     "endpointDisabledReason": ("a string", _is(str)),
     "publishScopes": ("a list of strings", _list_of(_is(str))),
+    "receiveScopes": ("a list of strings", _list_of(_is(str))),
 }
 
 
@@ -200,6 +205,7 @@ def _to_partner(doc: dict[str, Any]) -> Partner:
         disabled_at=_maybe_aware(doc.get("endpointDisabledAt")),
         disabled_reason=doc.get("endpointDisabledReason"),
         publish_scopes=tuple(doc["publishScopes"]) if doc.get("publishScopes") else None,
+        receive_scopes=tuple(doc["receiveScopes"]) if doc.get("receiveScopes") else None,
         api_key_legacy=doc.get("apiKeyLegacy") is True,
         problems=tuple(bad.values()),
     )

@@ -203,9 +203,10 @@ class PartnerStore(PartnerCache):
         timeout_ms: int | None = None,
         rate_limit: int | None = None,
         publish_scopes: list[str] | None = None,
+        receive_scopes: list[str] | None = None,
     ) -> Partner:
         """Change the given fields (None leaves one as it is; ``rate_limit=0`` removes the
-        limit, ``publish_scopes=[]`` the scopes)."""
+        limit, ``publish_scopes=[]`` / ``receive_scopes=[]`` the scopes)."""
         fields = {
             "name": name,
             "webhookUrl": webhook_url,
@@ -214,11 +215,11 @@ class PartnerStore(PartnerCache):
             "timeoutMs": timeout_ms,
             "rateLimit": rate_limit,
             "publishScopes": publish_scopes,
+            "receiveScopes": receive_scopes,
         }
         update: dict[str, Any] = {"$set": {k: v for k, v in fields.items() if v is not None}}
-        unset = {
-            k: "" for k, v in (("rateLimit", rate_limit), ("publishScopes", publish_scopes)) if v in (0, [])
-        }
+        removable = ("rateLimit", "publishScopes", "receiveScopes")
+        unset = {k: "" for k in removable if fields[k] in (0, [])}
         for key in unset:
             del update["$set"][key]
         if unset:
@@ -326,9 +327,15 @@ class PartnerStore(PartnerCache):
     def subscribe(self, partner_id: str, events: Iterable[str]) -> None:
         match, oid = _id_match(partner_id), _one_id(partner_id)
         for event_type in events:
+            # the filter's endpointId: None also matches a row without the field (the Node
+            # service's shape); $unset keeps an inserted row in that shape (no endpointId: null)
             self.subscriptions.update_one(
                 {"partnerId": match, "endpointId": None, "eventType": event_type},
-                {"$set": {"isActive": True}, "$setOnInsert": {"partnerId": oid}},
+                {
+                    "$set": {"isActive": True},
+                    "$setOnInsert": {"partnerId": oid},
+                    "$unset": {"endpointId": ""},
+                },
                 upsert=True,
             )
         self.changed()

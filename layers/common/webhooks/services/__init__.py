@@ -78,10 +78,10 @@ def build_services(
     log = DeliveryLog(db, settings.delivery_log_ttl_days)
     partner_keys = PartnerCredential(store, FailureThrottle(db, "apiKey", settings.partner_auth_max_failures))
     events = EventStore(db, settings.delivery_log_ttl_days)
-    partners = PartnerService(settings, store, parked, log)
     delivery_queue = SqsQueue(sqs, settings.delivery_queue_url) if settings.delivery_queue_url else None
     # operational events (endpoint.enabled, endpoint.secret.rotated) go where producers' do
     events_queue = SqsQueue(sqs, str(settings.events_queue_url)) if settings.events_queue_url else None
+    partners = PartnerService(settings, store, parked, log, events_queue)
     endpoints = EndpointStore(db, store)
     ingest = None
     if events_queue is not None:

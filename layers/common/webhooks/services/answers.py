@@ -69,6 +69,9 @@ class PartnerView(Answer):
     timeoutMs: int | None
     rateLimit: int | None
     publishScopes: list[str] | None
+    receiveScopes: list[str] | None = Field(
+        description="what it may subscribe its endpoints to itself; null: its first endpoint's events"
+    )
     apiKeyLegacy: bool = Field(description="a Node-era key hashed by `webhooks migrate`: rotate it")
     endpoint: EndpointHealth
     createdAt: str | None

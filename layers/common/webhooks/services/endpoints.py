@@ -1,9 +1,16 @@
 """Endpoints: a partner's destinations, managed by the operator (admin key) or the partner
 itself (its API key or a portal token). Every method is scoped to one partner: another
-partner's endpoint is not found."""
+partner's endpoint is not found.
+
+What a partner may subscribe its endpoints to itself is the operator's choice, as it was
+before self-service existed: its grant is its ``receiveScopes`` if the operator set them,
+else its first endpoint's subscriptions (which only the operator's routes widen). The
+platform's own event types are always allowed: dispatch sends them only to the partner they
+are about (see webhooks.partners.subscriptions.recipients)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -12,8 +19,9 @@ from ..delivery.operational_events import ENDPOINT_SECRET_ROTATED_EVENT, publish
 from ..delivery.parked import ParkedDeliveries
 from ..endpoints.model import Endpoint
 from ..endpoints.store import EndpointStore
-from ..errors import InvalidInput
+from ..errors import Forbidden, InvalidInput
 from ..observability import logger
+from ..partners.subscriptions import is_reserved
 from ..partners.urls import url_problem
 from ..queues import Queue
 from .answers import CreatedEndpoint, Deleted, EndpointList, EndpointSecretRotated, EndpointView, answer
@@ -69,6 +77,38 @@ class EndpointService:
         logger.info("endpoint updated", extra={"partner_id": partner_id, "endpoint_id": endpoint_id})
         return answer(EndpointView, self.view(endpoint))
 
+    def create_own(self, partner_id: str, new: EndpointCreate) -> dict[str, Any]:
+        """The partner's own create: its events must be within its grant (403 otherwise)."""
+        self._check_grant(partner_id, new.events)
+        return self.create(partner_id, new)
+
+    def update_own(self, partner_id: str, endpoint_id: str, change: EndpointUpdate) -> dict[str, Any]:
+        """The partner's own update: new events must be within its grant (403 otherwise)."""
+        if change.events is not None:
+            self.store.get(partner_id, endpoint_id)  # another partner's endpoint: 404, not 403
+            self._check_grant(partner_id, change.events)
+        return self.update(partner_id, endpoint_id, change)
+
+    def grant(self, partner_id: str) -> Sequence[str]:
+        """What the partner may subscribe its endpoints to itself: its receiveScopes, else
+        its first endpoint's subscriptions as they are now."""
+        partner = self.store.partner_store.get(partner_id)
+        if partner.receive_scopes is not None:
+            return partner.receive_scopes
+        return self.store.partner_store.subscriptions_of(partner.id)
+
+    def _check_grant(self, partner_id: str, events: Sequence[str]) -> None:
+        grant = self.grant(partner_id)
+        outside = [
+            p for p in dict.fromkeys(events) if not is_reserved(p) and not any(covers(g, p) for g in grant)
+        ]
+        if outside:
+            raise Forbidden(
+                f"events: {', '.join(outside)} not within what this partner may receive "
+                f"({', '.join(grant) or 'nothing'}); the operator grants receive scopes "
+                "(webhooks partners receive-scopes)"
+            )
+
     def delete(self, partner_id: str, endpoint_id: str) -> dict[str, Any]:
         self.store.delete(partner_id, endpoint_id)
         logger.info("endpoint deleted", extra={"partner_id": partner_id, "endpoint_id": endpoint_id})
@@ -97,3 +137,14 @@ class EndpointService:
         problem = url_problem(url, self.settings.allow_private_destinations)
         if problem:
             raise InvalidInput(f"url: {problem}")
+
+
+def covers(grant: str, pattern: str) -> bool:
+    """Whether subscribing to ``pattern`` brings nothing beyond ``grant``: the same pattern,
+    ``*`` over any type not reserved, or ``x.*`` over ``x.`` and anything below it
+    (``x.y``, ``x.y.*``). Only ``*`` covers ``*``."""
+    if grant == pattern:
+        return True
+    if grant == "*":
+        return not is_reserved(pattern)
+    return grant.endswith(".*") and pattern.startswith(grant[:-1])

@@ -8,12 +8,15 @@ from typing import Any
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from ..config import Settings
+from ..delivery.operational_events import ENDPOINT_SECRET_ROTATED_EVENT, publish_operational
 from ..delivery.parked import ParkedDeliveries
+from ..endpoints.model import first_endpoint_id
 from ..errors import Conflict, InvalidInput
 from ..observability import logger
 from ..partners.model import NewPartner, Partner
 from ..partners.store import PartnerStore
 from ..partners.urls import url_problem
+from ..queues import Queue
 from ..store.delivery_log import DeliveryLog
 from .answers import (
     ApiKeyRotated,
@@ -37,11 +40,13 @@ class PartnerService:
         store: PartnerStore,
         parked: ParkedDeliveries | None,
         log: DeliveryLog | None = None,
+        events_queue: Queue | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.parked = parked
         self.log = log
+        self.events_queue = events_queue  # operational events (endpoint.secret.rotated)
 
     def view(self, partner: Partner) -> PartnerView:
         view = {**partner.public(), "events": self.store.subscriptions_of(partner.id)}
@@ -56,7 +61,8 @@ class PartnerService:
             created = self.store.create(new.name, new.webhookUrl, new.events)
         except DuplicateKeyError:
             raise Conflict("A partner with that API key exists") from None
-        if any(v is not None for v in (new.headers, new.timeoutMs, new.rateLimit, new.publishScopes)):
+        optional = (new.headers, new.timeoutMs, new.rateLimit, new.publishScopes, new.receiveScopes)
+        if any(v is not None for v in optional):
             try:
                 partner = self.store.update(
                     created.partner.id,
@@ -64,6 +70,7 @@ class PartnerService:
                     timeout_ms=new.timeoutMs,
                     rate_limit=new.rateLimit,
                     publish_scopes=new.publishScopes,
+                    receive_scopes=new.receiveScopes,
                 )
             except PyMongoError:  # the caller never sees this key: the partner must not stay
                 self.store.remove_unannounced(created.partner.id)
@@ -93,9 +100,12 @@ class PartnerService:
     def update(self, partner_id: str, change: PartnerUpdate) -> PartnerView:
         if change.webhookUrl:
             self._check_url(change.webhookUrl)
-        # a null rateLimit / publishScopes in the body removes it; an absent one leaves it
-        rate_limit = (change.rateLimit or 0) if "rateLimit" in change.model_fields_set else None
-        scopes = (change.publishScopes or []) if "publishScopes" in change.model_fields_set else None
+        # a null rateLimit / publishScopes / receiveScopes in the body removes it; an absent
+        # one leaves it
+        given = change.model_fields_set
+        rate_limit = (change.rateLimit or 0) if "rateLimit" in given else None
+        scopes = (change.publishScopes or []) if "publishScopes" in given else None
+        receive = (change.receiveScopes or []) if "receiveScopes" in given else None
         partner = self.store.update(
             partner_id,
             name=change.name,
@@ -105,6 +115,7 @@ class PartnerService:
             timeout_ms=change.timeoutMs,
             rate_limit=rate_limit,
             publish_scopes=scopes,
+            receive_scopes=receive,
         )
         return answer(PartnerAnswer, self.view(partner))
 
@@ -117,6 +128,18 @@ class PartnerService:
         if hours is None:
             hours = self.settings.secret_overlap_hours
         secret = self.store.rotate_secret(partner_id, timedelta(hours=hours))
+        partner = self.store.get(partner_id)  # its id as dispatch spells it
+        # it is the first endpoint's secret: announced as the endpoint route announces it,
+        # never with the secret, only when the old one stops signing
+        publish_operational(
+            ENDPOINT_SECRET_ROTATED_EVENT,
+            {
+                "partnerId": partner.id,
+                "endpointId": first_endpoint_id(partner.id),
+                "previousSecretValidHours": hours,
+            },
+            self.events_queue,
+        )
         return answer(
             SecretRotated, {"partnerId": partner_id, "secretKey": secret, "previousSecretValidHours": hours}
         )

@@ -174,13 +174,15 @@ class RecoveryService:
 
     def replay_to_endpoint(self, partner_id: str, endpoint_id: str, event_id: str) -> Enqueued:
         """The partner's own replay: one of its events to one of its endpoints. An event that
-        is not the partner's (no endpoint of it is owed the event and none was sent it) is not
+        is not the partner's (its delivery log has no attempt of it to the partner) is not
         found; one the partner has, but this endpoint is not subscribed to, is a conflict."""
         partner = self._active(partner_id)
         endpoint = self.endpoints.get(partner.id, endpoint_id)
         event = self.events.get(event_id)
         if event is None or not self._partner_has(partner, event):
             days = self.settings.delivery_log_ttl_days
+            if not self.settings.delivery_log_enabled:
+                raise NotFound(f"No event {event_id} of yours (the delivery log, which shows yours, is off)")
             raise NotFound(f"No event {event_id} of yours (events are kept {days:g} days)")
         if not owed(endpoint, event):
             raise Conflict(
@@ -258,10 +260,11 @@ class RecoveryService:
         return result
 
     def _partner_has(self, partner: Partner, event: Event) -> bool:
-        """Whether the event is the partner's: owed to one of its endpoints now, or in its
-        delivery log (sent to it before its subscriptions changed)."""
-        if any(owed(e, event) for e in self.endpoints.of_partner(partner.id)):
-            return True
+        """Whether the event is the partner's: its delivery log shows it was sent to the
+        partner. A matching type is not enough: any stored event of that type (from before
+        it subscribed, or one its filter excluded) would be the partner's to fetch. With the
+        delivery log off (DELIVERY_LOG_ENABLED=false) nothing is, so self-service replay
+        finds nothing; the operator's replay is not limited by this."""
         return bool(self.log.by_event(event.eventId, partner.id))
 
     def _stored(self, event_id: str) -> Event:

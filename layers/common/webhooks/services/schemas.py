@@ -148,7 +148,18 @@ PublishScopes = Annotated[
         min_length=1,
         max_length=100,
         description="event types (exact or `prefix.*`) this partner's API key may publish; "
-        "absent or null: any but the platform's own (`endpoint.*`, `webhook.*`)",
+        "absent or null: any but the platform's own (`endpoint.*`, `message.attempt.*`, `webhook.*`)",
+    ),
+]
+ReceiveScopes = Annotated[
+    list[SubscriptionPattern],
+    Field(
+        min_length=1,
+        max_length=100,
+        description="event types (exact, `prefix.*` or `*`) the partner may subscribe its endpoints "
+        "to itself (its API key or a portal token); absent or null: its first endpoint's "
+        "subscriptions. The platform's own (`endpoint.*`, `message.attempt.*`, `webhook.*`) "
+        "are always allowed; the operator's routes are not limited",
     ),
 ]
 
@@ -161,6 +172,7 @@ class PartnerCreate(_Body):
     timeoutMs: TimeoutMs | None = None
     rateLimit: RateLimit | None = Field(None, description="deliveries per second; null: unlimited")
     publishScopes: PublishScopes | None = None
+    receiveScopes: ReceiveScopes | None = None
 
     _headers = field_validator("headers")(_custom_headers)
 
@@ -173,6 +185,9 @@ class PartnerUpdate(_Body):
     timeoutMs: TimeoutMs | None = None
     rateLimit: RateLimit | None = Field(None, description="deliveries per second; null removes the limit")
     publishScopes: PublishScopes | None = Field(None, description="null removes the scopes")
+    receiveScopes: ReceiveScopes | None = Field(
+        None, description="null removes the scopes (the first endpoint's subscriptions apply again)"
+    )
 
     _headers = field_validator("headers")(_custom_headers)
 
