@@ -3,13 +3,17 @@ endpoint, other endpoints have their own documents, secrets, subscriptions and h
 
 from __future__ import annotations
 
+import io
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from webhooks.delivery.parked import ParkedDeliveries
 from webhooks.endpoints.model import EndpointNotFound, first_endpoint_id
 from webhooks.endpoints.store import EndpointStore
 from webhooks.errors import Conflict
+from webhooks.models import DeliveryMessage, Event, new_event_id, utc_timestamp
 
 from conftest import Stack
 
@@ -121,3 +125,38 @@ def test_deleting_the_partner_deletes_its_endpoints(stack: Stack) -> None:
     endpoints.partner_store.delete(partner_id)
     assert stack.db["endpoints"].count_documents({}) == 0
     assert stack.db["subscriptions"].count_documents({}) == 0
+
+
+def test_deleting_an_endpoint_removes_its_parked_deliveries_and_no_others(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from webhooks.observability import logger
+
+    written = io.StringIO()
+    monkeypatch.setattr(logger.registered_handler, "stream", written)
+    endpoints, partner_id = _stores(stack)
+    doomed, _ = endpoints.create(partner_id, {"url": "https://a.example/h"}, ["order.created"])
+    kept, _ = endpoints.create(partner_id, {"url": "https://b.example/h"}, ["order.created"])
+    parked = ParkedDeliveries(stack.db)
+    for endpoint_id in (doomed.id, doomed.id, kept.id, None):
+        event = Event(eventId=new_event_id(), eventType="order.created", timestamp=utc_timestamp(), data={})
+        parked.park(DeliveryMessage(partnerId=partner_id, endpointId=endpoint_id, event=event))
+    assert parked.count(partner_id, doomed.id) == 2
+
+    endpoints.delete(partner_id, doomed.id)
+
+    assert parked.count(partner_id, doomed.id) == 0
+    assert (parked.count(partner_id, kept.id), parked.count(partner_id)) == (1, 1)
+    [line] = [json.loads(x) for x in written.getvalue().splitlines() if "parked deliveries removed" in x]
+    assert (line["endpoint_id"], line["parked_deliveries_removed"]) == (doomed.id, 2)
+
+
+def test_the_first_endpoints_new_subscription_rows_carry_no_endpoint_id(stack: Stack) -> None:
+    endpoints, partner_id = _stores(stack)
+    endpoints.set_events(partner_id, None, ["order.created", "cart.updated"])
+    [row] = list(stack.db["subscriptions"].find({"eventType": "cart.updated"}))  # inserted now
+    assert "endpointId" not in row, row  # the shape the Node service and PartnerStore write
+    assert endpoints.get(partner_id, first_endpoint_id(partner_id)).events == (
+        "cart.updated",
+        "order.created",
+    )

@@ -21,6 +21,7 @@ from pymongo.database import Database
 
 from ..delivery.signing import generate_secret
 from ..errors import Conflict
+from ..observability import logger
 from ..partners.model import Partner, PartnerNotFound, _to_partner
 from ..partners.store import PartnerStore, _id_match, _one_id
 from .model import (
@@ -33,6 +34,7 @@ from .model import (
 )
 
 MAX_ENDPOINTS_PER_PARTNER = 50
+PARKED_COLLECTION = "parkedDeliveries"  # webhooks.delivery.parked.ParkedDeliveries
 
 # API field -> (the first endpoint's field in the partner document, another endpoint's field)
 DOCUMENT_FIELDS = {
@@ -55,6 +57,9 @@ class EndpointStore:
     ) -> None:
         self.endpoints = db["endpoints"]
         self.subscriptions = db["subscriptions"]
+        # delivery.parked's collection, written here only to clear a deleted endpoint's
+        # (importing delivery.parked would make endpoints depend on delivery)
+        self.parked = db[PARKED_COLLECTION]
         self.partner_store = partners
         self._clock = clock
 
@@ -187,12 +192,15 @@ class EndpointStore:
             {"partnerId": match, "endpointId": endpoint_id, "eventType": {"$nin": wanted}}
         )
         for event_type in wanted:
-            on_insert: dict[str, Any] = {"partnerId": oid}
-            if endpoint_id is not None:
-                on_insert["endpointId"] = endpoint_id
+            update: dict[str, Any] = {"$set": {"isActive": True}, "$setOnInsert": {"partnerId": oid}}
+            if endpoint_id is None:
+                # the filter's endpointId: None also matches a first endpoint's row without the
+                # field (the Node service's shape); an upsert would copy it in as null, so it
+                # is unset: an inserted row keeps that shape too
+                update["$unset"] = {"endpointId": ""}
             self.subscriptions.update_one(
                 {"partnerId": match, "endpointId": endpoint_id, "eventType": event_type},
-                {"$set": {"isActive": True}, "$setOnInsert": on_insert},
+                update,
                 upsert=True,
             )
         self.partner_store.changed()
@@ -206,6 +214,18 @@ class EndpointStore:
         self.endpoints.delete_one({"_id": endpoint.id})
         self.subscriptions.delete_many({"partnerId": _id_match(partner_id), "endpointId": endpoint.id})
         self.partner_store.changed()
+        # its parked deliveries could never be sent (enable needs the endpoint): not kept to
+        # their TTL. The filter ParkedDeliveries uses for another endpoint's documents.
+        removed = self.parked.delete_many({"partnerId": endpoint.partner_id, "endpointId": endpoint.id})
+        if removed.deleted_count:
+            logger.info(
+                "deleted endpoint's parked deliveries removed",
+                extra={
+                    "partner_id": endpoint.partner_id,
+                    "endpoint_id": endpoint.id,
+                    "parked_deliveries_removed": removed.deleted_count,
+                },
+            )
 
     def rotate_secret(self, partner_id: str, endpoint_id: str, overlap: timedelta) -> str:
         """A new current secret; the old one keeps signing for ``overlap`` (none: every earlier
