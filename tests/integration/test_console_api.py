@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
-from webhooks.models import Event
+from webhooks.delivery.parked import ParkedDeliveries
+from webhooks.endpoints.store import EndpointStore
+from webhooks.models import DeliveryMessage, Event, new_event_id, utc_timestamp
 from webhooks.store.delivery_log import AttemptRecord, DeliveryLog
 from webhooks.store.event_store import EventStore
 
@@ -73,6 +75,39 @@ def test_stats_count_each_outcome_per_minute_and_partner_with_latency_percentile
 def test_stats_need_the_admin_key_and_a_known_window(call: Any) -> None:
     assert call("/api/v1/admin/stats")["statusCode"] == 401
     assert call("/api/v1/admin/stats", ADMIN, {"window": "week"})["statusCode"] == 400
+
+
+def test_the_overview_shows_a_partners_worst_endpoint_and_every_parked_delivery(
+    stack: Stack, call: Any
+) -> None:
+    store = stack.store()
+    shop = store.create("shop", "https://s.example/h", ["order.*"]).partner
+    store.create("calm", "https://c.example/h", ["order.*"])
+    endpoints = EndpointStore(stack.db, store)
+    failing, _ = endpoints.create(shop.id, {"url": "https://f.example/h"}, ["order.*"])
+    disabled, _ = endpoints.create(shop.id, {"url": "https://d.example/h"}, ["order.*"])
+    endpoints.add_failures(failing, 3, datetime.now(UTC))
+    endpoints.add_failures(disabled, 1, datetime.now(UTC))
+    assert endpoints.disable(disabled, "failing for 5 days")
+    parked = ParkedDeliveries(stack.db)
+    for _ in range(2):
+        event = Event(eventId=new_event_id(), eventType="order.created", timestamp=utc_timestamp(), data={})
+        parked.park(DeliveryMessage(partnerId=shop.id, endpointId=disabled.id, event=event))
+
+    stats = json.loads(call("/api/v1/admin/stats", ADMIN, {"window": "hour"})["body"])
+    by_name = {p["name"]: p for p in stats["partners"]}
+    # the first endpoint is healthy; the disabled second one is what the overview shows
+    assert by_name["shop"]["endpoint"]["status"] == "disabled"
+    assert by_name["shop"]["endpoint"]["disabledReason"] == "failing for 5 days"
+    assert by_name["shop"]["parked"] == 2
+    assert (by_name["calm"]["endpoint"]["status"], by_name["calm"]["parked"]) == ("enabled", 0)
+    # enabled again (its deliveries unparked elsewhere), the longest failure streak shows next
+    endpoints.enable(shop.id, disabled.id)
+    stack.db["parkedDeliveries"].delete_many({})
+    stats = json.loads(call("/api/v1/admin/stats", ADMIN, {"window": "hour"})["body"])
+    shop_now = {p["name"]: p for p in stats["partners"]}["shop"]
+    assert (shop_now["endpoint"]["status"], shop_now["endpoint"]["consecutiveFailures"]) == ("enabled", 3)
+    assert shop_now["parked"] == 0
 
 
 def test_a_partner_reads_its_own_event_and_endpoint_and_not_anothers(stack: Stack, call: Any) -> None:

@@ -107,6 +107,20 @@ class EndpointStore:
         other = self.endpoints.find_one({"_id": endpoint_id, "partnerId": _id_match(partner_id)})
         return other_endpoint(other, partner) if other else None
 
+    def others_of(self, partners: Iterable[Partner]) -> dict[str, list[Endpoint]]:
+        """Every endpoint but the first of each of ``partners`` (no event types), by partner
+        id, oldest first: one query for them all."""
+        by_id = {p.id: p for p in partners}
+        found: dict[str, list[Endpoint]] = {}
+        if not by_id:
+            return found
+        ids = [_one_id(pid) for pid in by_id] + list(by_id)  # either spelling of a partnerId
+        for doc in self.endpoints.find({"partnerId": {"$in": ids}}).sort("createdAt", ASCENDING):
+            partner = by_id.get(str(doc.get("partnerId")))
+            if partner is not None:
+                found.setdefault(partner.id, []).append(other_endpoint(doc, partner))
+        return found
+
     def _partner(self, partner_id: str) -> tuple[dict[str, Any], Partner]:
         doc = self.partner_store.partners.find_one({"_id": _id_match(partner_id)})
         if doc is None:

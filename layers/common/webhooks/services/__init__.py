@@ -112,7 +112,7 @@ def build_services(
             endpoints,
             events_queue,
         ),
-        stats=StatsService(log.stats, store, parked),
+        stats=StatsService(log.stats, store, parked, endpoints),
         portal=PortalService(store, PortalTokens(db), portal_token_failures(db)),
         ingest=ingest,
     )
