@@ -30,6 +30,7 @@ dispatcher = Dispatcher(
     events_dlq=SqsQueue(_sqs, str(settings.events_dlq_url)),
     executor=ThreadPoolExecutor(max_workers=4, thread_name_prefix="dispatch"),
     event_store=EventStore(_db, settings.delivery_log_ttl_days) if settings.delivery_log_enabled else None,
+    max_message_bytes=settings.max_message_bytes,
 )
 
 stats = DeliveryStats(_db, settings.delivery_log_ttl_days) if settings.delivery_log_enabled else None

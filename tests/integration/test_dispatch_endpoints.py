@@ -214,6 +214,29 @@ def test_a_remainder_names_endpoints_and_fans_out_to_exactly_those(
     assert sum(doc["accepted"] for doc in counted) == 2
 
 
+def test_a_remainder_too_large_for_one_message_is_split_and_each_endpoint_gets_one_delivery(
+    stack: Stack, function: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    partner = stack.store().create("acme", "https://acme.example/hook", ["order.created"]).partner
+    others = [add_endpoint(stack, partner.id, ["order.created"]) for _ in range(8)]
+    handler = function("dispatch")
+    dispatcher = sys.modules["webhooks_function_dispatch"].dispatcher
+    real = dispatcher.delivery_queue.send_batch
+    monkeypatch.setattr(dispatcher.delivery_queue, "send_batch", lambda messages: [m.id for m in messages])
+    monkeypatch.setattr(dispatcher, "max_message_bytes", 1500)  # 2 events x 9 endpoints: ~1.9 KB in one
+    event_ids = send(stack, ("order.created", {}), ("order.created", {}))
+    dispatch(stack, handler)
+    queued = drain(stack.sqs, stack.url("EVENTS_QUEUE_URL"))
+    assert len(queued) > 2 and all(len(m["Body"].encode()) <= 1500 for m in queued)
+
+    monkeypatch.setattr(dispatcher.delivery_queue, "send_batch", real)
+    for message in queued:
+        stack.sqs.send_message(QueueUrl=stack.url("EVENTS_QUEUE_URL"), MessageBody=message["Body"])
+    dispatch(stack, handler, count=len(queued))
+    owed = [(e, partner.id, ep) for e in event_ids for ep in [None, *others]]
+    assert deliveries(stack) == Counter(owed)  # each exactly once
+
+
 def test_a_remainder_written_before_endpoints_still_goes_to_first_endpoints_only(
     stack: Stack, function: Any
 ) -> None:

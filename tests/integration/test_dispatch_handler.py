@@ -141,6 +141,8 @@ def test_partial_fan_out_requeues_only_what_is_owed(
     assert len(queued) == 1
     remainder = EventEnvelope.model_validate_json(queued[0]["Body"])
     assert remainder.endpoints == {eid: [(refused_partner, None)] for eid in order_ids}  # first endpoints
+    # first endpoints only: also the field a dispatcher from before endpoints reads (rollback)
+    assert remainder.partners == {eid: [refused_partner] for eid in order_ids}
     assert remainder.hops == 1 and remainder.acceptedAt is not None  # for dispatch's loop bounds
 
     monkeypatch.setattr(dispatcher.delivery_queue, "send_batch", real)

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping, Sequence
 
 import pytest
 from botocore.exceptions import EndpointConnectionError
+from bson import ObjectId
 
+from webhooks.dispatch.fanout import remainders
+from webhooks.endpoints.model import new_endpoint_id
 from webhooks.ingest.enqueue import EventTooLarge, Ingestor, accept_events, pack_envelopes
-from webhooks.models import EventEnvelope, EventIn, IngestResponse
-from webhooks.queues import OutgoingMessage
+from webhooks.models import (
+    AcceptedEvent,
+    DeliveryMessage,
+    Event,
+    EventEnvelope,
+    EventIn,
+    IngestResponse,
+)
+from webhooks.queues import MAX_HOPS, OutgoingMessage, string_attributes
 
 
 class FakeQueue:
@@ -113,7 +124,7 @@ def test_one_envelope_and_many_are_the_same_text_per_event() -> None:
         [EventIn(eventType="order.created", data={"n": n, "text": "ü\u2028"}) for n in range(30)]
     )
     (whole,) = pack_envelopes(events, "p1", 256 * 1024)
-    split = pack_envelopes(events, "p1", 1200)  # forces the event-by-event path
+    split = pack_envelopes(events, "p1", 2600)  # forces the event-by-event path
     assert len(split) > 1
     parts = [e for envelope in split for e in EventEnvelope.model_validate_json(envelope.body).events]
     assert EventEnvelope.model_validate_json(whole.body).events == parts
@@ -144,3 +155,56 @@ def test_one_batch_call_runs_on_the_calling_thread_several_go_to_the_given_map()
     many = [OutgoingMessage(str(n), f"m{n}") for n in range(25)]
     assert send_all(queue, many, recording_map).unsent == set()
     assert used == [3] and queue.calls == 4 and len(queue.sent) == 35
+
+
+def sqs_size(body: str, attributes: Mapping[str, object]) -> int:
+    """What SQS counts against its message size: the body and each attribute's name, type and value."""
+    return len(body.encode()) + sum(
+        len(name) + len(a["DataType"]) + len(a["StringValue"].encode())
+        for name, a in string_attributes(attributes).items()
+    )
+
+
+def largest_legal_event(limit: int) -> AcceptedEvent:
+    """The largest event ingest accepts at ``limit`` (no source: the smallest envelope around
+    it), with the longest event type."""
+    low, high = 0, limit
+    while low < high:  # the largest pad that pack_envelopes still accepts
+        middle = (low + high + 1) // 2
+        [candidate] = accept_events([EventIn(eventType="order." + "x" * 194, data={"pad": "p" * middle})])
+        try:
+            pack_envelopes([candidate], None, limit)
+            low = middle
+        except EventTooLarge:
+            high = middle - 1
+    [event] = accept_events([EventIn(eventType="order." + "x" * 194, data={"pad": "p" * low})])
+    assert len(event["eventType"]) == 200
+    pack_envelopes([event], None, limit)
+    return event
+
+
+def test_the_largest_legal_event_fits_every_message_it_becomes_for_a_non_first_endpoint() -> None:
+    limit = 262_144
+    event = Event.model_validate(largest_legal_event(limit))
+    partner_id, endpoint_id = str(ObjectId()), new_endpoint_id()  # the longest ids there are
+    now = time.time()
+    # a delivery on its longest trip: every field a re-send sets, at its largest
+    delivery = DeliveryMessage(
+        partnerId=partner_id,
+        endpointId=endpoint_id,
+        event=event,
+        priorAttempts=100,
+        rateSlot=int(now),
+        notBefore=now + 7 * 86_400 + 0.123456789,
+        hops=MAX_HOPS,
+        acceptedAt=now - 1 / 3,
+    )
+    assert sqs_size(delivery.as_body(), delivery.attributes()) <= limit
+    # its dead letter, with the longest reason the DLQ keeps (lastError is cut at 1,000)
+    letter = DeliveryMessage(partnerId=partner_id, endpointId=endpoint_id, event=event).as_body()
+    reasons = {"attempts": 100, "lastStatus": 599, "lastError": "e" * 1000}
+    assert sqs_size(letter, {**delivery.attributes(), **reasons}) <= limit
+    # and a dispatch remainder owing it to one endpoint (either kind)
+    for pair in ((partner_id, endpoint_id), (partner_id, None)):
+        [body] = remainders(None, [(event, pair)], MAX_HOPS, now - 1 / 3, limit)
+        assert len(body.encode()) <= limit

@@ -85,7 +85,9 @@ class EventEnvelope(BaseModel):
     pairs (endpointId null: the partner's first endpoint); dispatch sets it when it
     re-enqueues the part of an envelope it could not finish, so endpoints that already have
     their delivery message do not get a second one. ``partners`` is the same for a remainder
-    written before endpoints existed: its partner ids mean their first endpoints.
+    written before endpoints existed: its partner ids mean their first endpoints. A remainder
+    owed to first endpoints only carries both (``endpoints`` wins), so a dispatcher rolled
+    back to before endpoints, which knows only ``partners``, reads it right.
     """
 
     version: Literal[1] = 1

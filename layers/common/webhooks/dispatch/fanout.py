@@ -19,7 +19,12 @@ events queue as a new envelope (``EventEnvelope.endpoints``) and the original is
 acknowledged, so no endpoint gets a second delivery message for the same event from a
 retry. A remainder is not matched again: what it names was owed when the envelope was
 first fanned out. A remainder written before endpoints existed (``partners``) is owed to
-those partners' first endpoints.
+those partners' first endpoints. A remainder is split into as many envelopes as the events
+queue's message size needs (each pair costs ~75 bytes: thousands of endpoints owed one
+event would not fit one message). First endpoints' pairs are packed apart from the others,
+and an envelope of first endpoints only also carries the pre-endpoints ``partners`` field,
+so a dispatcher rolled back to before endpoints reads it right (one naming other endpoints
+it would fan out afresh: drain those before such a rollback, see README).
 
 Each re-enqueued remainder carries a hop count and the time the first envelope was accepted;
 past webhooks.queues.MAX_HOPS or MAX_AGE_SECONDS the envelope is dead-lettered instead
@@ -48,7 +53,7 @@ from pydantic import ValidationError
 
 from ..delivery.backoff import retry_delay_seconds
 from ..errors import WebhooksError
-from ..models import DeliveryMessage, Event, EventEnvelope, to_json
+from ..models import DeliveryMessage, Event, EventEnvelope, to_json, utf8_size
 from ..observability import MetricUnit, logger, metrics
 from ..partners.store import PartnerStore, Target
 from ..partners.subscriptions import recipients
@@ -101,8 +106,10 @@ class Dispatcher:
         events_dlq: Queue,
         executor: Executor,
         event_store: EventStore | None = None,
+        max_message_bytes: int = 262_144,
     ) -> None:
         self.store = store
+        self.max_message_bytes = max_message_bytes  # the events queue's, for remainders
         self.delivery_queue = delivery_queue
         self.events_queue = events_queue
         self.events_dlq = events_dlq
@@ -211,21 +218,99 @@ class Dispatcher:
     def _requeue(
         self, envelope: EventEnvelope, pending: list[tuple[Event, Pair]], accepted_at: float
     ) -> None:
-        endpoints: dict[str, list[Pair]] = {}
-        events: dict[str, Event] = {}
-        for event, target in pending:
-            endpoints.setdefault(event.eventId, []).append(target)
-            events[event.eventId] = event
-        rest = EventEnvelope(
-            source=envelope.source,
-            events=list(events.values()),
-            endpoints=endpoints,
-            hops=(envelope.hops or 0) + 1,
-            acceptedAt=accepted_at,
+        """Re-enqueue the pairs still owed, in envelopes that each fit the events queue."""
+        rests = remainders(
+            envelope.source, pending, (envelope.hops or 0) + 1, accepted_at, self.max_message_bytes
         )
-        try:
-            self.events_queue.send(to_json(rest.model_dump(exclude_none=True)))
-        except (BotoCoreError, ClientError) as exc:
-            raise FanOutIncomplete(f"{len(pending)} deliveries unsent and not re-enqueued") from exc
+        for sent, rest in enumerate(rests):
+            try:
+                self.events_queue.send(rest)
+            except (BotoCoreError, ClientError) as exc:
+                # the record is retried whole: the envelopes sent so far become duplicates
+                # the receivers dedupe (webhook-id), as a lost send response would
+                raise FanOutIncomplete(
+                    f"{len(pending)} deliveries unsent; {len(rests) - sent} of {len(rests)} "
+                    "remainder envelopes not re-enqueued"
+                ) from exc
         metrics.add_metric(name="DeliveriesRequeued", unit=MetricUnit.Count, value=len(pending))
-        logger.warning("fan-out incomplete, remainder re-enqueued", extra={"pending": len(pending)})
+        logger.warning(
+            "fan-out incomplete, remainder re-enqueued",
+            extra={"pending": len(pending), "envelopes": len(rests)},
+        )
+
+
+def remainders(
+    source: str | None, pending: list[tuple[Event, Pair]], hops: int, accepted_at: float, limit: int
+) -> list[str]:
+    """The bodies of the envelopes that re-enqueue ``pending`` (in order), each at most
+    ``limit`` bytes: first endpoints' pairs apart from the others' (their envelopes also
+    carry ``partners``, for a dispatcher from before endpoints). Sizes are counted from each
+    part's own JSON plus its separators, so a body is never larger than counted; a single
+    event with one pair is sent even if larger (ingest's reserve keeps it from being so)."""
+    bodies: list[str] = []
+    for first in (True, False):
+        group = [(e, t) for e, t in pending if (t[1] is None) == first]
+        for chunk in _chunks(source, group, hops, accepted_at, limit, first):
+            bodies.append(_remainder_body(source, chunk, hops, accepted_at, first))
+    return bodies
+
+
+def _chunks(
+    source: str | None,
+    group: list[tuple[Event, Pair]],
+    hops: int,
+    accepted_at: float,
+    limit: int,
+    first: bool,
+) -> list[list[tuple[Event, Pair]]]:
+    """``group`` cut into runs whose envelopes each fit ``limit`` (every run at least one pair)."""
+    keys = 2 if first else 1  # an event's key in endpoints (and in partners)
+    empty: dict[str, object] = {"version": 1, "source": source, "events": [], "endpoints": {}}
+    if first:
+        empty["partners"] = {}
+    base = utf8_size(to_json({**empty, "hops": hops, "acceptedAt": accepted_at}))
+    event_costs: dict[str, int] = {}
+
+    def event_cost(event: Event) -> int:  # the event with its comma, its key(s): "id":[],
+        if event.eventId not in event_costs:
+            key = utf8_size(to_json(event.eventId)) + 4
+            event_costs[event.eventId] = utf8_size(to_json(event.model_dump())) + 1 + key * keys
+        return event_costs[event.eventId]
+
+    chunks: list[list[tuple[Event, Pair]]] = []
+    current: list[tuple[Event, Pair]] = []
+    size, seen = base, set[str]()
+    for event, pair in group:
+        # the pair in endpoints (and its partner id in partners), each with its comma
+        cost = utf8_size(to_json(list(pair))) + 1 + (utf8_size(to_json(pair[0])) + 1 if first else 0)
+        if current and size + cost + (0 if event.eventId in seen else event_cost(event)) > limit:
+            chunks.append(current)
+            current, size, seen = [], base, set[str]()
+        if event.eventId not in seen:
+            cost += event_cost(event)
+            seen.add(event.eventId)
+        current.append((event, pair))
+        size += cost
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def _remainder_body(
+    source: str | None, chunk: list[tuple[Event, Pair]], hops: int, accepted_at: float, first: bool
+) -> str:
+    endpoints: dict[str, list[Pair]] = {}
+    events: dict[str, Event] = {}
+    for event, pair in chunk:
+        endpoints.setdefault(event.eventId, []).append(pair)
+        events[event.eventId] = event
+    partners = {eid: [p for p, _ in pairs] for eid, pairs in endpoints.items()} if first else None
+    rest = EventEnvelope(
+        source=source,
+        events=list(events.values()),
+        partners=partners,
+        endpoints=endpoints,
+        hops=hops,
+        acceptedAt=accepted_at,
+    )
+    return to_json(rest.model_dump(exclude_none=True))
