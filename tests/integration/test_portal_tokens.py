@@ -325,16 +325,20 @@ def test_the_cli_refuses_a_ttl_out_of_bounds(
     assert stack.db["portalTokens"].count_documents({}) == 0
 
 
-def test_the_cli_needs_an_api_url_without_a_running_local_runtime(
+def test_the_cli_without_an_api_url_issues_the_token_and_says_how_to_make_the_link(
     stack: Stack,
+    api: IngestApi,
     two: tuple[str, str],
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Any,
 ) -> None:
-    monkeypatch.setenv("WEBHOOKS_LOCAL_DIR", str(tmp_path))
-    code, _, err = run(capsys, "partners", "portal-link", two[0])
-    assert code != 0 and "--api-url" in err
+    monkeypatch.setenv("WEBHOOKS_LOCAL_DIR", str(tmp_path))  # no running `webhooks local`
+    monkeypatch.delenv("WEBHOOKS_API_URL", raising=False)
+    code, issued, err = run(capsys, "partners", "portal-link", two[0])
+    assert code == 0 and issued["url"] is None and issued["token"].startswith("wpt_")
+    assert "--api-url" in err and "WEBHOOKS_API_URL" in err
+    assert own_deliveries(api, issued["token"]).status == 200  # the token alone works
 
 
 def test_the_api_document_declares_the_bearer_scheme_on_the_partners_own_routes() -> None:
