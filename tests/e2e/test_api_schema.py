@@ -53,6 +53,7 @@ def runtime() -> Iterator[RuntimeProcess]:
         # generated wrong keys must not lock the right one out for the rest of the run
         "ADMIN_AUTH_MAX_FAILURES": "1000000",
         "PARTNER_AUTH_MAX_FAILURES": "1000000",
+        "PORTAL_TOKEN_MAX_FAILURES": "1000000",
     }
     rt = RuntimeProcess([partner], env, capture=False)
     yield rt

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from webhooks.config import load_settings
 from webhooks.partners.portal_tokens import PortalTokens
-from webhooks.services.portal import PORTAL_TOKEN_MAX_FAILURES
 from webhooks.store.delivery_log import AttemptRecord, DeliveryLog
 from webhooks_cli.main import main
 
@@ -246,7 +246,7 @@ def test_failed_api_keys_never_turn_a_tokens_401_into_a_429(
 
 def test_failed_tokens_have_their_own_budget_per_source(api: IngestApi, two: tuple[str, str]) -> None:
     token = issue(api, two[0])
-    for _ in range(PORTAL_TOKEN_MAX_FAILURES):
+    for _ in range(load_settings().portal_token_max_failures):
         assert own_deliveries(api, "wpt_guess", source=ATTACKER).status == 401
     status, body, headers = own_deliveries(api, "wpt_guess", source=ATTACKER)
     assert status == 429 and int(headers["Retry-After"]) >= 1 and "error" in body

@@ -129,6 +129,9 @@ class Settings(BaseSettings):
     # 429s (the right key is always accepted); the same for partners' API keys
     admin_auth_max_failures: int = Field(10, ge=1, le=1_000_000)
     partner_auth_max_failures: int = Field(10, ge=1, le=1_000_000)
+    # failed portal tokens, counted on their own (never turning a token's 401 into a 429
+    # because of wrong API keys); higher, as a console in several tabs retries an expired one
+    portal_token_max_failures: int = Field(100, ge=1, le=1_000_000)
 
     # Endpoint health: an endpoint whose attempts have all failed, at least this many
     # times and for at least this long, is disabled (0 failures: never). Svix: 5 days.

@@ -113,6 +113,8 @@ def build_services(
             events_queue,
         ),
         stats=StatsService(log.stats, store, parked, endpoints),
-        portal=PortalService(store, PortalTokens(db), portal_token_failures(db)),
+        portal=PortalService(
+            store, PortalTokens(db), portal_token_failures(db, settings.portal_token_max_failures)
+        ),
         ingest=ingest,
     )

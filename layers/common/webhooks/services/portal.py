@@ -26,16 +26,16 @@ from .schemas import PortalTokenRequest
 INVALID = "Invalid or expired portal token"
 # Failed tokens are counted per source under their own kind, not in the API keys' budget:
 # a run of wrong API keys from an address (a misconfigured producer behind the same NAT)
-# must never turn a token's contract answer, 401, into a 429. The limit is higher than the
-# keys' because a console open in several tabs retries one expired token on each of them;
-# it only slows guessing, which a token's 32 random bytes already make hopeless.
-PORTAL_TOKEN_MAX_FAILURES = 100  # per source per FailureThrottle window (60 s)
+# must never turn a token's contract answer, 401, into a 429. The limit
+# (PORTAL_TOKEN_MAX_FAILURES, 100 a minute) is higher than the keys' because a console open
+# in several tabs retries one expired token on each of them; it only slows guessing, which a
+# token's 32 random bytes already make hopeless.
 PORTAL_TOKEN_FAILURE_KIND = "portalToken"
 
 
-def portal_token_failures(db: Database[Any]) -> FailureThrottle:
+def portal_token_failures(db: Database[Any], limit: int) -> FailureThrottle:
     """The failed-token count the API uses: its own kind and limit, per source."""
-    return FailureThrottle(db, PORTAL_TOKEN_FAILURE_KIND, limit=PORTAL_TOKEN_MAX_FAILURES)
+    return FailureThrottle(db, PORTAL_TOKEN_FAILURE_KIND, limit=limit)
 
 
 def portal_url(api_base: str, token: str) -> str:
