@@ -465,10 +465,23 @@ def own_call(api: IngestApi, api_key: str, method: str, path: str, body: Any) ->
     return status, answer
 
 
-def test_self_service_subscribes_only_within_the_partners_grant_and_the_platforms_own_types(
+def test_without_receive_scopes_a_partner_subscribes_its_endpoints_to_any_type(
+    stack: Stack, api: IngestApi
+) -> None:
+    status, made, _ = api("POST", PARTNERS, {"name": "bare", "webhookUrl": "https://n.example/h"})
+    assert status == 201 and made["events"] == [] and made["receiveScopes"] is None
+    status, created = own_call(
+        api, made["apiKey"], "POST", OWN, {"url": "https://b.example/h", "events": ["invoice.paid", "*"]}
+    )
+    assert status == 201, created
+    assert created["events"] == ["*", "invoice.paid"]
+
+
+def test_self_service_subscribes_only_within_the_partners_receive_scopes_and_the_platforms_own_types(
     stack: Stack, api: IngestApi, shop: tuple[str, str]
 ) -> None:
-    pid, api_key = shop  # the operator subscribed its first endpoint to order.*
+    pid, api_key = shop
+    assert api("PATCH", f"{PARTNERS}/{pid}", {"receiveScopes": ["order.*"]}).status == 200
     first = first_endpoint_id(pid)
     for events in (["*"], ["invoice.paid"], ["order.created", "cart.*"], ["orders.x"]):
         status, refused = own_call(
@@ -490,6 +503,11 @@ def test_self_service_subscribes_only_within_the_partners_grant_and_the_platform
     assert (status, changed["events"]) == (200, ["order.paid"])
     # the operator's routes are not limited
     assert api("PATCH", f"{endpoints_of(pid)}/{first}", {"events": ["*"]}).status == 200
+    # and what an endpoint has already may be sent back as it was read, outside the scopes
+    status, kept = own_call(api, api_key, "PATCH", f"{OWN}/{first}", {"events": ["*"], "description": "d"})
+    assert (status, kept["events"]) == (200, ["*"])
+    status, refused = own_call(api, api_key, "PATCH", f"{OWN}/{first}", {"events": ["*", "invoice.paid"]})
+    assert status == 403 and "invoice.paid" in refused["error"] and "*," not in refused["error"]
 
 
 def test_receive_scopes_set_by_the_operator_are_the_grant_and_null_removes_them(
@@ -509,7 +527,7 @@ def test_receive_scopes_set_by_the_operator_are_the_grant_and_null_removes_them(
     assert status == 200 and partner["receiveScopes"] is None
     assert "receiveScopes" not in stack.db.partners.find_one({"name": "shop"})
     assert own_call(api, api_key, "POST", OWN, {**body, "events": ["order.created"]})[0] == 201
-    assert own_call(api, api_key, "POST", OWN, body)[0] == 403
+    assert own_call(api, api_key, "POST", OWN, body)[0] == 201  # unset: any type
     status, made, _ = api(
         "POST", PARTNERS, {"name": "n", "webhookUrl": "https://n.example/h", "receiveScopes": ["a.*"]}
     )

@@ -83,22 +83,23 @@ class EndpointService:
         return self.create(partner_id, new)
 
     def update_own(self, partner_id: str, endpoint_id: str, change: EndpointUpdate) -> dict[str, Any]:
-        """The partner's own update: new events must be within its grant (403 otherwise)."""
+        """The partner's own update: events it adds must be within its grant (403 otherwise);
+        those the endpoint has already stay allowed (a client PATCHes back what it read)."""
         if change.events is not None:
-            self.store.get(partner_id, endpoint_id)  # another partner's endpoint: 404, not 403
-            self._check_grant(partner_id, change.events)
+            current = self.store.get(partner_id, endpoint_id)  # another partner's: 404, not 403
+            self._check_grant(partner_id, [e for e in change.events if e not in current.events])
         return self.update(partner_id, endpoint_id, change)
 
-    def grant(self, partner_id: str) -> Sequence[str]:
-        """What the partner may subscribe its endpoints to itself: its receiveScopes, else
-        its first endpoint's subscriptions as they are now."""
-        partner = self.store.partner_store.get(partner_id)
-        if partner.receive_scopes is not None:
-            return partner.receive_scopes
-        return self.store.partner_store.subscriptions_of(partner.id)
+    def grant(self, partner_id: str) -> Sequence[str] | None:
+        """What the partner may subscribe its endpoints to itself: its receiveScopes, set by
+        the operator; None (unset): any event type, as publishScopes unset lets a key publish
+        any (the platform's own types are always allowed: they only carry its own data)."""
+        return self.store.partner_store.get(partner_id).receive_scopes
 
     def _check_grant(self, partner_id: str, events: Sequence[str]) -> None:
         grant = self.grant(partner_id)
+        if grant is None:
+            return
         outside = [
             p for p in dict.fromkeys(events) if not is_reserved(p) and not any(covers(g, p) for g in grant)
         ]
