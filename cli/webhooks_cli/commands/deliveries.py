@@ -6,7 +6,7 @@ import argparse
 
 from webhooks.services.schemas import DeliveryQuery, RecoverRequest
 
-from . import json_flag, parsed, services, show, show_sent
+from . import CliError, json_flag, parsed, services, show, show_sent
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -18,6 +18,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     listing.add_argument("--since", help="ISO-8601 time")
     listing.add_argument("--until", help="ISO-8601 time")
     listing.add_argument("--event-id")
+    listing.add_argument("--endpoint", help="only the attempts made to this endpoint id")
     listing.add_argument("--limit", type=int)
     listing.add_argument("--cursor")
     listing.add_argument("--json", action="store_true")
@@ -31,6 +32,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     what = replay.add_mutually_exclusive_group(required=True)
     what.add_argument("--event-id", help="resend this event")
     what.add_argument("--since", help="resend every delivery that failed since this ISO-8601 time")
+    replay.add_argument(
+        "--endpoint",
+        help="only to this endpoint id (--event-id: an event the delivery log shows was sent to "
+        "the partner, of a type the endpoint is subscribed to; --since: what failed at it)",
+    )
     replay.add_argument(
         "--force",
         action="store_true",
@@ -56,6 +62,7 @@ def run_deliveries(args: argparse.Namespace) -> int:
         "cursor": args.cursor,
         "limit": args.limit,
         "eventId": args.event_id,
+        "endpointId": args.endpoint,
     }
     query = parsed(DeliveryQuery, "query", **{k: v for k, v in options.items() if v})
     page = log.of_partner(args.partner, query)
@@ -63,7 +70,8 @@ def run_deliveries(args: argparse.Namespace) -> int:
         return show(page)
     for d in page["deliveries"]:
         print(
-            f"{d['timestamp']}  {d['eventId']}  {d['eventType']}  attempt {d['attempt']}  {d['outcome']}  "
+            f"{d['timestamp']}  {d['eventId']}  {d['eventType']}  {d['endpointId']}  "
+            f"attempt {d['attempt']}  {d['outcome']}  "
             f"status={d['statusCode']}  {d['latencyMs']} ms  {d['errorMessage'] or ''}"
         )
     if page["nextCursor"]:
@@ -73,11 +81,18 @@ def run_deliveries(args: argparse.Namespace) -> int:
 
 def run_replay(args: argparse.Namespace) -> int:
     recovery = services().recovery
-    if args.event_id:
+    if args.endpoint and args.force:
+        raise CliError("--force is for a replay to the partner: leave out --endpoint")
+    if args.event_id and args.endpoint:
+        result = recovery.replay_to_endpoint(args.partner, args.endpoint, args.event_id)
+    elif args.event_id:
         result = recovery.replay(args.partner, args.event_id, force=args.force)
     else:
         since = parsed(RecoverRequest, "time", since=args.since).since
-        result = recovery.recover(args.partner, since)
+        if args.endpoint:
+            result = recovery.recover_endpoint(args.partner, args.endpoint, since)
+        else:
+            result = recovery.recover(args.partner, since)
     return show_sent(result.body(), result.failed)
 
 

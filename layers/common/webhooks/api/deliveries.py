@@ -32,6 +32,15 @@ Cursor = Annotated[
 ]
 Limit = Annotated[int, Query(ge=1, le=200)]
 EventId = Annotated[str | None, Query(description="only this event's attempts")]
+EndpointId = Annotated[
+    str | None,
+    Query(
+        description="only the attempts made to this endpoint (the first endpoint's include those "
+        "logged before endpoints existed)",
+        min_length=1,
+        max_length=200,
+    ),
+]
 
 
 def _query() -> DeliveryQuery:
@@ -43,7 +52,7 @@ def _query() -> DeliveryQuery:
         raise InvalidInput(format_errors(exc), "query") from None
 
 
-@partner("GET", "/deliveries", 400, 401, 500, 503, responses=ok(DeliveryPage))
+@partner("GET", "/deliveries", 400, 401, 404, 500, 503, responses=ok(DeliveryPage))
 def own_deliveries(
     status: Status = None,
     since: Moment = None,
@@ -51,9 +60,11 @@ def own_deliveries(
     cursor: Cursor = None,
     limit: Limit = 50,
     eventId: EventId = None,
+    endpointId: EndpointId = None,
 ) -> dict[str, Any]:
-    """The calling partner's own delivery attempts, newest first"""
-    return services(router).deliveries.of_partner(calling_partner(router).id, _query())
+    """The calling partner's own delivery attempts, newest first; 404 if `endpointId` is not
+    one of its endpoints"""
+    return services(router).deliveries.own(calling_partner(router).id, _query())
 
 
 @partner("GET", "/deliveries/events/<event_id>", 401, 404, 503, responses=ok(EventDeliveries))
@@ -85,6 +96,7 @@ def all_deliveries(
     cursor: Cursor = None,
     limit: Limit = 50,
     eventId: EventId = None,
+    endpointId: EndpointId = None,
 ) -> dict[str, Any]:
     """Every partner's delivery attempts, newest first (cursor pagination)"""
     return services(router).deliveries.of_partner(None, _query())
@@ -99,6 +111,7 @@ def partner_deliveries(
     cursor: Cursor = None,
     limit: Limit = 50,
     eventId: EventId = None,
+    endpointId: EndpointId = None,
 ) -> dict[str, Any]:
     """A partner's delivery attempts, newest first (cursor pagination)"""
     return services(router).deliveries.of_partner(partner_id, _query())

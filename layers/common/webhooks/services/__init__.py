@@ -100,7 +100,7 @@ def build_services(
         partners=partners,
         endpoints=EndpointService(settings, endpoints, parked, events_queue),
         event_types=EventTypeService(catalog),
-        deliveries=DeliveryLogService(log, events),
+        deliveries=DeliveryLogService(log, events, endpoints),
         recovery=RecoveryService(
             settings,
             store,

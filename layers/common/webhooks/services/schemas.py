@@ -249,6 +249,7 @@ class DeliveryQuery(BaseModel):
     cursor: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{24}$")] | None = None
     limit: int = Field(50, ge=1, le=200)
     eventId: str | None = None
+    endpointId: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
 
     _dates = field_validator("since", "until", mode="before")(_iso_datetime)
     _in_utc = field_validator("since", "until")(_utc)

@@ -22,7 +22,7 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
-from ..endpoints.model import first_endpoint_id
+from ..endpoints.model import ENDPOINT_ID_PREFIX, first_endpoint_id
 from ..errors import WebhooksError
 from ..observability import logger
 from .stats import DeliveryStats
@@ -73,6 +73,19 @@ def endpoint_of(doc: dict[str, Any]) -> str:
     return str(doc.get("endpointId") or first_endpoint_id(str(doc["partnerId"])))
 
 
+def made_to(endpoint_id: str, partner_id: str | None = None) -> dict[str, Any]:
+    """The query for attempts made to an endpoint (of ``partner_id``, or of any partner). The
+    first endpoint's also match the attempts logged without an endpointId: its id names its
+    partner (``ep_<partnerId>``)."""
+    if partner_id is not None:
+        first = endpoint_id == first_endpoint_id(partner_id)
+        return {"endpointId": {"$in": [None, endpoint_id]} if first else endpoint_id}
+    if not endpoint_id.startswith(ENDPOINT_ID_PREFIX):
+        return {"endpointId": endpoint_id}
+    owner = endpoint_id.removeprefix(ENDPOINT_ID_PREFIX)
+    return {"$or": [{"endpointId": endpoint_id}, {"endpointId": None, "partnerId": owner}]}
+
+
 def public(doc: dict[str, Any]) -> dict[str, Any]:
     """An attempt as the APIs and CLI show it."""
     at = doc["timestamp"]
@@ -108,6 +121,14 @@ class DeliveryLog:
         self.attempts.create_index(
             [("partnerId", ASCENDING), ("timestamp", DESCENDING), ("_id", DESCENDING)],
             name="by_partner_latest_attempt_first",
+        )
+        # one endpoint's page (the console's endpoint page, ?endpointId=): an endpoint id is
+        # one partner's, so the partner need not lead; the first endpoint's attempts logged
+        # before endpoints (no endpointId) come from the null range (or, with no partner
+        # named, from the index above), until the log's TTL has expired them
+        self.attempts.create_index(
+            [("endpointId", ASCENDING), ("timestamp", DESCENDING), ("_id", DESCENDING)],
+            name="by_endpoint_latest_attempt_first",
         )
         self.attempts.create_index([("eventId", ASCENDING), ("_id", ASCENDING)], name="by_event")
         self.attempts.create_index(
@@ -145,14 +166,18 @@ class DeliveryLog:
         partner_id: str | None,
         *,
         status: StatusFilter | None = None,
+        endpoint_id: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
         cursor: str | None = None,
         limit: int = 50,
     ) -> tuple[list[dict[str, Any]], str | None]:
-        """A page of attempts (one partner's, or every partner's with ``partner_id`` None),
-        newest first, and the cursor of the next page (or None)."""
+        """A page of attempts (one partner's, or every partner's with ``partner_id`` None;
+        ``endpoint_id``: only those made to that endpoint), newest first, and the cursor of the
+        next page (or None)."""
         query: dict[str, Any] = {} if partner_id is None else {"partnerId": partner_id}
+        if endpoint_id is not None:
+            query.update(made_to(endpoint_id, partner_id))  # no key in common with the query's
         if status == "delivered":
             query["outcome"] = "delivered"
         elif status == "failed":
@@ -200,10 +225,14 @@ class DeliveryLog:
                 found[key] = at
         return found
 
-    def by_event(self, event_id: str, partner_id: str | None = None) -> list[dict[str, Any]]:
+    def by_event(
+        self, event_id: str, partner_id: str | None = None, endpoint_id: str | None = None
+    ) -> list[dict[str, Any]]:
         query: dict[str, Any] = {"eventId": event_id}
         if partner_id:
             query["partnerId"] = partner_id
+        if endpoint_id is not None:
+            query.update(made_to(endpoint_id, partner_id or None))
         order = [("timestamp", ASCENDING), ("_id", ASCENDING)]  # an event has few attempts
         return [public(d) for d in self.attempts.find(query).sort(order)]
 
@@ -213,9 +242,7 @@ class DeliveryLog:
         replay): what "recover" resends."""
         mine: dict[str, Any] = {"partnerId": partner_id}
         if endpoint_id is not None:
-            # an attempt at the first endpoint may carry no endpointId (logged before endpoints)
-            first = endpoint_id == first_endpoint_id(partner_id)
-            mine["endpointId"] = {"$in": [None, endpoint_id]} if first else endpoint_id
+            mine.update(made_to(endpoint_id, partner_id))
         dead = self.attempts.distinct(
             "eventId", {**mine, "outcome": "dead_lettered", "timestamp": {"$gte": since}}
         )
