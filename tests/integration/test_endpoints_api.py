@@ -372,6 +372,30 @@ def test_self_service_replay_needs_the_event_in_the_partners_delivery_log_not_on
     assert api("POST", f"{PARTNERS}/{pid}/replay", {"eventId": never_sent.eventId}).status == 202
 
 
+def test_self_service_replay_finds_an_event_parked_for_one_of_the_partners_endpoints(
+    stack: Stack, api: IngestApi, shop: tuple[str, str]
+) -> None:
+    pid, api_key = shop
+    parked = stored_event(stack, "order.created")  # owed to a disabled endpoint, never attempted
+    ParkedDeliveries(stack.db).park(DeliveryMessage(partnerId=pid, event=parked))
+    path = f"{OWN}/{first_endpoint_id(pid)}/replay"
+    status, sent, _ = api("POST", path, {"eventId": parked.eventId}, headers=key(api_key), admin=False)
+    assert status == 202, sent
+    assert [d["event"]["eventId"] for d in deliveries(stack)] == [parked.eventId]
+
+
+def test_a_header_value_sent_back_masked_as_read_is_refused_and_the_real_one_kept(
+    stack: Stack, api: IngestApi, shop: tuple[str, str]
+) -> None:
+    pid, api_key = shop
+    eid = add(api, pid, events=["order.*"], headers={"Authorization": "Bearer real"})["endpointId"]
+    read = api("GET", f"{endpoints_of(pid)}/{eid}").body
+    assert read["headers"] == {"Authorization": "***"}
+    status, refused, _ = api("PATCH", f"{endpoints_of(pid)}/{eid}", {"headers": read["headers"]})
+    assert status == 400 and "Authorization" in refused["error"] and "masked" in refused["error"]
+    assert stack.db["endpoints"].find_one({"_id": eid})["headers"] == {"Authorization": "Bearer real"}
+
+
 def test_a_partner_recovers_its_failures_at_one_endpoint_since_a_time(
     stack: Stack, api: IngestApi, shop: tuple[str, str]
 ) -> None:

@@ -163,17 +163,6 @@ def test_a_portal_link_takes_the_api_url_from_webhooks_api_url(
     assert issued["url"] == f"https://abc.example/v1/console#portal={issued['token']}"
 
 
-def test_without_an_api_url_a_portal_link_still_issues_the_token_with_url_null_and_a_hint(
-    stack: Stack, partner: str, capsys: pytest.CaptureFixture[str], no_local_runtime: pytest.MonkeyPatch
-) -> None:
-    code, issued, err = run(capsys, "partners", "portal-link", partner, "--ttl", "1h")
-    assert code == 0, err
-    assert issued["url"] is None and issued["token"].startswith("wpt_") and issued["expiresAt"]
-    assert "WEBHOOKS_API_URL" in err and "--api-url" in err
-    assert stack.db["portalTokens"].count_documents({}) == 1  # issued, and it works
-    assert services_partner(issued["token"]) == partner
-
-
 def services_partner(token: str) -> str:
     from webhooks_cli.commands import services
 

@@ -317,7 +317,9 @@ def test_the_cli_reads_a_ttl_in_seconds_minutes_or_hours(
     )
 
 
-@pytest.mark.parametrize(("ttl", "words"), [("25h", "ttlSeconds"), ("0s", "ttlSeconds"), ("1d", "--ttl")])
+@pytest.mark.parametrize(
+    ("ttl", "words"), [("25h", "ttlSeconds"), ("0s", "ttlSeconds"), ("2d", "ttlSeconds"), ("1w", "--ttl")]
+)
 def test_the_cli_refuses_a_ttl_out_of_bounds(
     stack: Stack, two: tuple[str, str], capsys: pytest.CaptureFixture[str], ttl: str, words: str
 ) -> None:
@@ -337,7 +339,8 @@ def test_the_cli_without_an_api_url_issues_the_token_and_says_how_to_make_the_li
     monkeypatch.setenv("WEBHOOKS_LOCAL_DIR", str(tmp_path))  # no running `webhooks local`
     monkeypatch.delenv("WEBHOOKS_API_URL", raising=False)
     code, issued, err = run(capsys, "partners", "portal-link", two[0])
-    assert code == 0 and issued["url"] is None and issued["token"].startswith("wpt_")
+    assert code == 0 and issued["token"].startswith("wpt_")
+    assert issued["url"] == f"/console#portal={issued['token']}"  # relative to the API's root
     assert "--api-url" in err and "WEBHOOKS_API_URL" in err
     assert own_deliveries(api, issued["token"]).status == 200  # the token alone works
 

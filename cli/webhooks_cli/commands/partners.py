@@ -28,15 +28,15 @@ HELP = {
     "portal-link": "a console link signed in as the partner, for --ttl (its token printed once)",
     "portal-revoke": "revoke every portal link of the partner at once",
 }
-TTL_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600}
+TTL_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86_400}
 API_URL_VARIABLE = "WEBHOOKS_API_URL"  # the deployed API's URL, for portal links
 
 
 def ttl_seconds(value: str) -> int:
-    """``90s``, ``30m``, ``1h``, ``24h`` or plain seconds, as seconds (bounds: the API's)."""
-    found = re.fullmatch(r"\s*([0-9]{1,9})\s*([smh]?)\s*", value.lower())
+    """``90s``, ``30m``, ``1h``, ``24h``, ``1d`` or plain seconds, as seconds (bounds: the API's)."""
+    found = re.fullmatch(r"\s*([0-9]{1,9})\s*([smhd]?)\s*", value.lower())
     if not found:
-        raise CliError(f"invalid --ttl {value!r}: use seconds or 90s, 30m, 1h, 24h")
+        raise CliError(f"invalid --ttl {value!r}: use seconds or 90s, 30m, 1h, 24h, 1d")
     return int(found[1]) * TTL_UNITS[found[2]]
 
 
@@ -150,15 +150,13 @@ def run(args: argparse.Namespace) -> int:
     if action == "portal-link":
         request = parsed(PortalTokenRequest, "--ttl", ttlSeconds=ttl_seconds(args.ttl))
         base = api_url(args.api_url)
-        # without an API URL the token is still issued (the API's own answer, url left out):
-        # it works as `Authorization: Bearer <token>`, or appended to <api>/console#portal=
+        # without an API URL the token is still issued, its link relative to the API's root
+        # (/console#portal=<token>); it works as `Authorization: Bearer <token>` too
         issued = built.portal.issue(partner_id, request, base or "")
-        if base is None:
-            issued["url"] = None
         show(issued)
         if base is None:
             print(
-                f"No API URL known, so no link: pass --api-url or set {API_URL_VARIABLE} "
+                f"No API URL known, so the link is relative: pass --api-url or set {API_URL_VARIABLE} "
                 "(e.g. https://abc.execute-api.<region>.amazonaws.com/v1); the link is "
                 "<api-url>/console#portal=<token>.",
                 file=sys.stderr,

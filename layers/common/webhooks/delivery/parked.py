@@ -71,6 +71,12 @@ class ParkedDeliveries:
         """Take one parked delivery back; False when someone else (a replay) took it first."""
         return self.parked.delete_one({"_id": key}).deleted_count == 1
 
+    def holds(self, partner_id: str, event_id: str) -> bool:
+        """Whether a delivery of ``event_id`` is parked for any endpoint of the partner."""
+        return (
+            self.parked.find_one({"partnerId": partner_id, "event.eventId": event_id}, {"_id": 1}) is not None
+        )
+
     def count(self, partner_id: str, endpoint_id: str | None = None) -> int:
         """How many deliveries the endpoint has parked (default: the partner's first)."""
         return self.parked.count_documents(self._match(partner_id, endpoint_id))

@@ -19,7 +19,7 @@ from typing import Any
 
 from ..errors import NotFound
 from ..partners.model import PARTNER_FIELDS, Partner, _aware, _is, _list_of, document_problems
-from ..partners.urls import masked_url
+from ..partners.urls import MASK, masked_url
 
 ENDPOINT_ID_PREFIX = "ep_"
 
@@ -103,7 +103,7 @@ class Endpoint:
             "description": self.description,
             "events": list(self.events),
             "filter": self.filter,
-            "headers": {name: "***" for name, _ in self.headers},
+            "headers": {name: MASK for name, _ in self.headers},
             "retrySchedule": list(self.retry_schedule) if self.retry_schedule is not None else None,
             "rateLimitPerSecond": self.rate_limit,
             "timeoutMs": self.timeout_ms,

@@ -225,12 +225,13 @@ class EndpointStore:
             raise Conflict(
                 "The first endpoint is the partner's own webhookUrl: change it, or delete the partner"
             )
+        # its parked deliveries could never be sent (enable needs the endpoint): not kept to
+        # their TTL. The filter ParkedDeliveries uses for another endpoint's documents. First,
+        # so that a failure here leaves the endpoint in place and the delete can be repeated.
+        removed = self.parked.delete_many({"partnerId": endpoint.partner_id, "endpointId": endpoint.id})
         self.endpoints.delete_one({"_id": endpoint.id})
         self.subscriptions.delete_many({"partnerId": _id_match(partner_id), "endpointId": endpoint.id})
         self.partner_store.changed()
-        # its parked deliveries could never be sent (enable needs the endpoint): not kept to
-        # their TTL. The filter ParkedDeliveries uses for another endpoint's documents.
-        removed = self.parked.delete_many({"partnerId": endpoint.partner_id, "endpointId": endpoint.id})
         if removed.deleted_count:
             logger.info(
                 "deleted endpoint's parked deliveries removed",

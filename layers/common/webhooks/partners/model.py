@@ -11,7 +11,7 @@ from typing import Any
 
 from ..errors import NotFound
 from .subscriptions import RESERVED_EVENT_PREFIXES, subscription_matches
-from .urls import masked_url
+from .urls import MASK, masked_url
 
 
 class PartnerNotFound(NotFound):
@@ -83,7 +83,7 @@ class Partner:
             "webhookUrl": masked_url(self.webhook_url),
             "isActive": self.is_active,
             # header values are often the endpoint's own credentials: names only
-            "headers": {name: "***" for name, _ in self.headers},
+            "headers": {name: MASK for name, _ in self.headers},
             "timeoutMs": self.timeout_ms,
             "rateLimit": self.rate_limit,
             "publishScopes": list(self.publish_scopes) if self.publish_scopes is not None else None,

@@ -261,11 +261,14 @@ class RecoveryService:
 
     def _partner_has(self, partner: Partner, event: Event) -> bool:
         """Whether the event is the partner's: its delivery log shows it was sent to the
-        partner. A matching type is not enough: any stored event of that type (from before
-        it subscribed, or one its filter excluded) would be the partner's to fetch. With the
-        delivery log off (DELIVERY_LOG_ENABLED=false) nothing is, so self-service replay
-        finds nothing; the operator's replay is not limited by this."""
-        return bool(self.log.by_event(event.eventId, partner.id))
+        partner, or it is parked for one of the partner's endpoints (owed, never attempted).
+        A matching type is not enough: any stored event of that type (from before it
+        subscribed, or one its filter excluded) would be the partner's to fetch. With the
+        delivery log off (DELIVERY_LOG_ENABLED=false) only parked events are; the operator's
+        replay is not limited by this."""
+        if self.log.by_event(event.eventId, partner.id):
+            return True
+        return self.parked is not None and self.parked.holds(partner.id, event.eventId)
 
     def _stored(self, event_id: str) -> Event:
         event = self.events.get(event_id)

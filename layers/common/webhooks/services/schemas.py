@@ -25,6 +25,7 @@ from pydantic_core import PydanticCustomError
 from ..delivery.schedule import MAX_WAIT_SECONDS, MAX_WAITS, MIN_WAIT_SECONDS, RetrySchedule
 from ..dispatch.filters import FilterError, format_loc, parse_filter
 from ..models import SubscriptionPattern
+from ..partners.urls import MASK
 from ..store.delivery_log import StatusFilter
 
 # characters a name may not hold: C0 and C1 controls (NUL, ESC, ...; a name reaches
@@ -134,6 +135,12 @@ def _custom_headers(value: dict[str, str] | None) -> dict[str, str] | None:
         raise ValueError(f"reserved header(s) cannot be set: {', '.join(sorted(reserved))}")
     if len(set(normal.values())) < len(normal):
         raise ValueError("header names must differ other than in case and '_' / '-'")
+    masked = sorted(name for name, header in value.items() if header == MASK)
+    if masked:
+        # what a read answers for every header value: sent back, it would replace the real one
+        raise ValueError(
+            f"{', '.join(masked)}: the value looks masked as the API shows it ({MASK}); send the real value"
+        )
     return value
 
 
@@ -157,8 +164,8 @@ ReceiveScopes = Annotated[
         min_length=1,
         max_length=100,
         description="event types (exact, `prefix.*` or `*`) the partner may subscribe its endpoints "
-        "to itself (its API key or a portal token); absent or null: its first endpoint's "
-        "subscriptions. The platform's own (`endpoint.*`, `message.attempt.*`, `webhook.*`) "
+        "to itself (its API key or a portal token); absent or null: any event type. The "
+        "platform's own (`endpoint.*`, `message.attempt.*`, `webhook.*`) "
         "are always allowed; the operator's routes are not limited",
     ),
 ]
