@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -382,6 +383,54 @@ def test_a_partner_replays_an_event_and_recovers_failures_from_an_endpoints_page
     )
     # the resent delivery is attempted again (and refused again): a second series in the log
     assert wait_for(lambda: sum(a["partnerId"] == closed for a in stack.attempts(failed)) >= 2)
+
+
+def test_an_endpoints_page_lists_its_own_attempts_however_many_its_partners_other_endpoint_had_since(
+    stack: Stack,
+    page: Any,
+) -> None:
+    # a partner of its own (the others' logs stay as their tests expect), whose first endpoint
+    # had 250 attempts after the one to its second endpoint: more than the log's largest page
+    name = "Busy Partner"
+    created = stack.admin(
+        "POST", "/partners", json={"name": name, "webhookUrl": stack.good.url, "events": ["order.*"]}
+    )
+    pid = created["partnerId"]
+    second = add_endpoint(stack, name, "busy-second")
+    now = datetime.now(UTC)
+
+    def attempt(event_id: str, endpoint_id: str | None, at: datetime) -> dict[str, Any]:
+        doc = {
+            "eventId": event_id,
+            "eventType": "order.created",
+            "partnerId": pid,
+            "attempt": 1,
+            "outcome": "delivered",
+            "statusCode": 200,
+            "latencyMs": 1.0,
+            "responseBody": "",
+            "timestamp": at,
+        }
+        return {**doc, "endpointId": endpoint_id} if endpoint_id else doc  # None: before endpoints
+
+    to_second, before_endpoints = "event_busy_second", "event_busy_before_endpoints"
+    busy = [attempt(f"event_busy_{n}", f"ep_{pid}", now - timedelta(seconds=n)) for n in range(250)]
+    stack.database()["deliveryAttempts"].insert_many(
+        [
+            *busy,
+            attempt(to_second, second["endpointId"], now - timedelta(minutes=10)),
+            attempt(before_endpoints, None, now - timedelta(minutes=20)),
+        ]
+    )
+    attempts = page.get_by_role("table").filter(has=page.locator("caption", has_text="Recent attempts"))
+    # the operator's page of the first endpoint: its newest attempts, none of the second's
+    console.operator(page, stack, f"#/partners/{pid}/endpoints/{quote(f'ep_{pid}')}")
+    attempts.get_by_role("link", name="event_busy_0", exact=True).wait_for()
+    assert to_second not in page.locator("main").inner_text()
+    # the partner's page of the second endpoint: its attempt, older than the first's 250
+    open_portal(page, stack, name, view=f"#/endpoints/{quote(second['endpointId'])}")
+    attempts.get_by_role("link", name=to_second).wait_for()
+    assert "event_busy_1" not in attempts.inner_text()
 
 
 def test_a_url_whose_token_is_masked_is_not_saved_with_the_mask(

@@ -86,15 +86,14 @@ function notFound(scope) {
   );
 }
 
-// Attempts without an endpointId were made to the partner's first endpoint (its own URL).
-const madeTo = (e) => (a) => (a.endpointId ? a.endpointId === e.endpointId : e.first);
-
 export async function page(scope, id) {
   const e = await load(scope, id);
   if (!e) return notFound(scope);
   const path = `${scope.api}/${encodeURIComponent(id)}`;
-  const { deliveries } = await api(`${scope.log}?limit=200`);
-  const recent = deliveries.filter(madeTo(e)).slice(0, RECENT);
+  // the log picks this endpoint's attempts (the first endpoint's include those logged before
+  // endpoints existed), however many the partner's other endpoints have had since
+  const log = `${scope.log}?endpointId=${encodeURIComponent(e.endpointId)}&limit=${RECENT}`;
+  const { deliveries: recent } = await api(log);
   const result = el("div", { class: "result-area", "aria-live": "polite" });
   const act = (label, run, attrs = {}) =>
     button(
