@@ -193,7 +193,7 @@ def test_cli_lists_one_endpoints_attempts(
 
 
 def test_cli_replays_an_event_and_recovers_failures_to_one_endpoint_only(
-    stack: Stack, shop: tuple[str, str, str], capsys: pytest.CaptureFixture[str]
+    stack: Stack, api: IngestApi, shop: tuple[str, str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     pid, _, eid = shop
     sent_before, failed_at_it, failed_at_first = (stored_event(stack) for _ in range(3))
@@ -226,6 +226,16 @@ def test_cli_replays_an_event_and_recovers_failures_to_one_endpoint_only(
 
     code, _, err = run(capsys, *replay, "--since", since, "--endpoint", "ep_made_up")
     assert code == 1 and "Endpoint not found" in err
-    code, _, err = run(capsys, *replay, "--event-id", sent_before.eventId, "--force")
-    assert code == 2 and "--force" in err
+    # the operator's rule, not the partner's: an event never sent to the partner goes to an
+    # endpoint subscribed to its type; to one that is not, only with --force
+    never_sent = stored_event(stack)
+    code, sent, err = run(capsys, *replay, "--event-id", never_sent.eventId)
+    assert code == 0 and sent["enqueued"] == [never_sent.eventId], err
+    assert queued() == [(eid, never_sent.eventId)]
+    status, _, _ = api("PATCH", f"{PARTNERS}/{pid}/endpoints/{eid}", {"events": ["invoice.*"]})
+    assert status == 200
+    code, _, err = run(capsys, *replay, "--event-id", never_sent.eventId)
+    assert code == 1 and "not subscribed" in err
     assert queued() == []
+    code, sent, err = run(capsys, *replay, "--event-id", never_sent.eventId, "--force")
+    assert code == 0 and queued() == [(eid, never_sent.eventId)], err

@@ -6,7 +6,7 @@ import argparse
 
 from webhooks.services.schemas import DeliveryQuery, RecoverRequest
 
-from . import CliError, json_flag, parsed, services, show, show_sent
+from . import json_flag, parsed, services, show, show_sent
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -81,10 +81,12 @@ def run_deliveries(args: argparse.Namespace) -> int:
 
 def run_replay(args: argparse.Namespace) -> int:
     recovery = services().recovery
-    if args.endpoint and args.force:
-        raise CliError("--force is for a replay to the partner: leave out --endpoint")
     if args.event_id and args.endpoint:
-        result = recovery.replay_to_endpoint(args.partner, args.endpoint, args.event_id)
+        # the operator's rule (the endpoint subscribed to the event's type, or --force), not the
+        # partner's own (which needs the event in its delivery log)
+        result = recovery.operator_replay_to_endpoint(
+            args.partner, args.endpoint, args.event_id, force=args.force
+        )
     elif args.event_id:
         result = recovery.replay(args.partner, args.event_id, force=args.force)
     else:

@@ -191,6 +191,27 @@ class RecoveryService:
             )
         return self._enqueue(partner, endpoint, [event], "replay")
 
+    def operator_replay_to_endpoint(
+        self, partner_id: str, endpoint_id: str, event_id: str, *, force: bool = False
+    ) -> Enqueued:
+        """The operator's replay to one endpoint: any stored event the endpoint is owed (subscribed
+        to its type; a platform event only about its own partner), or, with ``force``, any: the
+        partner-level replay's rule, not the partner's own (which needs its delivery log)."""
+        partner = self._active(partner_id)
+        endpoint = self.endpoints.get(partner.id, endpoint_id)
+        event = self._stored(event_id)
+        if not owed(endpoint, event):
+            if not force:
+                raise Conflict(
+                    f"Endpoint {endpoint.id} is not subscribed to {event.eventType!r}, the type of event "
+                    f"{event_id}: check the ids, or force it"
+                )
+            logger.warning(
+                "forced replay",
+                extra={"partner_id": partner.id, "endpoint_id": endpoint.id, "event_id": event_id},
+            )
+        return self._enqueue(partner, endpoint, [event], "replay")
+
     def recover_endpoint(self, partner_id: str, endpoint_id: str, since: datetime) -> Enqueued:
         """Send again what failed at this endpoint since ``since`` (bounded per call)."""
         partner = self._active(partner_id)
