@@ -14,11 +14,19 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from ..errors import NotFound
-from ..partners.model import PARTNER_FIELDS, Partner, _aware, _is, _list_of, document_problems
+from ..partners.model import (
+    PARTNER_FIELDS,
+    DestinationState,
+    Partner,
+    _aware,
+    _is,
+    _list_of,
+    document_problems,
+)
 from ..partners.urls import MASK, masked_url
 
 ENDPOINT_ID_PREFIX = "ep_"
@@ -41,7 +49,7 @@ def new_endpoint_id() -> str:
 
 
 @dataclass(frozen=True)
-class Endpoint:
+class Endpoint(DestinationState):
     """Where one partner's webhooks go. ``is_active`` and ``name`` are the partner's: an
     inactive partner's endpoints receive nothing."""
 
@@ -69,31 +77,9 @@ class Endpoint:
     updated_at: datetime | None = None
     problems: tuple[str, ...] = ()
 
-    @property
-    def endpoint_disabled(self) -> bool:
-        return self.disabled_at is not None
-
-    def paused_for(self, now: datetime | None = None) -> float:
-        """Seconds this endpoint's deliveries should still wait (0 when not paused)."""
-        if self.paused_until is None:
-            return 0.0
-        return max(0.0, (self.paused_until - (now or datetime.now(UTC))).total_seconds())
-
-    def signing_secrets(self, now: datetime | None = None) -> list[str]:
-        """The current secret first, then rotated-out secrets that have not expired."""
-        now = now or datetime.now(UTC)
-        return [self.secret_key] + [s for s, expires in self.previous_secrets if expires > now]
-
     def public(self, parked: int | None = None) -> dict[str, Any]:
         """What the API shows: never the secret, header values or URL credentials."""
-        health: dict[str, Any] = {
-            "status": "disabled" if self.endpoint_disabled else "enabled",
-            "disabledAt": _iso(self.disabled_at),
-            "disabledReason": self.disabled_reason,
-            "consecutiveFailures": self.consecutive_failures,
-            "failingSince": _iso(self.failing_since),
-            "pausedUntil": _iso(self.paused_until) if self.paused_for() > 0 else None,
-        }
+        health = self.health()
         if parked is not None:
             health["parkedDeliveries"] = parked
         return {
@@ -167,42 +153,46 @@ def _health(doc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# the fields named differently in the two homes: (the partner document's, an endpoints
+# document's); the store writes through the same table (API field -> document fields)
+DOCUMENT_FIELDS = {
+    "url": ("webhookUrl", "url"),
+    "headers": ("headers", "headers"),
+    "filter": ("endpointFilter", "filter"),
+    "retrySchedule": ("retrySchedule", "retrySchedule"),
+    "rateLimitPerSecond": ("rateLimit", "rateLimit"),
+    "timeoutMs": ("timeoutMs", "timeoutMs"),
+    "description": ("endpointDescription", "description"),
+}
+
+
 def first_endpoint(partner_doc: dict[str, Any], partner: Partner, events: tuple[str, ...] = ()) -> Endpoint:
     """The endpoint a partner document describes (its fields of the wrong type read as absent)."""
     bad = {**document_problems(partner_doc), **endpoint_problems(partner_doc)}
-    doc = {k: v for k, v in partner_doc.items() if k not in bad}
-    schedule = doc.get("retrySchedule")
-    return Endpoint(
-        id=first_endpoint_id(partner.id),
-        partner_id=partner.id,
-        name=partner.name,
-        is_active=partner.is_active,
-        webhook_url=doc.get("webhookUrl", ""),
-        first=True,
-        filter=doc.get("endpointFilter"),
-        retry_schedule=tuple(schedule) if schedule else None,
-        description=doc.get("endpointDescription"),
-        events=events,
-        problems=tuple(bad.values()),
-        **_health(doc),
-    )
+    return _endpoint(partner_doc, bad, partner, events, first=True)
 
 
 def other_endpoint(doc: dict[str, Any], partner: Partner, events: tuple[str, ...] = ()) -> Endpoint:
     """An endpoint from its own document in ``endpoints``."""
-    bad = endpoint_problems(doc)
+    return _endpoint(doc, endpoint_problems(doc), partner, events, first=False)
+
+
+def _endpoint(
+    doc: dict[str, Any], bad: dict[str, str], partner: Partner, events: tuple[str, ...], *, first: bool
+) -> Endpoint:
+    column = 0 if first else 1
     doc = {k: v for k, v in doc.items() if k not in bad}
     schedule = doc.get("retrySchedule")
     return Endpoint(
-        id=str(doc["_id"]),
+        id=first_endpoint_id(partner.id) if first else str(doc["_id"]),
         partner_id=partner.id,
         name=partner.name,
         is_active=partner.is_active,
-        webhook_url=doc.get("url", ""),
-        first=False,
-        filter=doc.get("filter"),
+        webhook_url=doc.get(DOCUMENT_FIELDS["url"][column], ""),
+        first=first,
+        filter=doc.get(DOCUMENT_FIELDS["filter"][column]),
         retry_schedule=tuple(schedule) if schedule else None,
-        description=doc.get("description"),
+        description=doc.get(DOCUMENT_FIELDS["description"][column]),
         events=events,
         problems=tuple(bad.values()),
         **_health(doc),

@@ -25,6 +25,7 @@ from ..observability import logger
 from ..partners.model import Partner, PartnerNotFound, _to_partner
 from ..partners.store import PartnerStore, _id_match, _one_id
 from .model import (
+    DOCUMENT_FIELDS,
     Endpoint,
     EndpointNotFound,
     first_endpoint,
@@ -35,17 +36,6 @@ from .model import (
 
 MAX_ENDPOINTS_PER_PARTNER = 50
 PARKED_COLLECTION = "parkedDeliveries"  # webhooks.delivery.parked.ParkedDeliveries
-
-# API field -> (the first endpoint's field in the partner document, another endpoint's field)
-DOCUMENT_FIELDS = {
-    "url": ("webhookUrl", "url"),
-    "headers": ("headers", "headers"),
-    "filter": ("endpointFilter", "filter"),
-    "retrySchedule": ("retrySchedule", "retrySchedule"),
-    "rateLimitPerSecond": ("rateLimit", "rateLimit"),
-    "timeoutMs": ("timeoutMs", "timeoutMs"),
-    "description": ("endpointDescription", "description"),
-}
 
 
 class EndpointStore:

@@ -20,8 +20,48 @@ class PartnerNotFound(NotFound):
         self.partner_id = partner_id
 
 
+class DestinationState:
+    """What a partner's own endpoint (the partner document) and any other endpoint share:
+    secrets, a pause, a failure streak, disabling. A mixin of the dataclasses that declare
+    these fields (:class:`Partner`, ``webhooks.endpoints.model.Endpoint``)."""
+
+    secret_key: str
+    previous_secrets: tuple[tuple[str, datetime], ...]
+    paused_until: datetime | None
+    consecutive_failures: int
+    failing_since: datetime | None
+    disabled_at: datetime | None
+    disabled_reason: str | None
+
+    @property
+    def endpoint_disabled(self) -> bool:
+        return self.disabled_at is not None
+
+    def paused_for(self, now: datetime | None = None) -> float:
+        """Seconds its deliveries should still wait (0 when not paused)."""
+        if self.paused_until is None:
+            return 0.0
+        return max(0.0, (self.paused_until - (now or datetime.now(UTC))).total_seconds())
+
+    def signing_secrets(self, now: datetime | None = None) -> list[str]:
+        """The current secret first, then rotated-out secrets that have not expired."""
+        now = now or datetime.now(UTC)
+        return [self.secret_key] + [s for s, expires in self.previous_secrets if expires > now]
+
+    def health(self) -> dict[str, Any]:
+        """Its health as the API shows it."""
+        return {
+            "status": "disabled" if self.endpoint_disabled else "enabled",
+            "disabledAt": _iso(self.disabled_at),
+            "disabledReason": self.disabled_reason,
+            "consecutiveFailures": self.consecutive_failures,
+            "failingSince": _iso(self.failing_since),
+            "pausedUntil": _iso(self.paused_until) if self.paused_for() > 0 else None,
+        }
+
+
 @dataclass(frozen=True)
-class Partner:
+class Partner(DestinationState):
     id: str
     name: str
     webhook_url: str
@@ -42,28 +82,13 @@ class Partner:
     # what this partner's API key may publish (exact or `prefix.*`); None: all but reserved
     publish_scopes: tuple[str, ...] | None = None
     # which event types the partner may subscribe its endpoints to itself (self-service);
-    # None: what its first endpoint is subscribed to (the operator's choice)
+    # None: any, as with publish_scopes
     receive_scopes: tuple[str, ...] | None = None
     # its API key was a plain (Node service) key hashed by `webhooks migrate`: rotate it
     api_key_legacy: bool = False
     # fields of the stored document that had the wrong type (read as absent), e.g.
     # "createdAt is str, not a date-time": a legacy document `webhooks migrate` reports
     problems: tuple[str, ...] = ()
-
-    @property
-    def endpoint_disabled(self) -> bool:
-        return self.disabled_at is not None
-
-    def paused_for(self, now: datetime | None = None) -> float:
-        """Seconds this partner's deliveries should still wait (0 when not paused)."""
-        if self.paused_until is None:
-            return 0.0
-        return max(0.0, (self.paused_until - (now or datetime.now(UTC))).total_seconds())
-
-    def signing_secrets(self, now: datetime | None = None) -> list[str]:
-        """The current secret first, then rotated-out secrets that have not expired."""
-        now = now or datetime.now(UTC)
-        return [self.secret_key] + [s for s, expires in self.previous_secrets if expires > now]
 
     def may_publish(self, event_type: str) -> str | None:
         """Why this partner's key may not publish ``event_type`` (None: it may)."""
@@ -89,14 +114,7 @@ class Partner:
             "publishScopes": list(self.publish_scopes) if self.publish_scopes is not None else None,
             "receiveScopes": list(self.receive_scopes) if self.receive_scopes is not None else None,
             "apiKeyLegacy": self.api_key_legacy,
-            "endpoint": {
-                "status": "disabled" if self.endpoint_disabled else "enabled",
-                "disabledAt": _iso(self.disabled_at),
-                "disabledReason": self.disabled_reason,
-                "consecutiveFailures": self.consecutive_failures,
-                "failingSince": _iso(self.failing_since),
-                "pausedUntil": _iso(self.paused_until) if self.paused_for() > 0 else None,
-            },
+            "endpoint": self.health(),
             "createdAt": self.created_at.isoformat() if self.created_at else None,
             "updatedAt": self.updated_at.isoformat() if self.updated_at else None,
         }
