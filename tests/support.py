@@ -376,3 +376,15 @@ def sigterm_burst(pid: int, count: int = 2000) -> None:
     """SIGTERMs as fast as a process of their own sends them (this one's threads would slow
     the loop down): they come faster than the handlers run, which then nest."""
     subprocess.run([sys.executable, "-c", _BURST, str(pid), str(count)], check=True, timeout=60)
+
+
+def run_cli(capsys: Any, *argv: str) -> tuple[int, Any, str]:
+    """The ``webhooks`` CLI in-process: (exit code, stdout as JSON when it is, stderr)."""
+    from webhooks_cli.main import main
+
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    try:
+        return code, json.loads(out), err
+    except ValueError:
+        return code, out, err

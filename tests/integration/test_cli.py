@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 
 from webhooks.models import DeliveryMessage, Event, to_json
-from webhooks_cli.main import main
 
 from conftest import Stack
 from support import drain
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    try:
-        return code, json.loads(out), err
-    except ValueError:
-        return code, out, err
+from support import run_cli as run
 
 
 def test_create_prints_json_that_works_for_lookup(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:

@@ -14,10 +14,10 @@ from webhooks.endpoints.model import first_endpoint_id
 from webhooks.models import Event, new_event_id, utc_timestamp
 from webhooks.store.delivery_log import DeliveryLog
 from webhooks.store.event_store import EventStore
-from webhooks_cli.main import main
 
 from conftest import Stack
 from support import IngestApi, drain
+from support import run_cli as run
 
 PARTNERS = "/api/v1/admin/partners"
 
@@ -167,15 +167,6 @@ def test_the_endpoint_filter_is_served_by_an_index(stack: Stack, shop: tuple[str
     delivery_log.ensure_indexes()
     keys = [list(i["key"].items()) for i in stack.db["deliveryAttempts"].list_indexes()]
     assert [("endpointId", 1), ("timestamp", -1), ("_id", -1)] in keys
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    try:
-        return code, json.loads(out), err
-    except ValueError:
-        return code, out, err
 
 
 def test_cli_lists_one_endpoints_attempts(

@@ -10,19 +10,10 @@ import pytest
 
 from webhooks.endpoints.model import first_endpoint_id
 from webhooks.endpoints.store import EndpointStore
-from webhooks_cli.main import main
 
 from conftest import Stack
 from support import drain
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    try:
-        return code, json.loads(out), err
-    except ValueError:
-        return code, out, err
+from support import run_cli as run
 
 
 @pytest.fixture

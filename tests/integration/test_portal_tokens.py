@@ -16,10 +16,10 @@ import pytest
 from webhooks.config import load_settings
 from webhooks.partners.portal_tokens import PortalTokens
 from webhooks.store.delivery_log import AttemptRecord, DeliveryLog
-from webhooks_cli.main import main
 
 from conftest import Stack
 from support import IngestApi, api_event
+from support import run_cli as run
 
 ATTACKER = "198.51.100.23"
 
@@ -271,15 +271,6 @@ def test_no_token_reaches_the_logs(
     logged = caplog.text + captured.out + captured.err
     assert "portal token refused" in logged
     assert token not in logged and guess not in logged and token[4:20] not in logged
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, Any, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    try:
-        return code, json.loads(out), err
-    except ValueError:
-        return code, out, err
 
 
 def test_the_cli_prints_a_link_whose_token_works(
