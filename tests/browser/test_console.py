@@ -6,6 +6,7 @@ Screenshots of every view go to .artifacts/console/ (README shows two of them).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -126,25 +127,36 @@ def browser() -> Iterator[Any]:
             launched.close()
 
 
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
+@contextlib.contextmanager
+def watched_page(browser: Any, *, accept_dialogs: bool) -> Iterator[tuple[Any, list[str]]]:
+    """A fresh page, the messages of the dialogs it opened (accepted or dismissed), and no
+    script error on it by the end."""
     context = browser.new_context(
         viewport={"width": 1200, "height": 900}, permissions=["clipboard-read", "clipboard-write"]
     )
     page = context.new_page()
     dialogs: list[str] = []
 
-    def dismiss(dialog: Any) -> None:
+    def answer(dialog: Any) -> None:
         dialogs.append(dialog.message)
-        dialog.dismiss()
+        if accept_dialogs:
+            dialog.accept()
+        else:
+            dialog.dismiss()
 
-    page.on("dialog", dismiss)
+    page.on("dialog", answer)
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
-    yield page
+    yield page, dialogs
     context.close()
-    assert dialogs == [], f"a dialog opened (script ran from data?): {dialogs}"
     assert errors == [], errors
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    with watched_page(browser, accept_dialogs=False) as (page, dialogs):
+        yield page
+    assert dialogs == [], f"a dialog opened (script ran from data?): {dialogs}"
 
 
 def shot(page: Any, name: str) -> None:

@@ -55,20 +55,8 @@ def add_endpoint(stack: Stack, name: str, path: str, **settings: Any) -> dict[st
 @pytest.fixture
 def accepting(browser: Any) -> Iterator[tuple[Any, list[str]]]:
     """A page whose confirm() dialogs are accepted (and recorded), for deleting."""
-    context = browser.new_context(viewport={"width": 1200, "height": 900})
-    page = context.new_page()
-    confirmed: list[str] = []
-
-    def accept(dialog: Any) -> None:
-        confirmed.append(dialog.message)
-        dialog.accept()
-
-    page.on("dialog", accept)
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    yield page, confirmed
-    context.close()
-    assert errors == [], errors
+    with console.watched_page(browser, accept_dialogs=True) as watched:
+        yield watched
 
 
 def test_a_portal_link_lists_the_partners_endpoints_and_adds_one_whose_secret_is_shown_once(
