@@ -71,13 +71,10 @@ class EndpointStore:
     def get(self, partner_id: str, endpoint_id: str) -> Endpoint:
         """One endpoint of the partner with its event types; EndpointNotFound if it is another
         partner's or does not exist."""
-        doc, partner = self._partner(partner_id)
-        if endpoint_id == first_endpoint_id(partner.id):
-            return first_endpoint(doc, partner, tuple(self._events(partner_id, None)))
-        other = self.endpoints.find_one({"_id": endpoint_id, "partnerId": _id_match(partner_id)})
-        if other is None:
+        found = self._read(partner_id, endpoint_id, with_events=True)
+        if found is None:
             raise EndpointNotFound(endpoint_id)
-        return other_endpoint(other, partner, tuple(self._events(partner_id, endpoint_id)))
+        return found
 
     def get_cached(self, partner_id: str, endpoint_id: str | None) -> Endpoint | None:
         """The endpoint (``None``: the first) as deliveries need it (no event types), or None
@@ -89,13 +86,21 @@ class EndpointStore:
 
     def _load(self, partner_id: str, endpoint_id: str) -> Endpoint | None:
         try:
-            doc, partner = self._partner(partner_id)
+            return self._read(partner_id, endpoint_id, with_events=False)
         except PartnerNotFound:
             return None
-        if endpoint_id == first_endpoint_id(partner.id):
-            return first_endpoint(doc, partner)
-        other = self.endpoints.find_one({"_id": endpoint_id, "partnerId": _id_match(partner_id)})
-        return other_endpoint(other, partner) if other else None
+
+    def _read(self, partner_id: str, endpoint_id: str, *, with_events: bool) -> Endpoint | None:
+        """The endpoint, or None if the partner has none of that id; PartnerNotFound."""
+        doc, partner = self._partner(partner_id)
+        first = endpoint_id == first_endpoint_id(partner.id)
+        if not first:
+            found = self.endpoints.find_one({"_id": endpoint_id, "partnerId": _id_match(partner_id)})
+            if found is None:
+                return None
+            doc = found
+        events = tuple(self._events(partner_id, None if first else endpoint_id)) if with_events else ()
+        return first_endpoint(doc, partner, events) if first else other_endpoint(doc, partner, events)
 
     def others_of(self, partners: Iterable[Partner]) -> dict[str, list[Endpoint]]:
         """Every endpoint but the first of each of ``partners`` (no event types), by partner
@@ -240,10 +245,7 @@ class EndpointStore:
             return self.partner_store.rotate_secret(endpoint.partner_id, overlap)
         new_secret = generate_secret()
         now = self._clock()
-        kept: list[dict[str, Any]] = []
-        if overlap.total_seconds() > 0:
-            kept = [{"secretKey": s, "expiresAt": exp} for s, exp in endpoint.previous_secrets if exp > now]
-            kept.insert(0, {"secretKey": endpoint.secret_key, "expiresAt": now + overlap})
+        kept = endpoint.secrets_kept_by_rotation(overlap, now)
         self.endpoints.update_one(
             {"_id": endpoint.id},
             {"$set": {"secretKey": new_secret, "previousSecrets": kept, "updatedAt": now}},

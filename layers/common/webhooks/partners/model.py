@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..errors import NotFound
@@ -47,6 +47,15 @@ class DestinationState:
         """The current secret first, then rotated-out secrets that have not expired."""
         now = now or datetime.now(UTC)
         return [self.secret_key] + [s for s, expires in self.previous_secrets if expires > now]
+
+    def secrets_kept_by_rotation(self, overlap: timedelta, now: datetime) -> list[dict[str, Any]]:
+        """``previousSecrets`` after a rotation: the current secret until ``now + overlap``
+        first, then the earlier ones still unexpired; none without an overlap (an emergency
+        rotation: a leaked secret may be any of them)."""
+        if overlap.total_seconds() <= 0:
+            return []
+        earlier = [{"secretKey": s, "expiresAt": exp} for s, exp in self.previous_secrets if exp > now]
+        return [{"secretKey": self.secret_key, "expiresAt": now + overlap}, *earlier]
 
     def health(self) -> dict[str, Any]:
         """Its health as the API shows it."""

@@ -226,30 +226,6 @@ class PartnerStore(PartnerCache):
             update["$unset"] = unset
         return self._update(partner_id, update)
 
-    def pause(self, partner_id: str, until: datetime) -> None:
-        """Hold the partner's deliveries until ``until`` (a later pause wins over an earlier one)."""
-        self.partners.update_one({"_id": _id_match(partner_id)}, {"$max": {"pausedUntil": until}})
-        self.forget(partner_id)
-
-    def add_failures(
-        self, partner_id: str, count: int, first_failure: datetime, *, restart: bool = False
-    ) -> Partner | None:
-        """Lengthen the failure streak (or, with ``restart``, start a new one); None if deleted."""
-        if restart:
-            update = {"$set": {"consecutiveFailures": count, "failingSince": first_failure}}
-        else:
-            update = {"$inc": {"consecutiveFailures": count}, "$min": {"failingSince": first_failure}}
-        doc = self.partners.find_one_and_update(
-            {"_id": _id_match(partner_id)}, update, return_document=ReturnDocument.AFTER
-        )
-        return _to_partner(doc) if doc else None
-
-    def reset_failures(self, partner_id: str) -> None:
-        self.partners.update_one(
-            {"_id": _id_match(partner_id)},
-            {"$set": {"consecutiveFailures": 0}, "$unset": {"failingSince": ""}},
-        )
-
     def disable_endpoint(self, partner_id: str, reason: str) -> bool:
         """Disable the endpoint; True only for the one caller that actually disabled it."""
         now = self._clock()
@@ -289,13 +265,8 @@ class PartnerStore(PartnerCache):
         """Make a new current secret; the old one keeps signing for ``overlap``. No overlap
         is an emergency rotation: every earlier secret stops signing at once, not only the
         one just replaced (a leaked secret may be any of them)."""
-        current = self.get(partner_id)
+        kept = self.get(partner_id).secrets_kept_by_rotation(overlap, self._clock())
         new_secret = generate_secret()
-        now = self._clock()
-        kept: list[dict[str, Any]] = []
-        if overlap.total_seconds() > 0:
-            kept = [{"secretKey": s, "expiresAt": exp} for s, exp in current.previous_secrets if exp > now]
-            kept.insert(0, {"secretKey": current.secret_key, "expiresAt": now + overlap})
         self._update(partner_id, {"$set": {"secretKey": new_secret, "previousSecrets": kept}})
         return new_secret
 
