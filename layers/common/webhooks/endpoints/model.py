@@ -26,6 +26,7 @@ from ..partners.model import (
     _is,
     _list_of,
     document_problems,
+    wrong_types,
 )
 from ..partners.urls import MASK, masked_url
 
@@ -126,12 +127,7 @@ ENDPOINT_FIELDS = {
 
 def endpoint_problems(doc: dict[str, Any]) -> dict[str, str]:
     """The fields of a stored endpoint that have the wrong type, each with what it should be."""
-    found: dict[str, str] = {}
-    for name, (expected, check) in ENDPOINT_FIELDS.items():
-        value = doc.get(name)
-        if value is not None and not check(value):
-            found[name] = f"{name} is {type(value).__name__}, not {expected}"
-    return found
+    return wrong_types(doc, ENDPOINT_FIELDS)
 
 
 def _health(doc: dict[str, Any]) -> dict[str, Any]:

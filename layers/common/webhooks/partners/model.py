@@ -173,8 +173,10 @@ def _string_map(value: Any) -> bool:
     return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
 
 
+FieldTypes = dict[str, tuple[str, Callable[[Any], bool]]]  # field -> (what it must be, check)
+
 # every partner field this service reads, with the type it must have (None counts as absent)
-PARTNER_FIELDS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+PARTNER_FIELDS: FieldTypes = {
     "name": ("a string", _is(str)),
     "webhookUrl": ("a string", _is(str)),
     "secretKey": ("a string", _is(str)),
@@ -197,14 +199,19 @@ PARTNER_FIELDS: dict[str, tuple[str, Callable[[Any], bool]]] = {
 }
 
 
-def document_problems(doc: dict[str, Any]) -> dict[str, str]:
-    """The fields of a stored partner that have the wrong type, each with what it should be."""
+def wrong_types(doc: dict[str, Any], fields: FieldTypes) -> dict[str, str]:
+    """The ``fields`` of a stored document that have the wrong type, each with what it should be."""
     found: dict[str, str] = {}
-    for name, (expected, check) in PARTNER_FIELDS.items():
+    for name, (expected, check) in fields.items():
         value = doc.get(name)
         if value is not None and not check(value):
             found[name] = f"{name} is {type(value).__name__}, not {expected}"
     return found
+
+
+def document_problems(doc: dict[str, Any]) -> dict[str, str]:
+    """The fields of a stored partner that have the wrong type, each with what it should be."""
+    return wrong_types(doc, PARTNER_FIELDS)
 
 
 def _to_partner(doc: dict[str, Any]) -> Partner:
