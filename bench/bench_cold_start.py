@@ -103,14 +103,16 @@ def python312() -> str:
 
 
 def pip_install(python: str, target: Path, *args: str, env: dict[str, str] | None = None) -> None:
-    """Install once; the marker file says it completed (an interrupted install is redone)."""
+    """Install once; the marker file says it completed (an interrupted install is redone) and
+    for what: a changed requirements file installs afresh (no package it dropped stays)."""
     marker = target / ".installed"
-    if marker.exists():
+    wanted = "\n".join([*args, *(Path(a).read_text() for a in args if a.endswith(".txt"))])
+    if marker.exists() and marker.read_text() == wanted:
         return
     shutil.rmtree(target, ignore_errors=True)
     command = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target"]
     subprocess.run([*command, str(target), *args], check=True, env=env)
-    marker.touch()
+    marker.write_text(wanted)
 
 
 def prepare(python: str, sam_build: Path | None = None) -> None:

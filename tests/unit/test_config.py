@@ -198,3 +198,35 @@ def test_the_age_bound_still_applies_to_the_node_variables_when_set(monkeypatch:
     monkeypatch.setenv("WEBHOOK_MAX_ATTEMPTS", "70")
     with pytest.raises(ConfigError, match="WEBHOOK_MAX_ATTEMPTS=70 with WEBHOOK_RETRY_DELAY=2500"):
         load_settings()
+
+
+def test_each_variable_is_read_into_its_setting_with_text_turned_into_its_type(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("WORKER_CONCURRENCY", "7")
+    monkeypatch.setenv("ALLOW_PRIVATE_DESTINATIONS", "true")
+    monkeypatch.setenv("CACHE_TTL_SECONDS", "2.5")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")  # aws_region's variable
+    monkeypatch.setenv("ADMIN_API_KEY", "the-key")
+    settings = load_settings()
+    assert (settings.worker_concurrency, settings.allow_private_destinations) == (7, True)
+    assert (settings.cache_ttl_seconds, settings.aws_region) == (2.5, "eu-west-1")
+    assert settings.admin_api_key is not None and settings.admin_api_key.get_secret_value() == "the-key"
+
+
+def test_variable_names_match_whatever_their_case(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("BATCH_SIZE", raising=False)
+    monkeypatch.setenv("batch_size", "42")
+    assert load_settings().batch_size == 42
+
+
+def test_an_override_wins_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BATCH_SIZE", "42")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    settings = load_settings(batch_size=7, aws_region="ap-south-1")
+    assert (settings.batch_size, settings.aws_region) == (7, "ap-south-1")
+
+
+def test_variables_that_are_not_settings_are_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOMETHING_ELSE", "x")
+    assert not hasattr(load_settings(), "something_else")
