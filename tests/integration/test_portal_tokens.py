@@ -162,6 +162,27 @@ def test_a_deactivated_or_deleted_partners_token_is_refused(api: IngestApi, two:
     assert own_deliveries(api, betas).status == 401
 
 
+def test_deactivating_a_partner_revokes_its_tokens_so_reactivating_brings_none_back(
+    stack: Stack, api: IngestApi, two: tuple[str, str]
+) -> None:
+    alpha, beta = two
+    alphas, betas = issue(api, alpha), issue(api, beta)
+    assert api("PATCH", f"/api/v1/admin/partners/{alpha}", {"isActive": False}).status == 200
+    assert api("PATCH", f"/api/v1/admin/partners/{alpha}", {"isActive": True}).status == 200
+    assert own_deliveries(api, alphas).status == 401
+    assert stack.db["portalTokens"].count_documents({"partnerId": alpha}) == 0
+    assert own_deliveries(api, betas).status == 200  # another partner's stay
+    assert own_deliveries(api, issue(api, alpha)).status == 200  # a new link works
+
+
+def test_deleting_a_partner_removes_its_tokens(stack: Stack, api: IngestApi, two: tuple[str, str]) -> None:
+    alpha, beta = two
+    issue(api, alpha), issue(api, beta)
+    assert api("DELETE", f"/api/v1/admin/partners/{alpha}").status == 200
+    assert stack.db["portalTokens"].count_documents({"partnerId": alpha}) == 0
+    assert stack.db["portalTokens"].count_documents({"partnerId": beta}) == 1
+
+
 def test_an_unknown_partner_is_a_404(api: IngestApi) -> None:
     for method in ("POST", "DELETE"):
         status, body, _ = api(method, tokens_path("0123456789abcdef01234567"))

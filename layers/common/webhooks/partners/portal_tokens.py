@@ -5,7 +5,9 @@ A token is ``wpt_`` and 32 random bytes (URL-safe base64), shown once when issue
 SHA-256 is stored, in ``portalTokens`` {tokenHash (unique), partnerId, expiresAt (TTL),
 createdAt}: a copy of the database signs nobody in. A token names one partner and nothing
 else; it expires at ``expiresAt`` (checked on every use, so the TTL monitor's minute or so
-of lag never extends it) and is revoked by deleting the partner's documents.
+of lag never extends it) and is revoked by deleting its document: all of a partner's on
+request, and when the partner is deactivated or deleted (services/partners.py), so
+reactivating a partner brings back no link handed out before.
 """
 
 from __future__ import annotations

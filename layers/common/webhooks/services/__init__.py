@@ -81,7 +81,8 @@ def build_services(
     delivery_queue = SqsQueue(sqs, settings.delivery_queue_url) if settings.delivery_queue_url else None
     # operational events (endpoint.enabled, endpoint.secret.rotated) go where producers' do
     events_queue = SqsQueue(sqs, str(settings.events_queue_url)) if settings.events_queue_url else None
-    partners = PartnerService(settings, store, parked, log, events_queue)
+    portal_tokens = PortalTokens(db)
+    partners = PartnerService(settings, store, parked, log, events_queue, portal_tokens)
     endpoints = EndpointStore(db, store)
     ingest = None
     if events_queue is not None:
@@ -114,7 +115,7 @@ def build_services(
         ),
         stats=StatsService(log.stats, store, parked, endpoints),
         portal=PortalService(
-            store, PortalTokens(db), portal_token_failures(db, settings.portal_token_max_failures)
+            store, portal_tokens, portal_token_failures(db, settings.portal_token_max_failures)
         ),
         ingest=ingest,
     )

@@ -14,6 +14,7 @@ from ..endpoints.model import first_endpoint_id
 from ..errors import Conflict, InvalidInput
 from ..observability import logger
 from ..partners.model import NewPartner, Partner
+from ..partners.portal_tokens import PortalTokens
 from ..partners.store import PartnerStore
 from ..partners.urls import url_problem
 from ..queues import Queue
@@ -41,12 +42,16 @@ class PartnerService:
         parked: ParkedDeliveries | None,
         log: DeliveryLog | None = None,
         events_queue: Queue | None = None,
+        portal_tokens: PortalTokens | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.parked = parked
         self.log = log
         self.events_queue = events_queue  # operational events (endpoint.secret.rotated)
+        # revoked when the partner is deactivated or deleted: reactivating it (or an id
+        # reused) must not bring back a console link handed out before
+        self.portal_tokens = portal_tokens
 
     def view(self, partner: Partner) -> PartnerView:
         view = {**partner.public(), "events": self.store.subscriptions_of(partner.id)}
@@ -117,10 +122,20 @@ class PartnerService:
             publish_scopes=scopes,
             receive_scopes=receive,
         )
+        if change.isActive is False:
+            self._revoke_portal_tokens(partner.id)
         return answer(PartnerAnswer, self.view(partner))
 
     def delete(self, partner_id: str) -> None:
+        partner = self.store.get(partner_id)
         self.store.delete(partner_id)
+        self._revoke_portal_tokens(partner.id)
+
+    def _revoke_portal_tokens(self, partner_id: str) -> None:
+        if self.portal_tokens is not None:
+            revoked = self.portal_tokens.revoke_all(partner_id)
+            if revoked:
+                logger.info("portal tokens revoked", extra={"partner_id": partner_id, "revoked": revoked})
 
     def rotate_secret(self, partner_id: str, rotation: Rotation) -> dict[str, Any]:
         """A new secret (shown once); the old one keeps signing for the overlap."""
