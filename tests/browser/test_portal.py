@@ -273,6 +273,30 @@ def test_the_operator_sees_a_partners_endpoints_and_opens_its_portal_link(
         portal.close()
 
 
+def test_the_partners_list_shows_a_disabled_second_endpoint_behind_a_healthy_first_one(
+    stack: Stack, page: Any
+) -> None:
+    # a partner of its own: the stack's others are shared by the module's tests
+    created = stack.admin(
+        "POST", "/partners", json={"name": "Two Doors", "webhookUrl": stack.good.url, "events": ["order.*"]}
+    )
+    second = add_endpoint(stack, "Two Doors", "two-doors-second")
+    # as the deliverer disables an endpoint whose attempts have all failed for long enough
+    stack.database()["endpoints"].update_one(
+        {"_id": second["endpointId"]},
+        {"$set": {"endpointDisabledAt": datetime.now(UTC), "endpointDisabledReason": "failing for 5 days"}},
+    )
+    console.operator(page, stack, "#/partners")
+    row = page.get_by_role("row").filter(has_text="Two Doors")
+    badge = row.locator(".badge").first
+    assert badge.inner_text() == "disabled" and "bad" in (badge.get_attribute("class") or "")
+    # its first endpoint alone is healthy: the list's own field says so
+    listed = next(
+        p for p in stack.admin("GET", "/partners")["partners"] if p["partnerId"] == created["partnerId"]
+    )
+    assert listed["endpoint"]["status"] != "disabled"
+
+
 PORTAL_VIEWS: list[tuple[str, Callable[[Stack], str]]] = [
     ("list", lambda s: "#/endpoints"),
     ("new", lambda s: "#/endpoints/new"),

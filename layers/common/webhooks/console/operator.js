@@ -119,20 +119,23 @@ async function partners() {
     skippedNotice(skipped),
     table(
       "Partners",
-      ["Name", "Active", "Endpoint", "Dead-lettered (24 h)", "Failing since", "Rate limit", "Subscriptions"],
-      list.map((p) =>
-        el(
+      ["Name", "Active", "Endpoints", "Dead-lettered (24 h)", "Failing since", "Rate limit", "Subscriptions"],
+      list.map((p) => {
+        // the stats' endpoint is the partner's worst (a disabled second endpoint must not
+        // hide behind a healthy first one, as on the overview); the list's is the first one's
+        const endpoint = day[p.partnerId]?.endpoint ?? p.endpoint;
+        return el(
           "tr",
           {},
           el("td", {}, partnerLink(p.partnerId, p.name), " ", legacyKey(p)),
           el("td", {}, p.isActive ? "yes" : "no"),
-          el("td", {}, health(p.endpoint, day[p.partnerId]?.deadLettered ?? 0)),
+          el("td", {}, health(endpoint, day[p.partnerId]?.deadLettered ?? 0)),
           el("td", {}, day[p.partnerId]?.deadLettered ?? 0),
-          el("td", {}, when(p.endpoint.failingSince)),
+          el("td", {}, when(endpoint.failingSince)),
           el("td", {}, p.rateLimit ? `${p.rateLimit}/s` : "none"),
           el("td", {}, (p.events || []).join(", ") || "—"),
-        ),
-      ),
+        );
+      }),
     ),
   );
 }
