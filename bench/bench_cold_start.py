@@ -20,7 +20,11 @@ Lambda) the two agree; the wall time is printed beside it. The first request is 
 most 1.5x the baseline's, ingest's counted as init plus its first request. Exits 1 on a miss.
 The interpreter's own start-up (the same for all) is not in the figures.
 
-Two informational rows, not part of the target:
+Informational rows, not part of the target:
+- the floor: the prescribed libraries alone, as little of each as a function can use (queue:
+  Powertools' Logger, Metrics and batch utility, boto3's SQS client, pydantic with one model,
+  pymongo's MongoClient; API: the same with Powertools' REST resolver, validation on, one
+  route, instead of the batch utility). No function on these libraries starts faster;
 - tracing on (``Tracing: Active``: the X-Ray SDK loaded and botocore/pymongo patched);
 - the layers without ``.pyc`` files, as ``sam build`` shipped them until 2026-12-05 (the
   common layer's python3.12 build method wrote none; the tracing layer was installed with
@@ -71,6 +75,23 @@ started, cpu = time.perf_counter(), time.process_time()
 if job["what"] == "baseline":
     import boto3
     boto3.client("sqs")
+elif job["what"].startswith("floor"):
+    # the prescribed libraries alone, as the functions import them (Powertools' batch first)
+    if job["what"] == "floor-queue":
+        from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+    from aws_lambda_powertools import Logger, Metrics
+    import boto3, pydantic, pymongo
+    class Model(pydantic.BaseModel):
+        value: int
+    Logger(service="floor"), Metrics(namespace="floor")
+    boto3.client("sqs")
+    pymongo.MongoClient("mongodb://127.0.0.1:9", connect=False)
+    if job["what"] == "floor-api":
+        from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+        api = APIGatewayRestResolver(enable_validation=True)
+        @api.post("/events")
+        def post(body: Model) -> Model:
+            return body
 else:
     import app
 out = {"init": (time.perf_counter() - started) * 1000, "init_cpu": (time.process_time() - cpu) * 1000}
@@ -155,10 +176,10 @@ def sys_path(function: str | None, as_built: bool) -> list[str]:
     tracing layer to every function; it costs only if imported), then the runtime's packages."""
     if as_built:
         opt = [AS_BUILT / "opt-python", AS_BUILT / "layer-code", AS_BUILT / "tracing-python"]
-        task = [AS_BUILT / function] if function else []
+        task = [AS_BUILT / function] if function in FUNCTIONS else []
     else:
         opt = [LAYER_DEPS, ROOT / "layers/common", TRACING]
-        task = [ROOT / "functions" / function] if function else []
+        task = [ROOT / "functions" / function] if function in FUNCTIONS else []
     return [str(p) for p in [*task, *opt, RUNTIME]]
 
 
@@ -254,6 +275,7 @@ def main() -> int:
         cases = [
             ("boto3.client('sqs')", None, False, False),
             *[(f, f, False, False) for f in FUNCTIONS],
+            *[(f"floor: {kind} function", f"floor-{kind}", False, False) for kind in ("queue", "api")],
             *[(f"{f}, tracing on", f, True, False) for f in FUNCTIONS],
             *[(f"{f}, {built_label}", f, False, True) for f in FUNCTIONS],
             *[(f"{f}, as built, tracing on", f, True, True) for f in FUNCTIONS],
@@ -292,6 +314,11 @@ def main() -> int:
             verdict = "  (target 1.5x: " + ("met)" if ratio <= TARGET else "MISSED)")
             failed |= ratio > TARGET
         print(f"{label:34} {figures['total']:6.0f} ms  {ratio:4.2f}x  ({detail}){verdict}")
+    baseline_ms = best["boto3.client('sqs')"]["total"]
+    for function in FUNCTIONS:  # what the functions add to the libraries they stand on
+        floor = best[f"floor: {'api' if function == 'ingest' else 'queue'} function"]["total"]
+        above = best[function]["total"] - floor
+        print(f"{function} above its floor: {above:+.0f} ms ({above / baseline_ms:+.2f}x of the baseline)")
     print(
         f"best of {args.rounds} fresh python3.12 -S -E processes each; ratios against the same-run baseline"
     )
