@@ -276,11 +276,15 @@ def test_the_operator_sees_a_partners_endpoints_and_opens_its_portal_link(
 def test_the_partners_list_shows_a_disabled_second_endpoint_behind_a_healthy_first_one(
     stack: Stack, page: Any
 ) -> None:
-    # a partner of its own: the stack's others are shared by the module's tests
+    # a partner of its own, subscribed to a type no test posts: the stack's partners and its
+    # receiver's requests are shared by the module's tests
+    base = stack.good.url.rsplit("/", 1)[0]
     created = stack.admin(
-        "POST", "/partners", json={"name": "Two Doors", "webhookUrl": stack.good.url, "events": ["order.*"]}
+        "POST",
+        "/partners",
+        json={"name": "Two Doors", "webhookUrl": f"{base}/two-doors", "events": ["two.*"]},
     )
-    second = add_endpoint(stack, "Two Doors", "two-doors-second")
+    second = add_endpoint(stack, "Two Doors", "two-doors-second", events=["two.*"])
     # as the deliverer disables an endpoint whose attempts have all failed for long enough
     stack.database()["endpoints"].update_one(
         {"_id": second["endpointId"]},
