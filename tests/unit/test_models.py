@@ -2,8 +2,11 @@ import json
 import re
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
+from webhooks.json_numbers import js_number_text, stringify_numbers
 from webhooks.models import (
     Event,
     SubscriptionPattern,
@@ -42,6 +45,53 @@ def test_webhook_body_is_compact_with_the_contract_key_order() -> None:
         ).encode()
     )
     assert list(json.loads(body)) == ["eventId", "eventType", "timestamp", "data"]
+
+
+# printed by Node 20's JSON.stringify (node -e 'console.log(JSON.stringify([...]))'), the
+# Node service's way of writing a producer's numbers into the body it signed
+NUMBERS = [1.0, 100.0, -0.0, 0.1, -2.5, 123.456, 1e-4, 1e-5, 1.5e-5, 1e-6, 1.5e-6, 1e-7, 1.5e-7]
+NUMBERS += [5e-324, 1e15, 1e16, 1.2345678901234568e20, 1e21, 1.5e21, 1.7976931348623157e308, -1e-7]
+NUMBERS += [0.000123, 12345678.9, 2.0**53, 2.0**53 + 2, 4.35, 0.30000000000000004]
+STRINGIFIED = (
+    "[1,100,0,0.1,-2.5,123.456,0.0001,0.00001,0.000015,0.000001,0.0000015,1e-7,1.5e-7,5e-324,"
+    "1000000000000000,10000000000000000,123456789012345680000,1e+21,1.5e+21,1.7976931348623157e+308,"
+    "-1e-7,0.000123,12345678.9,9007199254740992,9007199254740994,4.35,0.30000000000000004]"
+)
+
+
+def test_webhook_body_writes_numbers_as_json_stringify_does() -> None:
+    event = Event(eventId="e", eventType="t", timestamp="x", data={"n": NUMBERS, "i": 7, "s": "1.0"})
+    body = webhook_body(event)
+    assert (
+        body
+        == f'{{"eventId":"e","eventType":"t","timestamp":"x","data":{{"n":{STRINGIFIED},"i":7,"s":"1.0"}}}}'.encode()
+    )
+    # the same doubles, read back as JavaScript reads numbers
+    assert json.loads(body, parse_int=float)["data"]["n"] == NUMBERS
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_every_finite_number_is_written_so_that_it_reads_back_the_same(value: float) -> None:
+    text = js_number_text(value)
+    assert float(text) == value
+    assert re.fullmatch(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?(e[+-][0-9]+)?", text), text
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_the_body_writes_every_number_as_javascript_prints_it(value: float) -> None:
+    body = webhook_body(Event(eventId="e", eventType="t", timestamp="x", data={"n": [value]}))
+    assert body.endswith(f'"data":{{"n":[{js_number_text(value)}]}}}}'.encode())
+
+
+def test_a_producers_string_shaped_like_a_placeholder_is_left_as_it_is() -> None:
+    data = {"s": "js-number:0000000000000000:0", "n": 1e-7}
+    body = webhook_body(Event(eventId="e", eventType="t", timestamp="x", data=data))
+    assert json.loads(body)["data"] == data
+
+
+def test_data_without_floats_is_not_copied() -> None:
+    data = {"a": [1, "x", {"b": None, "c": True}]}
+    assert stringify_numbers(data)[0] is data
 
 
 def test_a_lone_surrogate_still_makes_valid_json() -> None:
