@@ -125,6 +125,22 @@ def test_401_without_a_valid_key_even_for_a_bad_body(
     assert envelopes(stack) == []
 
 
+def test_an_unknown_query_parameter_is_a_400_only_once_the_key_is_known(
+    stack: Stack, ingest: Any, api_key: str
+) -> None:
+    def with_query(key: str | None) -> dict[str, Any]:
+        event = api_event(json.dumps(SAMPLE), key)
+        event["queryStringParameters"] = {"x": "1"}
+        event["multiValueQueryStringParameters"] = {"x": ["1"]}
+        return event
+
+    assert ingest(with_query(None))[:2] == (401, {"error": "API key is required"})
+    assert ingest(with_query("nope"))[:2] == (401, {"error": "Invalid API key or inactive partner"})
+    status, reply, _ = ingest(with_query(api_key))
+    assert (status, reply) == (400, {"error": "Invalid query. Errors: x: Extra inputs are not permitted"})
+    assert envelopes(stack) == []
+
+
 def test_401_for_a_deactivated_partner(stack: Stack, ingest: Any) -> None:
     store = stack.store()
     created = store.create("Old", "https://o.example", [])

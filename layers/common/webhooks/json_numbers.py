@@ -20,7 +20,6 @@ import secrets
 from decimal import Decimal
 from typing import Any
 
-
 MAX_EXACT = 2.0**53  # below it an integral double is exactly int(value), as JavaScript prints it
 PLAIN_FROM = 1e-4  # from here up to 1e16 Python's repr is positional, as JavaScript's is
 

@@ -16,6 +16,8 @@ from .context import ADMIN, API, services, source_ip
 # the partner's own routes (each prefix and below it): its X-API-Key or a portal token
 # (Authorization: Bearer) signs it in there, and nowhere else
 PARTNER_PREFIXES = (f"{API}/deliveries", f"{API}/endpoints")
+# the producers' route: its handler checks the key (api/events.py)
+EVENTS = f"{API}/events"
 
 
 def partner_route(path: str) -> bool:

@@ -15,6 +15,7 @@ from aws_lambda_powertools.event_handler.api_gateway import Router
 from ..ingest.events_api import invalid_body
 from ..models import ErrorResponse, IngestResponse
 from .context import PARTNER_SECURITY, described, operation, services, source_ip
+from .parameters import QUERY_REFUSAL
 from .replies import NotUtf8, dumps, json_response, raw_body
 
 router = Router()
@@ -57,6 +58,7 @@ def post_events() -> Response[Any]:
         headers.get("x-api-key"),
         headers.get("idempotency-key"),
         source_ip(router),
+        query_refusal=router.context.get(QUERY_REFUSAL),
     )
     # plain JSON values, written here: they skip the response validation's walk through
     # every result (a str body passes through unchanged)

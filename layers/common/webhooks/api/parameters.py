@@ -4,7 +4,9 @@
 
 One middleware for all routes, reading what each route declares from the same signature
 the OpenAPI document is generated from; it runs after authentication, so an unknown caller
-hears 401 first. Routes outside the document (the console's files, Swagger UI, which reads
+hears 401 first. The events route checks its key itself (after its size limit): there the
+refusal is handed to the route (``QUERY_REFUSAL`` in the context), which raises it once the
+caller is known. Routes outside the document (the console's files, Swagger UI, which reads
 ``?format=json``) are left alone.
 """
 
@@ -17,6 +19,9 @@ from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 
 from ..errors import InvalidInput
 from ..ingest.json_input import listed
+from .auth import EVENTS
+
+QUERY_REFUSAL = "query_refusal"
 
 
 def declared_query_parameters(route: Any) -> frozenset[str]:
@@ -32,7 +37,10 @@ def reject_unknown_query(app: APIGatewayRestResolver, next_middleware: NextMiddl
         unknown = sorted(given - declared_query_parameters(route))
         if unknown:
             # in the words pydantic uses for an unknown field of a body or query model
-            raise InvalidInput(
+            refusal = InvalidInput(
                 listed([f"{name[:100]}: Extra inputs are not permitted" for name in unknown]), "query"
             )
+            if event.path != EVENTS:
+                raise refusal
+            app.append_context(**{QUERY_REFUSAL: refusal})
     return next_middleware(app)

@@ -25,6 +25,7 @@ from ..errors import (
     Throttled,
     Unauthenticated,
     Unavailable,
+    WebhooksError,
 )
 from ..models import EventIn, events_in
 from ..observability import MetricUnit, logger, metrics
@@ -88,9 +89,15 @@ class EventsApi:
         self.catalog = catalog
 
     def post_events(
-        self, body: str | None, api_key: str | None, idempotency_key: str | None, source: str = "unknown"
+        self,
+        body: str | None,
+        api_key: str | None,
+        idempotency_key: str | None,
+        source: str = "unknown",
+        query_refusal: WebhooksError | None = None,
     ) -> Enqueued:
-        """Enqueue a producer's batch; raises a :class:`ServiceError` for a refused request."""
+        """Enqueue a producer's batch; raises a :class:`ServiceError` for a refused request.
+        ``query_refusal`` (unknown query parameters) is raised once the caller is known."""
         body = body or ""
         encoded = body.encode("utf-8", "surrogatepass")
         if len(encoded) > self.settings.max_body_bytes:
@@ -106,6 +113,8 @@ class EventsApi:
             raise refused(exc, "invalid_api_key" if api_key else "missing_api_key") from None
         except PyMongoError as exc:
             raise _unavailable("partner store", exc) from None
+        if query_refusal is not None:
+            raise query_refusal
 
         try:
             raw, marked = load_json(body, encoded)
