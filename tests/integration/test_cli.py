@@ -120,6 +120,16 @@ def test_no_database_configured_is_explained(
     assert code == 2 and "set MONGO_URI, or start `webhooks local`" in err
 
 
+def test_local_with_a_bad_port_variable_fails_naming_it_and_starts_nothing(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Any
+) -> None:
+    monkeypatch.setenv("PORT", "abc")
+    monkeypatch.setenv("WEBHOOKS_LOCAL_DIR", str(tmp_path))
+    code, _, err = run(capsys, "local")
+    assert code == 2 and "Invalid configuration: PORT: " in err and "'abc'" in err
+    assert list(tmp_path.iterdir()) == []  # nothing started, nothing written
+
+
 def test_dlq_list_and_redrive(stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
     dlq, queue = stack.url("DELIVERY_DLQ_URL"), stack.url("DELIVERY_QUEUE_URL")
     for n in range(12):  # more than one receive's worth

@@ -230,3 +230,17 @@ def test_an_override_wins_over_the_environment(monkeypatch: pytest.MonkeyPatch) 
 def test_variables_that_are_not_settings_are_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SOMETHING_ELSE", "x")
     assert not hasattr(load_settings(), "something_else")
+
+
+@pytest.mark.parametrize("value", ["notaurl", "127.0.0.1:4566", "ftp://x", "http://"])
+def test_an_endpoint_url_that_is_not_one_is_refused_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", value)
+    with pytest.raises(ConfigError, match=r"AWS_ENDPOINT_URL: .*must be an http"):
+        load_settings()
+
+
+def test_an_endpoint_url_is_taken_as_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
+    assert load_settings().aws_endpoint_url == "http://127.0.0.1:4566"

@@ -91,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
         from webhooks.observability import use_human_lines
 
         use_human_lines()
-    port = args.port if args.port is not None else int(os.environ.get("PORT", "3000"))
+    # PORT through the settings: a bad one fails naming the variable, like any other
+    port = args.port if args.port is not None else load_settings().port
     options = RuntimeOptions(
         port=port,
         partners_file=Path(args.partners) if args.partners else None,

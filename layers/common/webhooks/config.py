@@ -22,6 +22,7 @@ import os
 import re
 from collections.abc import Mapping
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -203,6 +204,16 @@ class Settings(BaseModel):
             error = exc.errors()[0]
             where = f"wait {int(error['loc'][0]) + 1}: " if error["loc"] else ""
             raise ValueError(where + error["msg"]) from None
+        return value
+
+    @field_validator("aws_endpoint_url")
+    @classmethod
+    def _endpoint_is_a_url(cls, value: str | None) -> str | None:
+        # botocore's own refusal ("Invalid endpoint: ...") names the value, not the variable
+        if value is not None:
+            parts = urlsplit(value.strip())
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError("must be an http(s) URL, e.g. http://127.0.0.1:4566")
         return value
 
     @field_validator("admin_api_key_hash")
