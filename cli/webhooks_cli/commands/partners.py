@@ -81,7 +81,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             p.add_argument(
                 "--events",
                 default="",
-                help="comma-separated: order.*,cart.updated; none: the first endpoint's subscriptions",
+                help="comma-separated: order.*,cart.updated; empty removes the scopes (any type)",
             )
         if name == "rotate-secret":
             p.add_argument(
@@ -183,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
             partners.update(partner_id, parsed(PartnerUpdate, "publish scopes", publishScopes=scopes))
         )
     if action == "receive-scopes":
-        receive = comma_list(args.events) or None  # none: the first endpoint's subscriptions
+        receive = comma_list(args.events) or None  # empty: removed, any type
         return show(
             partners.update(partner_id, parsed(PartnerUpdate, "receive scopes", receiveScopes=receive))
         )

@@ -193,7 +193,7 @@ class PartnerUpdate(_Body):
     rateLimit: RateLimit | None = Field(None, description="deliveries per second; null removes the limit")
     publishScopes: PublishScopes | None = Field(None, description="null removes the scopes")
     receiveScopes: ReceiveScopes | None = Field(
-        None, description="null removes the scopes (the first endpoint's subscriptions apply again)"
+        None, description="null removes the scopes: the partner may subscribe its endpoints to any type"
     )
 
     _headers = field_validator("headers")(_custom_headers)
