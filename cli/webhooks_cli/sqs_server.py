@@ -1,5 +1,8 @@
 """moto's SQS server, served lean: ``python -m webhooks_cli.sqs_server --port N``.
 
+(Over 400 lines: each patch to moto's internals sits next to the pin that makes it safe and
+the test that proves it, in one place to read when moto is upgraded.)
+
 This is moto's own SQS application (``create_backend_app("sqs")``), the one
 ``moto_server`` serves, on waitress instead of werkzeug's development server. Werkzeug
 closes the connection after every response (a new TCP connection and a new thread per

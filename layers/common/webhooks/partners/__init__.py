@@ -7,4 +7,5 @@
 - ``urls``: webhook URLs as the API accepts and shows them
 - ``credentials``: who is calling (the admin key, partners' API keys)
 - ``throttle``: failed credentials per source address
+- ``portal_tokens``: short-lived bearer tokens that sign a partner in to the console
 """

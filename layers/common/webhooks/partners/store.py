@@ -1,5 +1,9 @@
 """The partner store: partners and their subscriptions in MongoDB.
 
+(Over 400 lines: every write to a partner document is here, next to the revision bump and
+cache rules each must follow; split, a new write could miss them. Endpoints beyond the
+first live in ``endpoints/store.py``.)
+
 Collections are the original service's (``partners``, ``subscriptions``), extended:
 the API key is stored only as ``apiKeyHash``; rotated secrets stay valid in
 ``previousSecrets`` until they expire. Lookups that every invocation repeats (API key,
