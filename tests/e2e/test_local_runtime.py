@@ -129,16 +129,22 @@ def test_signed_webhooks_reach_exactly_the_subscribers(
         assert list(got.json()) == ["eventId", "eventType", "timestamp", "data"]
 
 
-def test_numbers_reach_partners_as_the_node_services_json_stringify_wrote_them(
+def test_data_reaches_partners_as_the_node_services_json_stringify_wrote_it(
     runtime: RuntimeProcess, partners: dict[str, Any], receivers: dict[str, Receiver]
 ) -> None:
     # written by hand: Python's json would not produce these spellings
-    raw = b'[{"eventType": "order.paid", "data": {"total": 100.0, "count": 1e2, "fee": 1.50, "tiny": 1E-7, "zero": -0.0}}]'
+    raw = (
+        b'[{"eventType": "order.paid", "data": {"total": 100.0, "count": 1e2, "fee": 1.50,'
+        b' "tiny": 1E-7, "zero": -0.0, "bySize": {"xl": 1, "10": 2, "2": 3}}}]'
+    )
     before = len(receivers["orders"].requests)
     status, body = runtime.post([], partners["orders"]["apiKey"], raw=raw)
     assert status == 202, body
     [got] = receivers["orders"].wait_for(before + 1)[before:]
-    assert got.body.endswith(b'"data":{"total":100,"count":100,"fee":1.5,"tiny":1e-7,"zero":0}}')
+    # and the keys as JSON.parse orders them: array indices first
+    assert got.body.endswith(
+        b'"data":{"total":100,"count":100,"fee":1.5,"tiny":1e-7,"zero":0,"bySize":{"2":3,"10":2,"xl":1}}}'
+    )
     secret = partners["orders"]["secretKey"]
     Webhook(secret).verify(got.body, got.headers)
     expected = hmac.new(secret.encode(), got.body, hashlib.sha256).hexdigest()

@@ -1,12 +1,14 @@
 import json
 import re
+import struct
+from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
-from webhooks.json_numbers import js_number_text, stringify_numbers
+from webhooks.json_stringify import js_number_text, stringify
 from webhooks.models import (
     Event,
     SubscriptionPattern,
@@ -89,9 +91,31 @@ def test_a_producers_string_shaped_like_a_placeholder_is_left_as_it_is() -> None
     assert json.loads(body)["data"] == data
 
 
-def test_data_without_floats_is_not_copied() -> None:
-    data = {"a": [1, "x", {"b": None, "c": True}]}
-    assert stringify_numbers(data)[0] is data
+NODE = json.loads((Path(__file__).parent / "fixtures" / "json_stringify.json").read_text())
+
+
+def test_two_thousand_doubles_are_written_byte_for_byte_as_node_wrote_them() -> None:
+    numbers = [struct.unpack("<d", struct.pack("<Q", int(h, 16)))[0] for h in NODE["bits"]]
+    assert stringify(numbers) == NODE["numbers_stringified"]
+
+
+def test_array_index_keys_come_first_in_ascending_order_as_node_writes_them() -> None:
+    data = json.loads(NODE["keys_input"])
+    assert stringify(data) == NODE["keys_stringified"]
+    body = webhook_body(Event(eventId="e", eventType="t", timestamp="x", data={"n": [data]}))
+    assert body.endswith(f'"data":{{"n":[{NODE["keys_stringified"]}]}}}}'.encode())
+
+
+def test_data_without_floats_or_index_keys_is_written_as_json_dumps_writes_it() -> None:
+    data = {"b": [1, "x", {"z": None, "c": True, "é": "ü"}], "a": -2}
+    assert stringify(data) == json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+
+
+def test_many_numbers_that_need_their_own_spelling_are_all_written() -> None:
+    # each below 1e-4: written through a placeholder, all of them in one pass
+    data = {"n": [k * 1e-7 for k in range(1, 20_001)]}
+    assert json.loads(stringify(data)) == data
+    assert stringify(data).count("e-") == sum("e-" in js_number_text(v) for v in data["n"])
 
 
 def test_a_lone_surrogate_still_makes_valid_json() -> None:

@@ -5,7 +5,7 @@ The handlers in ``functions/`` stay thin; the logic lives here, one folder per a
 - ``config``: settings read once from the environment and validated
 - ``errors``: the layer's typed errors (the API maps each to a status)
 - ``models``: pydantic models at the boundaries (API input, queue messages, webhook body);
-  ``json_numbers``: numbers in the webhook body as the Node service's JSON.stringify wrote them
+  ``json_stringify``: the webhook body's data as the Node service's JSON.stringify wrote it
 - ``observability``: the Powertools logger, metrics and tracer; ``log_format``: human log lines
 - ``queues``: SQS clients, the small queue interface the core uses, the loop bounds
 - ``ingest/``: the events route's core (the ingest function): JSON input, auth, idempotency,

@@ -16,7 +16,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, with_config
 from typing_extensions import TypedDict
 
-from .json_numbers import stringify_numbers
+from .json_stringify import stringify
 
 EVENT_TYPE_PATTERN = r"^[a-z0-9_-]+(\.[a-z0-9_-]+)*$"
 SUBSCRIPTION_PATTERN = r"^(\*|[a-z0-9_-]+(\.[a-z0-9_-]+)*(\.\*)?)$"
@@ -195,25 +195,18 @@ def webhook_body(event: Event) -> bytes:
     """The exact bytes a partner receives and every signature covers.
 
     Keys in the order ``eventId, eventType, timestamp, data``; non-ASCII characters
-    written as-is and numbers as JavaScript prints them (``100``, not ``100.0``: see
-    :mod:`.json_numbers`), like ``JSON.stringify``. A string that cannot be UTF-8 encoded (a
-    lone surrogate) falls back to ``\\u`` escapes so the body is still valid JSON.
+    written as-is, numbers as JavaScript prints them (``100``, not ``100.0``) and array-index
+    keys first, as ``JSON.stringify`` wrote the Node service's (:mod:`.json_stringify`). A
+    string that cannot be UTF-8 encoded (a lone surrogate) falls back to ``\\u`` escapes so
+    the body is still valid JSON.
     """
-    data, literals = stringify_numbers(event.data)
     payload = {
         "eventId": event.eventId,
         "eventType": event.eventType,
         "timestamp": event.timestamp,
-        "data": data,
+        "data": event.data,
     }
-
-    def render(ensure_ascii: bool) -> bytes:
-        text = json.dumps(payload, separators=(",", ":"), ensure_ascii=ensure_ascii)
-        for placeholder, literal in literals.items():
-            text = text.replace(placeholder, literal)
-        return text.encode("utf-8")
-
     try:
-        return render(ensure_ascii=False)
+        return stringify(payload).encode("utf-8")
     except UnicodeEncodeError:
-        return render(ensure_ascii=True)
+        return stringify(payload, ensure_ascii=True).encode("utf-8")
