@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from webhooks.config import load_settings
+from webhooks.partners.portal_tokens import PortalTokens
 from webhooks.partners.store import PartnerStore
 from webhooks.queues import sqs_client
 from webhooks.store.indexes import ensure_indexes
@@ -240,7 +241,7 @@ def load_partners_file(store: PartnerStore, path: Path) -> int:
         missing = [k for k in ("name", "webhookUrl", "apiKey", "secretKey") if not entry.get(k)]
         if missing:
             raise SystemExit(f"--partners {path}: entry [{n}] lacks {', '.join(missing)}")
-        store.upsert_by_name(
+        partner = store.upsert_by_name(
             entry["name"],
             entry["webhookUrl"],
             entry.get("events") or [],
@@ -248,4 +249,6 @@ def load_partners_file(store: PartnerStore, path: Path) -> int:
             secret_key=entry["secretKey"],
             is_active=bool(entry.get("isActive", True)),
         )
+        if not partner.is_active:  # as a deactivation through the API: no console link outlives it
+            PortalTokens(store.partners.database).revoke_all(partner.id)
     return len(entries)

@@ -14,7 +14,12 @@ from typing import Any
 import pytest
 
 from webhooks.config import load_settings
+from webhooks.errors import Conflict
+from webhooks.partners.model import Partner
 from webhooks.partners.portal_tokens import PortalTokens
+from webhooks.partners.store import PartnerStore
+from webhooks.services.portal import PortalService
+from webhooks.services.schemas import PortalTokenRequest
 from webhooks.store.delivery_log import AttemptRecord, DeliveryLog
 
 from conftest import Stack
@@ -150,15 +155,20 @@ def test_revoking_refuses_every_token_of_that_partner_and_no_other(
     assert api("DELETE", tokens_path(alpha)).body == {"revoked": 0}
 
 
-def test_a_deactivated_or_deleted_partners_token_is_refused(api: IngestApi, two: tuple[str, str]) -> None:
+def test_a_deactivated_or_deleted_partners_token_is_refused(
+    stack: Stack, api: IngestApi, two: tuple[str, str]
+) -> None:
     alpha, beta = two
     alphas, betas = issue(api, alpha), issue(api, beta)
-    assert api("PATCH", f"/api/v1/admin/partners/{alpha}", {"isActive": False}).status == 200
+    # deactivated where nothing revokes its tokens (the API's PATCH would): the token is
+    # still stored, and the partner's state refuses it
+    stack.store().set_active(alpha, False)
+    assert stack.db["portalTokens"].count_documents({"partnerId": alpha}) == 1
     assert own_deliveries(api, alphas).status == 401
     # and no new one is issued for it: it would not work
     status, body, _ = api("POST", tokens_path(alpha))
     assert status == 409 and "inactive" in body["error"]
-    assert api("DELETE", f"/api/v1/admin/partners/{beta}").status == 200
+    stack.store().delete(beta)  # likewise: its token stays, the partner is gone
     assert own_deliveries(api, betas).status == 401
 
 
@@ -173,6 +183,30 @@ def test_deactivating_a_partner_revokes_its_tokens_so_reactivating_brings_none_b
     assert stack.db["portalTokens"].count_documents({"partnerId": alpha}) == 0
     assert own_deliveries(api, betas).status == 200  # another partner's stay
     assert own_deliveries(api, issue(api, alpha)).status == 200  # a new link works
+
+
+class DeactivatedMeanwhile(PartnerStore):
+    """A store whose partner is deactivated right after the first read: as a PATCH that lands
+    between the issuer's check and its insert."""
+
+    reads = 0
+
+    def get(self, partner_id: str) -> Partner:
+        self.reads += 1
+        found = super().get(partner_id)
+        if self.reads == 1:
+            self.set_active(partner_id, False)
+        return found
+
+
+def test_a_token_issued_while_its_partner_is_deactivated_is_refused_and_not_kept(
+    stack: Stack, two: tuple[str, str]
+) -> None:
+    alpha, _ = two
+    portal = PortalService(DeactivatedMeanwhile(stack.db), PortalTokens(stack.db), None)
+    with pytest.raises(Conflict, match="inactive"):
+        portal.issue(alpha, PortalTokenRequest(ttlSeconds=600), "https://api.example")
+    assert stack.db["portalTokens"].count_documents({"partnerId": alpha}) == 0
 
 
 def test_deleting_a_partner_removes_its_tokens(stack: Stack, api: IngestApi, two: tuple[str, str]) -> None:

@@ -232,7 +232,7 @@ def test_variables_that_are_not_settings_are_ignored(monkeypatch: pytest.MonkeyP
     assert not hasattr(load_settings(), "something_else")
 
 
-@pytest.mark.parametrize("value", ["notaurl", "127.0.0.1:4566", "ftp://x", "http://"])
+@pytest.mark.parametrize("value", ["notaurl", "127.0.0.1:4566", "ftp://x", "http://", "http://x:abc"])
 def test_an_endpoint_url_that_is_not_one_is_refused_naming_the_variable(
     monkeypatch: pytest.MonkeyPatch, value: str
 ) -> None:
@@ -241,6 +241,6 @@ def test_an_endpoint_url_that_is_not_one_is_refused_naming_the_variable(
         load_settings()
 
 
-def test_an_endpoint_url_is_taken_as_given(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
+def test_an_endpoint_url_is_taken_without_surrounding_spaces(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", " http://127.0.0.1:4566 ")
     assert load_settings().aws_endpoint_url == "http://127.0.0.1:4566"

@@ -12,7 +12,8 @@ local API workers) and Powertools' own variables (``POWERTOOLS_*``, ``LAMBDA_TAS
 ``AWS_SAM_LOCAL``), read by Powertools' rules. The CLI (``cli/webhooks_cli``) also reads and
 sets variables before it loads settings: it fills in the endpoints of the local runtime
 (``AWS_ENDPOINT_URL``, ``MONGO_URI``, the queue URLs, ``ADMIN_API_KEY``), which
-:func:`load_settings` then validates; ``WEBHOOKS_LOCAL_DIR`` and ``PORT`` are its own.
+:func:`load_settings` then validates; ``WEBHOOKS_LOCAL_DIR`` is its own, and it reads
+``PORT`` through these settings.
 """
 
 from __future__ import annotations
@@ -62,6 +63,15 @@ def longest_retry_schedule(max_attempts: int, base_delay_ms: int) -> float:
     )
 
 
+def _is_http_url(value: str) -> bool:
+    parts = urlsplit(value)
+    try:
+        port_readable = parts.port is None or parts.port >= 0  # .port raises for "x:abc"
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and port_readable
+
+
 _KEY_HASH = re.compile(r"[0-9a-f]{64}")
 
 
@@ -79,8 +89,8 @@ def parse_key_hashes(value: str) -> tuple[str, ...]:
 
 class Settings(BaseModel):
     """The environment's values, validated: built by :func:`load_settings` (which reads the
-    variables) rather than by pydantic-settings, whose import alone cost every cold start
-    ~60 ms (bench_cold_start.py, 2026-12-05) for what is a dictionary lookup per field."""
+    variables) rather than by pydantic-settings, which cost 15-18 ms of a dispatch or deliver
+    cold start (docs/PERFORMANCE.md, A/B, 2026-12-05) for what is a lookup per field."""
 
     model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
 
@@ -210,10 +220,11 @@ class Settings(BaseModel):
     @classmethod
     def _endpoint_is_a_url(cls, value: str | None) -> str | None:
         # botocore's own refusal ("Invalid endpoint: ...") names the value, not the variable
-        if value is not None:
-            parts = urlsplit(value.strip())
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise ValueError("must be an http(s) URL, e.g. http://127.0.0.1:4566")
+        if value is None:
+            return None
+        value = value.strip()
+        if not _is_http_url(value):
+            raise ValueError("must be an http(s) URL, e.g. http://127.0.0.1:4566")
         return value
 
     @field_validator("admin_api_key_hash")

@@ -16,7 +16,7 @@ from pymongo.database import Database
 from ..errors import Conflict, Unauthenticated
 from ..observability import logger
 from ..partners.credentials import _refused, _source
-from ..partners.model import Partner
+from ..partners.model import Partner, PartnerNotFound
 from ..partners.portal_tokens import PortalTokens
 from ..partners.store import PartnerStore
 from ..partners.throttle import FailureThrottle
@@ -56,6 +56,16 @@ class PortalService:
         if not partner.is_active:  # its token would be refused at once: say so instead
             raise Conflict(f"Partner {partner.id} is inactive; activate it first")
         issued = self.tokens.issue(partner.id, timedelta(seconds=request.ttlSeconds))
+        # deactivated (and its tokens revoked) or deleted between the check above and the
+        # insert: this token must not work again if the partner is reactivated
+        try:
+            still_active = self.store.get(partner.id).is_active
+        except PartnerNotFound:
+            self.tokens.revoke_all(partner.id)
+            raise
+        if not still_active:
+            self.tokens.revoke_all(partner.id)
+            raise Conflict(f"Partner {partner.id} is inactive; activate it first")
         logger.info(
             "portal token issued",
             extra={"partner_id": partner.id, "expires_at": issued.expires_at.isoformat()},
