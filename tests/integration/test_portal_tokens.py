@@ -413,3 +413,17 @@ def test_only_a_bearer_authorization_is_read_as_a_token() -> None:
     assert bearer_token({}) is None
     assert partner_route("/api/v1/deliveries") and partner_route("/api/v1/endpoints/abc/rotate-secret")
     assert not partner_route("/api/v1/deliveriesx") and not partner_route("/api/v1/admin/deliveries")
+
+
+def test_a_partners_file_that_deactivates_a_partner_revokes_its_tokens(stack: Stack, tmp_path: Any) -> None:
+    from webhooks_cli.runtime import load_partners_file
+
+    entry = {"name": "filed", "webhookUrl": "https://f.example/h", "apiKey": "pk_filed_1", "secretKey": "s"}
+    path = tmp_path / "partners.json"
+    path.write_text(json.dumps([entry]))
+    load_partners_file(stack.store(), path)
+    partner_id = str(stack.db["partners"].find_one({"name": "filed"})["_id"])
+    PortalTokens(stack.db).issue(partner_id, timedelta(hours=1))
+    path.write_text(json.dumps([{**entry, "isActive": False}]))
+    load_partners_file(stack.store(), path)
+    assert stack.db["portalTokens"].count_documents({"partnerId": partner_id}) == 0
