@@ -141,6 +141,14 @@ def test_an_unknown_query_parameter_is_a_400_only_once_the_key_is_known(
     assert envelopes(stack) == []
 
 
+def test_an_event_without_the_callers_identity_is_served(stack: Stack, ingest: Any, api_key: str) -> None:
+    # a hand-written test event (the Lambda console's, a bench's) may leave it out
+    event = api_event(json.dumps(SAMPLE), api_key)
+    del event["requestContext"]["identity"]
+    assert ingest(event)[0] == 202
+    assert ingest(api_event(json.dumps(SAMPLE), "wrong") | {"requestContext": {}})[0] == 401
+
+
 def test_401_for_a_deactivated_partner(stack: Stack, ingest: Any) -> None:
     store = stack.store()
     created = store.create("Old", "https://o.example", [])
