@@ -86,6 +86,16 @@ def json_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="(output is always JSON)")
 
 
+def secret_overlap_flag(parser: argparse.ArgumentParser) -> None:
+    """``--overlap-hours`` of a secret rotation, a partner's or an endpoint's: the same rule."""
+    parser.add_argument(
+        "--overlap-hours",
+        type=float,
+        default=None,
+        help="how long the old secret still signs (default SECRET_OVERLAP_HOURS, 24)",
+    )
+
+
 def show(value: Any, as_json: bool = True, text: str | None = None) -> int:
     print(json.dumps(value, indent=2) if as_json or text is None else text)
     return 0

@@ -10,7 +10,7 @@ from typing import Any
 
 from webhooks.services.schemas import EndpointCreate, EndpointUpdate, Rotation
 
-from . import CliError, comma_list, json_flag, parsed, services, show, show_sent
+from . import CliError, comma_list, json_flag, parsed, secret_overlap_flag, services, show, show_sent
 from .partners import printable
 
 HELP = {
@@ -53,12 +53,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                 "--clear", action="append", default=[], choices=sorted(CLEARABLE), help="remove a setting"
             )
         if name == "rotate-secret":
-            p.add_argument(
-                "--overlap-hours",
-                type=float,
-                default=None,
-                help="how long the old secret still signs (default SECRET_OVERLAP_HOURS, 24)",
-            )
+            secret_overlap_flag(p)
     endpoints.set_defaults(func=run)
 
 

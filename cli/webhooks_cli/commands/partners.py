@@ -17,7 +17,7 @@ from webhooks.services.schemas import (
 )
 
 from ..state import read_state
-from . import CliError, comma_list, json_flag, parsed, services, show
+from . import CliError, comma_list, json_flag, parsed, secret_overlap_flag, services, show
 
 HELP = {
     "rate-limit": "deliveries per second for this partner, across all deliverers",
@@ -84,12 +84,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                 help="comma-separated: order.*,cart.updated; empty removes the scopes (any type)",
             )
         if name == "rotate-secret":
-            p.add_argument(
-                "--overlap-hours",
-                type=float,
-                default=None,
-                help="how long the old secret still signs (default SECRET_OVERLAP_HOURS, 24)",
-            )
+            secret_overlap_flag(p)
         if name == "rotate-api-key":
             p.add_argument(
                 "--overlap-hours", type=float, default=0, help="how long the old key still works (default 0)"
